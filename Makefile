@@ -1,0 +1,28 @@
+# The two commands that matter: `make run` serves the gateway, `make test` proves it.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+PORT ?= 8000
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-plain test-gevent bench clean
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $(STAMP)
+
+run: $(STAMP)
+	PORT=$(PORT) $(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
+
+test: $(STAMP)
+	$(PY) -m pytest
+	$(PY) -m gevent.monkey --module pytest tests/core -p no:cacheprovider
+
+bench: $(STAMP)
+	$(PY) bench/core_latency.py
+	$(PY) bench/ttft.py
+	$(PY) bench/concurrency.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,111 @@
+"""LSP `Content-Length` framing: encode one message, decode a byte stream incrementally.
+
+Pure: no I/O, no threads. The decoder takes bytes as they arrive — partial frames, several
+frames in one WebSocket message, a frame (even a UTF-8 character) split across messages —
+and returns whole JSON messages. Bodies are decoded only once a whole frame is buffered.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_FRAME = 16 * 1024 * 1024
+_MAX_HEADER = 8 * 1024
+
+
+class FrameTooLarge(Exception):
+    """A frame announced (or a header grew to) more bytes than the decoder's limit."""
+
+
+def encode(message) -> bytes:
+    """Return `message` as one `Content-Length` frame of UTF-8 JSON."""
+    body = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+def _header_end(buf: bytearray) -> tuple[int, int]:
+    """Return (end of header, start of body), accepting CRLFCRLF or a bare LFLF."""
+    crlf = buf.find(b"\r\n\r\n")
+    lf = buf.find(b"\n\n")
+    if crlf < 0 and lf < 0:
+        return -1, -1
+    if lf < 0 or (0 <= crlf < lf):
+        return crlf, crlf + 4
+    return lf, lf + 2
+
+
+def _content_length(header: bytes) -> int | None:
+    for line in header.splitlines():
+        name, sep, value = line.partition(b":")
+        if sep and name.strip().lower() == b"content-length":
+            try:
+                length = int(value.strip())
+            except ValueError:
+                return None
+            return length if length >= 0 else None
+    return None
+
+
+class FrameDecoder:
+    """Incremental decoder: `feed(bytes)` returns the messages completed by those bytes.
+
+    A frame without `Content-Length` or with invalid JSON is skipped and logged. A frame
+    larger than `max_frame` raises `FrameTooLarge`: the caller drops the connection.
+    """
+
+    def __init__(self, max_frame: int = DEFAULT_MAX_FRAME):
+        self.max_frame = max_frame
+        self._buf = bytearray()
+        self._need: int | None = None  # body length of the frame being read
+        self.skipped = 0
+
+    def feed(self, data: bytes) -> list:
+        """Add bytes and return every whole message now available (possibly none)."""
+        self._buf += data
+        out = []
+        while True:
+            if self._need is None and not self._read_header():
+                break
+            if len(self._buf) < self._need:
+                break
+            body = bytes(self._buf[: self._need])
+            del self._buf[: self._need]
+            self._need = None
+            message = self._parse(body)
+            if message is not None:
+                out.append(message)
+        return out
+
+    def _read_header(self) -> bool:
+        end, start = _header_end(self._buf)
+        if end < 0:
+            if len(self._buf) > _MAX_HEADER:
+                raise FrameTooLarge(f"frame header longer than {_MAX_HEADER} bytes")
+            return False
+        header = bytes(self._buf[:end])
+        del self._buf[:start]
+        length = _content_length(header)
+        if length is None:
+            self.skipped += 1
+            log.warning("skipping Lingma frame without a valid Content-Length: %r", header[:200])
+            return self._read_header()
+        if length > self.max_frame:
+            raise FrameTooLarge(f"Lingma frame of {length} bytes exceeds the {self.max_frame}-byte limit")
+        self._need = length
+        return True
+
+    def _parse(self, body: bytes):
+        try:
+            return json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            self.skipped += 1
+            log.warning("skipping Lingma frame with invalid JSON (%s): %r", exc, body[:200])
+            return None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held while waiting for the rest of a frame."""
+        return len(self._buf)

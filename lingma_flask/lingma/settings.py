@@ -1,0 +1,103 @@
+"""The Lingma core's configuration: one dataclass, built from Flask config or the environment."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+from typing import Mapping
+
+import platformdirs
+
+MIB = 1024 * 1024
+
+
+def default_work_dir() -> Path:
+    """Return the folder that holds the work dirs when LINGMA_WORK_DIR is not set."""
+    return Path(platformdirs.user_data_dir("lingma-flask", appauthor=False)) / "work"
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def _as_opt_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _as_opt_int(value: Any) -> int | None:
+    if value in (None, ""):
+        return None
+    return int(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class CoreSettings:
+    """Every knob of the Lingma core; field names match the LINGMA_* variables without prefix."""
+
+    bin: str | None = None                 # LINGMA_BIN: path, or "simulator"
+    work_dir: str | None = None            # LINGMA_WORK_DIR
+    socket_port: int | None = None         # LINGMA_SOCKET_PORT: attach to a running Lingma
+    login_from: str | None = None          # LINGMA_LOGIN_FROM: cache/ to seed logins from
+    startup_timeout: float = 30.0
+    rpc_timeout: float = 15.0
+    first_token_timeout: float = 60.0
+    idle_timeout: float = 60.0
+    total_timeout: float = 600.0
+    max_frame_bytes: int = 16 * MIB
+    pool_size: int = 1
+    max_concurrency: int = 4
+    queue_timeout: float = 10.0
+    ask_mode: str = "chat"
+    auto_memory: bool = False
+    models_refresh: float = 300.0
+    reconnect_attempts: int = 8
+    machine_token: str | None = None       # optional Cosy-MachineToken header (Qoder CN)
+
+    _CASTS = {
+        "bin": _as_opt_str, "work_dir": _as_opt_str, "socket_port": _as_opt_int,
+        "login_from": _as_opt_str, "machine_token": _as_opt_str, "ask_mode": str,
+        "auto_memory": _as_bool, "max_frame_bytes": int, "pool_size": int,
+        "max_concurrency": int, "reconnect_attempts": int,
+    }
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any]) -> "CoreSettings":
+        """Build settings from upper-case keys (Flask config after `from_prefixed_env`)."""
+        values = {}
+        for field in dataclasses.fields(cls):
+            key = field.name.upper()
+            if key in mapping and mapping[key] is not None:
+                cast = cls._CASTS.get(field.name, float)
+                values[field.name] = cast(mapping[key])
+        return cls(**values)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "CoreSettings":
+        """Build settings from LINGMA_* environment variables."""
+        environ = os.environ if environ is None else environ
+        prefix = "LINGMA_"
+        raw = {k[len(prefix):]: v for k, v in environ.items() if k.startswith(prefix)}
+        return cls.from_mapping(raw)
+
+    def replace(self, **changes) -> "CoreSettings":
+        """Return a copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def work_root(self) -> Path:
+        """Return the folder under which each instance gets its own work dir."""
+        return Path(self.work_dir).expanduser() if self.work_dir else default_work_dir()
+
+    def describe(self) -> str:
+        """Return the settings as JSON for logs (nothing secret in here but the token)."""
+        data = dataclasses.asdict(self)
+        if data.get("machine_token"):
+            data["machine_token"] = "***"
+        return json.dumps(data, sort_keys=True)
