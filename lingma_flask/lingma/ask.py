@@ -1,0 +1,45 @@
+"""The parameters of one `chat/ask`, in the shape Lingma's own plugin sends (protocol doc 3.7)."""
+
+from __future__ import annotations
+
+import uuid
+
+
+def new_ids() -> tuple[str, str]:
+    """Return a fresh (requestId, sessionId) pair."""
+    return uuid.uuid4().hex, str(uuid.uuid4())
+
+
+def build_ask(prompt: str, model_key: str | None, *, mode: str, request_id: str,
+              session_id: str, workspace: str, auto_memory: bool) -> dict:
+    """Return `chat/ask` params: prompt in `questionText`, mirrored where the seed put it."""
+    agent = mode == "agent"
+    extra = {"workspacePath": workspace}
+    if model_key:
+        extra["modelConfig"] = {"key": model_key}
+    return {
+        "requestId": request_id,
+        "sessionId": session_id,
+        "sessionType": "developer" if agent else "chat",
+        "chatTask": "FREE_INPUT",
+        "mode": "agent" if agent else "chat",
+        "stream": True,
+        "source": 1,
+        "isReply": False,
+        "taskDefinitionType": "system",
+        "codeLanguage": "",
+        "questionText": prompt,
+        "content": prompt,
+        "text": prompt,
+        "message": prompt,
+        "chatContext": {"text": prompt, "features": [], "preferredLanguage": "en", "localeLang": "en"},
+        "extra": extra,
+        "pluginPayloadConfig": {
+            "isEnableAskAgent": agent,
+            "isEnableAutoMemory": auto_memory,
+            "isEnableProjectRule": False,
+        },
+        "targetAgent": "",
+        "shellType": "",
+        "customModel": None,
+    }

@@ -1,0 +1,297 @@
+"""`LingmaInstance`: one supervised Lingma — its process, its connection and its state.
+
+A supervisor thread owns the lifecycle: spawn (or attach), connect, `initialize`,
+`auth/status` and `config/queryModels`, then watch the connection. When the socket dies,
+every waiter and stream has already been failed by the connection; the supervisor then
+reconnects (same process if alive, a new one if dead) with backoff from 1 s doubling to
+30 s, and gives up after a bounded number of attempts. After it gives up, `start()` (called
+by the pool on the next request) begins afresh.
+
+The supervisor thread also spawns the process: Linux's parent-death signal fires when the
+spawning *thread* exits, and this thread lives exactly as long as the process should.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+from . import process
+from .ask import build_ask
+from .ask import new_ids
+from .errors import LingmaConnectionError
+from .errors import LingmaError
+from .errors import LingmaNotLoggedInError
+from .errors import LingmaNotReadyError
+from .models import parse_models
+from .rpc import RpcConnection
+from .stream import ChatStream
+from .stream import Deadlines
+
+log = logging.getLogger(__name__)
+
+STOPPED, STARTING, READY = "stopped", "starting", "ready"
+RECONNECTING, FAILED, CLOSED = "reconnecting", "failed", "closed"
+LOGGED_IN = 2
+MAX_BACKOFF = 30.0
+LOGIN_POLL = 2.0
+CLIENT_INFO = {"name": "lingma-flask", "version": "0.1.0"}
+
+
+class LingmaInstance:
+    """One Lingma process (spawned or attached) and the connection to it, kept alive."""
+
+    def __init__(self, name: str, settings, work_dir: Path, command=None):
+        self.name = name
+        self.settings = settings
+        self.work_dir = Path(work_dir)
+        self.command = command            # process.LingmaCommand, or None in attach mode
+        self.state = STOPPED
+        self.last_error = ""
+        self.conn: RpcConnection | None = None
+        self.process = None
+        self.auth: dict = {}
+        self.models: list = []
+        self.restarts = 0
+        self.in_flight = 0                # maintained by the pool under its lock
+        self._stop = threading.Event()
+        self._refresh_now = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the supervisor thread unless it is already running."""
+        with self._lock:
+            if self.state == CLOSED or (self._supervisor and self._supervisor.is_alive()):
+                return
+            self._stop.clear()
+            self.state = STARTING
+            self._supervisor = threading.Thread(target=self._supervise, name=f"{self.name}-supervisor", daemon=True)
+            self._supervisor.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Close the connection and stop the process; the instance stays closed."""
+        self.state = CLOSED
+        self._stop.set()
+        conn = self.conn
+        if conn is not None:
+            conn.close(LingmaConnectionError("the gateway closed its connection to Lingma"))
+        if self._supervisor is not None and self._supervisor is not threading.current_thread():
+            self._supervisor.join(timeout)
+        self._stop_process()
+
+    def _stop_process(self) -> None:
+        proc, self.process = self.process, None
+        if proc is not None:
+            proc.stop()
+
+    def _set_state(self, state: str, error: str = "") -> None:
+        if self.state == CLOSED:
+            return
+        if state != self.state:
+            log.info("[%s] state %s -> %s%s", self.name, self.state, state, f" ({error})" if error else "")
+        self.state = state
+        if error:
+            self.last_error = error
+
+    # -- supervisor --------------------------------------------------------------------
+    def _supervise(self) -> None:
+        attempts, backoff = 0, 1.0
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._connect()
+                except Exception as exc:  # every start failure is retried, bounded
+                    attempts += 1
+                    self._set_state(RECONNECTING if self.restarts or attempts > 1 else STARTING, str(exc))
+                    log.warning("[%s] start attempt %d failed: %s", self.name, attempts, exc)
+                    if attempts > self.settings.reconnect_attempts:
+                        self._give_up()
+                        return
+                else:
+                    attempts, backoff = 0, 1.0
+                    self._watch()
+                    if self._stop.is_set():
+                        return
+                    self._set_state(RECONNECTING, self.conn.close_error.message if self.conn.close_error else "")
+                if self._stop.wait(backoff):
+                    return
+                backoff = min(backoff * 2, MAX_BACKOFF)
+        finally:
+            if self._stop.is_set():
+                self._stop_process()
+
+    def _give_up(self) -> None:
+        self._set_state(FAILED, f"gave up after {self.settings.reconnect_attempts} attempts: {self.last_error}")
+        self._stop_process()
+
+    def _connect(self) -> None:
+        port = self._ensure_process()
+        conn = RpcConnection(port, name=self.name, max_frame_bytes=self.settings.max_frame_bytes,
+                             connect_timeout=min(self.settings.rpc_timeout, 10.0), headers=self._headers())
+        conn.connect()
+        try:
+            conn.request("initialize", self._initialize_params(), timeout=self.settings.rpc_timeout)
+            conn.notify("initialized", {})
+            self._refresh(conn)
+        except BaseException:
+            conn.close()
+            raise
+        if self._stop.is_set():
+            conn.close()
+            return
+        self.conn = conn
+        self._set_state(READY)
+        log.info("[%s] ready on port %d (logged in: %s, %d models)", self.name, port, self.logged_in, len(self.models))
+
+    def _ensure_process(self) -> int:
+        if self.command is None:
+            return process.attach_port(self.settings)
+        if self.process is not None and self.process.alive():
+            return self.process.port
+        if self.process is not None:
+            self.restarts += 1
+            self._stop_process()
+        login_from = self.settings.login_from or str(Path.home() / ".lingma" / "cache")
+        process.seed_login(self.work_dir, login_from)
+        proc = process.LingmaProcess(self.command, self.work_dir, startup_timeout=self.settings.startup_timeout)
+        self.process = proc
+        return proc.start()
+
+    def _headers(self) -> list[str]:
+        token = self.settings.machine_token
+        return [f"Cosy-MachineToken: {token}"] if token else []
+
+    def _initialize_params(self) -> dict:
+        uri = self.work_dir.resolve().as_uri()
+        return {"processId": os.getpid(), "clientInfo": CLIENT_INFO, "rootUri": uri, "capabilities": {},
+                "workspaceFolders": [{"uri": uri, "name": self.work_dir.name}]}
+
+    def _watch(self) -> None:
+        """Wait until the connection dies or the instance stops, refreshing auth and models."""
+        conn = self.conn
+        while not self._stop.is_set() and not conn.closed.is_set():
+            interval = self.settings.models_refresh if self.logged_in else LOGIN_POLL
+            if self._refresh_now.wait(interval):
+                self._refresh_now.clear()
+            if conn.closed.is_set() or self._stop.is_set():
+                return
+            try:
+                self._refresh(conn)
+            except LingmaError as exc:
+                log.warning("[%s] refresh failed: %s", self.name, exc)
+
+    def _refresh(self, conn: RpcConnection) -> None:
+        timeout = self.settings.rpc_timeout
+        auth = conn.request("auth/status", {}, timeout=timeout)
+        self.auth = auth if isinstance(auth, dict) else {}
+        models = conn.request("config/queryModels", {}, timeout=timeout) if self.logged_in else {}
+        self.models = parse_models(models)
+
+    # -- queries -----------------------------------------------------------------------
+    @property
+    def logged_in(self) -> bool:
+        """True when Lingma's `auth/status` says LOGIN."""
+        try:
+            return int(self.auth.get("status", 0)) == LOGGED_IN
+        except (TypeError, ValueError):
+            return False
+
+    @property
+    def ready(self) -> bool:
+        """True when connected and initialized."""
+        conn = self.conn
+        return self.state == READY and conn is not None and not conn.closed.is_set()
+
+    def refresh(self) -> None:
+        """Re-read auth status and models now (synchronously)."""
+        conn = self._live_conn()
+        self._refresh(conn)
+
+    def _live_conn(self) -> RpcConnection:
+        conn = self.conn
+        if not self.ready:
+            raise LingmaNotReadyError(self.not_ready_message(), retry_after=2)
+        return conn
+
+    def not_ready_message(self) -> str:
+        """Say why this instance cannot take a chat."""
+        detail = f": {self.last_error}" if self.last_error else ""
+        return f"Lingma instance {self.name} is {self.state}{detail}"
+
+    def health(self) -> dict:
+        """Return this instance's state for /health (no secrets)."""
+        proc = self.process
+        return {
+            "name": self.name, "state": self.state, "logged_in": self.logged_in,
+            "account": self.auth.get("name") or None, "in_flight": self.in_flight,
+            "models": len(self.models), "restarts": self.restarts,
+            "pid": proc.pid if proc else None, "port": self.conn.port if self.conn else None,
+            "work_dir": str(self.work_dir), "last_error": self.last_error or None,
+        }
+
+    # -- chat --------------------------------------------------------------------------
+    def ask(self, prompt: str, model_key: str | None, *, mode: str, on_close=None) -> ChatStream:
+        """Send `chat/ask` without waiting for a reply and return the stream of its answer."""
+        conn = self._live_conn()
+        if not self.logged_in:
+            self._refresh(conn)
+            if not self.logged_in:
+                raise LingmaNotLoggedInError(
+                    "Lingma is running but not logged in. Log in with your Aliyun account in an "
+                    "IDE using Lingma (then restart the gateway) or set LINGMA_LOGIN_FROM to a "
+                    "logged-in Lingma cache folder.", retry_after=None)
+        request_id, session_id = new_ids()
+        stream = ChatStream(request_id, session_id, model_key, deadlines=self._deadlines(),
+                            stopper=self._stopper(conn), instance_name=self.name,
+                            on_close=lambda s: self._stream_closed(conn, s, on_close))
+        conn.register(stream)
+        params = build_ask(prompt, model_key, mode=mode, request_id=request_id, session_id=session_id,
+                           workspace=str(self.work_dir), auto_memory=self.settings.auto_memory)
+        try:
+            stream.ask_rpc_id = conn.request_nowait("chat/ask", params, on_reply=conn.ask_reply_hook(stream))
+        except LingmaError:
+            stream.close()
+            raise
+        return stream
+
+    def _deadlines(self) -> Deadlines:
+        s = self.settings
+        return Deadlines(first_token=s.first_token_timeout, idle=s.idle_timeout, total=s.total_timeout)
+
+    @staticmethod
+    def _stopper(conn: RpcConnection):
+        def stop(request_id, session_id):
+            conn.request_nowait("chat/stop", {"requestId": request_id, "sessionId": session_id})
+        return stop
+
+    @staticmethod
+    def _stream_closed(conn: RpcConnection, stream: ChatStream, on_close) -> None:
+        conn.unregister(stream.request_id)
+        conn.forget_reply(getattr(stream, "ask_rpc_id", None))
+        if on_close is not None:
+            on_close(stream)
+
+    def drain(self, error: LingmaError) -> int:
+        """End every open stream with `error`; return how many there were."""
+        conn = self.conn
+        if conn is None:
+            return 0
+        streams = list(conn.streams.values())
+        for stream in streams:
+            stream.push_error(error)
+        return len(streams)
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
+    """Poll `predicate` until it is true or `timeout` passes; return its last value."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+    return True

@@ -1,0 +1,171 @@
+"""`LingmaPool`: the one door between the API and Lingma.
+
+It owns `pool_size` supervised instances, each with its own work dir `<root>/<i>` and its own
+ports, routes each chat to the ready instance with the fewest chats in flight, holds at most
+`max_concurrency` chats per instance, and waits at most `queue_timeout` for a free slot
+before answering "busy" with a retry-after hint.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+
+from . import process
+from .errors import LingmaBusyError
+from .errors import LingmaNotLoggedInError
+from .errors import LingmaNotReadyError
+from .errors import LingmaShutdownError
+from .instance import CLOSED
+from .instance import FAILED
+from .instance import LingmaInstance
+from .instance import wait_until
+
+log = logging.getLogger(__name__)
+
+BUSY_RETRY_AFTER = 2
+SIMULATOR_BANNER = (
+    "\n" + "!" * 78 + "\n"
+    "!! No Lingma installation was found (LINGMA_BIN unset, nothing in ~/.lingma/bin or PATH).\n"
+    "!! lingma-flask is running against its BUILT-IN SIMULATOR: answers are fake echoes.\n"
+    "!! Install Lingma (any Lingma IDE plugin) or set LINGMA_BIN to use the real thing.\n"
+    + "!" * 78
+)
+
+
+class LingmaPool:
+    """Several supervised Lingma instances behind one `ask()`; see docs/architecture.md."""
+
+    def __init__(self, settings, *, command=None):
+        self.settings = settings
+        self._command = command
+        self._cond = threading.Condition()
+        self.instances: list[LingmaInstance] = []
+        self.using_simulator = False
+        self._started = False
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        """Create the instances and start each in the background; never blocks on Lingma."""
+        with self._cond:
+            if self._started:
+                return
+            self._started = True
+            self.instances = self._build_instances()
+        for instance in self.instances:
+            instance.start()
+
+    def _build_instances(self) -> list[LingmaInstance]:
+        root = self.settings.work_root()
+        if self.settings.socket_port:
+            log.info("attach mode: using the Lingma already listening on port %s", self.settings.socket_port)
+            return [LingmaInstance("lingma-0", self.settings, root / "0", command=None)]
+        command = self._command or process.resolve_command(self.settings)
+        self.using_simulator = command.simulator
+        if command.simulator and self.settings.bin != "simulator":
+            log.warning(SIMULATOR_BANNER)
+        log.info("Lingma command: %s; %d instance(s) under %s", command.description, self.settings.pool_size, root)
+        return [LingmaInstance(f"lingma-{i}", self.settings, root / str(i), command=command)
+                for i in range(max(1, self.settings.pool_size))]
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop every instance: streams end, sockets close, spawned processes die."""
+        for instance in self.instances:
+            instance.stop(timeout)
+
+    def drain(self, message: str = "the gateway is shutting down") -> int:
+        """End every open stream with a shutdown error; return how many were open."""
+        return sum(i.drain(LingmaShutdownError(message, retry_after=5)) for i in self.instances)
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait until at least one instance is ready; return whether one is."""
+        return wait_until(lambda: any(i.ready for i in self.instances), timeout)
+
+    # -- chat --------------------------------------------------------------------------
+    def ask(self, prompt: str, model_key: str | None, *, ask_mode: str | None = None):
+        """Send a chat to the least busy ready instance and return its `ChatStream`."""
+        instance = self._acquire()
+        try:
+            return instance.ask(prompt, model_key, mode=ask_mode or self.settings.ask_mode,
+                                on_close=lambda _stream: self._release(instance))
+        except BaseException:
+            self._release(instance)
+            raise
+
+    def _acquire(self) -> LingmaInstance:
+        deadline = time.monotonic() + self.settings.queue_timeout
+        with self._cond:
+            while True:
+                ready = self._ready_instances()
+                free = [i for i in ready if i.in_flight < self.settings.max_concurrency]
+                if free:
+                    chosen = min(free, key=lambda i: i.in_flight)
+                    chosen.in_flight += 1
+                    return chosen
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise LingmaBusyError(
+                        f"all {len(ready)} Lingma instance(s) are at their limit of "
+                        f"{self.settings.max_concurrency} concurrent chats; retry shortly",
+                        retry_after=BUSY_RETRY_AFTER)
+                self._cond.wait(remaining)
+
+    def _ready_instances(self) -> list[LingmaInstance]:
+        ready = [i for i in self.instances if i.ready]
+        if not ready:
+            raise self._not_ready()
+        logged_in = [i for i in ready if i.logged_in]
+        if logged_in:
+            return logged_in
+        if any(i.in_flight == 0 for i in ready):
+            return ready  # let the instance re-check auth/status and explain
+        raise LingmaNotLoggedInError("Lingma is not logged in", retry_after=None)
+
+    def _not_ready(self) -> LingmaNotReadyError:
+        if not self._started or not self.instances:
+            return LingmaNotReadyError("the Lingma pool has not been started", retry_after=5)
+        for instance in self.instances:
+            if instance.state == FAILED:
+                instance.start()  # the supervisor gave up: begin afresh for later requests
+        reasons = "; ".join(i.not_ready_message() for i in self.instances if i.state != CLOSED)
+        return LingmaNotReadyError(f"Lingma is not ready yet ({reasons or 'closed'})", retry_after=5)
+
+    def _release(self, instance: LingmaInstance) -> None:
+        with self._cond:
+            instance.in_flight -= 1
+            self._cond.notify()
+
+    # -- registry and health -----------------------------------------------------------
+    def models(self):
+        """Return the live model registry of the first ready, logged-in instance."""
+        ready = self._ready_instances()
+        for instance in ready:
+            if instance.models:
+                return list(instance.models)
+        return self.refresh_models()
+
+    def refresh_models(self):
+        """Re-read auth and models from Lingma now and return the models."""
+        ready = self._ready_instances()
+        ready[0].refresh()
+        if not ready[0].logged_in:
+            raise LingmaNotLoggedInError("Lingma is not logged in", retry_after=None)
+        return list(ready[0].models)
+
+    def health(self) -> dict:
+        """Return the pool's health summary (per instance, no secrets)."""
+        instances = [i.health() for i in self.instances]
+        return {
+            "ready": any(i.ready and i.logged_in for i in self.instances),
+            "simulator": self.using_simulator,
+            "max_concurrency": self.settings.max_concurrency,
+            "in_flight": sum(i.in_flight for i in self.instances),
+            "instances": instances,
+        }
+
+
+def retry_after_seconds(value) -> int | None:
+    """Round a retry-after hint up to whole seconds for an HTTP header."""
+    return None if value is None else max(1, math.ceil(value))

@@ -1,0 +1,296 @@
+"""`RpcConnection`: one WebSocket to Lingma and the reader thread that owns it.
+
+Requests carry integer ids and wait with a timeout; notifications are sent and forgotten.
+Every server→client request (`chat/answer`, `chat/finish`, `session/title/update`, ...) is
+acknowledged with `{}` by the reader before the push is processed; acks read in one block
+go out in one socket write. `chat/answer` and `chat/finish` are routed to the `ChatStream`
+registered under their `requestId`; pushes for unknown ids are dropped. When the socket
+dies every pending request and open stream is woken at once with a connection error.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+
+from . import framing
+from . import wsframes
+from .errors import LingmaConnectionError
+from .errors import LingmaError
+from .errors import LingmaProtocolError
+from .errors import LingmaRpcError
+from .errors import LingmaTimeoutError
+from .errors import LingmaUpstreamError
+
+log = logging.getLogger(__name__)
+
+READ_BLOCK = 256 * 1024
+TOOLS_UNAVAILABLE = "tools are not available through the lingma-flask gateway"
+
+
+class _Pending:
+    """A request waiting for its response."""
+
+    __slots__ = ("event", "message", "error")
+
+    def __init__(self):
+        self.event = threading.Event()
+        self.message = None
+        self.error = None
+
+
+class RpcConnection:
+    """JSON-RPC over one WebSocket to Lingma, read by a single reader thread."""
+
+    def __init__(self, port: int, *, name: str = "lingma", max_frame_bytes: int = framing.DEFAULT_MAX_FRAME,
+                 connect_timeout: float = 5.0, headers: list[str] | None = None, on_close=None):
+        self.port = port
+        self.name = name
+        self._decoder = framing.FrameDecoder(max_frame_bytes)
+        self._frames = wsframes.FrameReader()
+        self._connect_timeout = connect_timeout
+        self._headers = headers
+        self._on_close = on_close
+        self._sock = None
+        self._ids = itertools.count(1)
+        self._send_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._pending: dict = {}
+        self._reply_hooks: dict = {}
+        self.streams: dict = {}
+        self.closed = threading.Event()
+        self.close_error: LingmaError | None = None
+        self.acks_sent = 0
+        self._reader: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def connect(self) -> "RpcConnection":
+        """Open the WebSocket and start the reader thread."""
+        try:
+            self._sock = wsframes.open_websocket(self.port, timeout=self._connect_timeout, headers=self._headers)
+        except Exception as exc:
+            raise LingmaConnectionError(f"cannot connect to Lingma on port {self.port}: {exc}") from exc
+        self._reader = threading.Thread(target=self._read_loop, name=f"{self.name}-reader", daemon=True)
+        self._reader.start()
+        return self
+
+    def close(self, error: LingmaError | None = None) -> None:
+        """Close the socket; the reader then fails every waiter and stream."""
+        self._fail_all(error or LingmaConnectionError("the connection to Lingma was closed"))
+        sock = self._sock
+        if sock is not None:
+            try:
+                sock.sendall(wsframes.control_frame(wsframes.OP_CLOSE, b"\x03\xe8"))
+            except OSError:
+                pass
+            _shutdown(sock)
+        if self._reader is not None and self._reader is not threading.current_thread():
+            self._reader.join(timeout=2.0)
+
+    # -- sending -----------------------------------------------------------------------
+    def _send_raw(self, data: bytes) -> None:
+        if self.closed.is_set():
+            raise self.close_error or LingmaConnectionError("not connected to Lingma")
+        try:
+            with self._send_lock:
+                self._sock.sendall(data)
+        except OSError as exc:
+            raise LingmaConnectionError(f"lost the connection to Lingma: {exc}") from exc
+
+    def send(self, message: dict) -> None:
+        """Send one JSON-RPC message as one WebSocket text message."""
+        self._send_raw(wsframes.text_frame(framing.encode(message)))
+
+    def notify(self, method: str, params: dict | None = None) -> None:
+        """Send a notification."""
+        self.send({"jsonrpc": "2.0", "method": method, "params": params or {}})
+
+    def request_nowait(self, method: str, params: dict | None = None, on_reply=None) -> int:
+        """Send a request without waiting; `on_reply(message)` runs in the reader if a reply comes."""
+        rid = next(self._ids)
+        if on_reply is not None:
+            self._reply_hooks[rid] = on_reply
+        try:
+            self.send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params or {}})
+        except LingmaError:
+            self._reply_hooks.pop(rid, None)
+            raise
+        return rid
+
+    def request(self, method: str, params: dict | None = None, timeout: float = 15.0):
+        """Send a request and return its result; raise on error, timeout or disconnect."""
+        rid = next(self._ids)
+        pending = _Pending()
+        self._pending[rid] = pending
+        try:
+            self.send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params or {}})
+            if not pending.event.wait(timeout):
+                raise LingmaTimeoutError(f"Lingma did not answer {method} within {timeout:g} s", phase="rpc")
+        finally:
+            self._pending.pop(rid, None)
+        if pending.error is not None:
+            raise pending.error
+        error = pending.message.get("error")
+        if error is not None:
+            if not isinstance(error, dict):
+                error = {"message": str(error)}
+            raise LingmaRpcError(method, error.get("code"), str(error.get("message", "")))
+        return pending.message.get("result")
+
+    # -- streams -----------------------------------------------------------------------
+    def register(self, stream) -> None:
+        """Route pushes for `stream.request_id` to `stream`."""
+        with self._state_lock:
+            if self.closed.is_set():
+                raise self.close_error or LingmaConnectionError("not connected to Lingma")
+            self.streams[stream.request_id] = stream
+
+    def unregister(self, request_id: str) -> None:
+        """Stop routing pushes for `request_id`."""
+        self.streams.pop(request_id, None)
+
+    def forget_reply(self, rid) -> None:
+        """Drop the reply handler of a request nobody waits for any more."""
+        if rid is not None:
+            self._reply_hooks.pop(rid, None)
+
+    def ask_reply_hook(self, stream):
+        """Return a reply handler that fails `stream` if Lingma rejects its `chat/ask`."""
+        def on_reply(message):
+            error = _ask_rejection(message)
+            if error is not None:
+                stream.push_error(error)
+        return on_reply
+
+    # -- the reader --------------------------------------------------------------------
+    def _read_loop(self) -> None:
+        error = None
+        try:
+            while True:
+                data = self._sock.recv(READ_BLOCK)
+                if not data:
+                    raise LingmaConnectionError("Lingma closed the connection")
+                outgoing = self._handle_bytes(data)
+                if outgoing:
+                    self._send_raw(b"".join(outgoing))
+                time.sleep(0)  # let other greenlets run between blocks
+        except framing.FrameTooLarge as exc:
+            error = LingmaProtocolError(f"dropping the Lingma connection: {exc}")
+        except wsframes.WsProtocolError as exc:
+            error = LingmaProtocolError(f"dropping the Lingma connection: {exc}")
+        except LingmaError as exc:
+            error = exc
+        except OSError as exc:
+            error = LingmaConnectionError(f"lost the connection to Lingma: {exc}")
+        except Exception as exc:  # a bug must not leave streams hanging
+            log.exception("Lingma reader failed")
+            error = LingmaConnectionError(f"Lingma reader failed: {exc}")
+        self._fail_all(error)
+        if self._sock is not None:
+            _shutdown(self._sock)
+
+    def _handle_bytes(self, data: bytes) -> list:
+        outgoing = []
+        for opcode, payload in self._frames.feed(data):
+            if opcode == wsframes.OP_BINARY:
+                for message in self._decoder.feed(payload):
+                    self._dispatch(message, outgoing)
+            elif opcode == wsframes.OP_PING:
+                outgoing.append(wsframes.control_frame(wsframes.OP_PONG, payload))
+            elif opcode == wsframes.OP_CLOSE:
+                raise LingmaConnectionError("Lingma closed the WebSocket")
+        return outgoing
+
+    def _dispatch(self, message, outgoing: list) -> None:
+        if not isinstance(message, dict):
+            log.warning("ignoring a non-object Lingma message: %r", message)
+            return
+        method = message.get("method")
+        if method is None:
+            self._resolve(message)
+            return
+        if message.get("id") is not None:
+            outgoing.append(self._frame({"jsonrpc": "2.0", "id": message["id"], "result": {}}))
+            self.acks_sent += 1
+        params = message.get("params")
+        self._on_push(method, params if isinstance(params, dict) else {}, outgoing)
+
+    def _on_push(self, method: str, params: dict, outgoing: list) -> None:
+        if method == "chat/answer":
+            stream = self.streams.get(params.get("requestId"))
+            if stream is not None:
+                stream.push_answer(params)
+        elif method == "chat/finish":
+            stream = self.streams.get(params.get("requestId"))
+            if stream is not None:
+                stream.push_finish(params)
+        elif method == "tool/invoke":
+            outgoing.append(self._frame(_tool_refusal(next(self._ids), params)))
+
+    def _frame(self, message: dict) -> bytes:
+        return wsframes.text_frame(framing.encode(message))
+
+    def _resolve(self, message: dict) -> None:
+        rid = message.get("id")
+        hook = self._reply_hooks.pop(rid, None)
+        if hook is not None:
+            hook(message)
+            return
+        pending = self._pending.get(rid)
+        if pending is not None:
+            pending.message = message
+            pending.event.set()
+
+    def _fail_all(self, error: LingmaError) -> None:
+        with self._state_lock:
+            if self.closed.is_set():
+                return
+            self.close_error = error
+            self.closed.set()
+            streams, self.streams = list(self.streams.values()), {}
+        for pending in list(self._pending.values()):
+            pending.error = error
+            pending.event.set()
+        self._reply_hooks.clear()
+        for stream in streams:
+            stream.push_error(error)
+        if self._on_close is not None:
+            self._on_close(self, error)
+
+
+def _shutdown(sock) -> None:
+    try:
+        sock.shutdown(2)
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
+def _ask_rejection(message: dict) -> LingmaError | None:
+    """Return an error when a `chat/ask` reply says the ask failed, else None."""
+    error = message.get("error")
+    if error is not None:
+        text = error.get("message") if isinstance(error, dict) else str(error)
+        return LingmaUpstreamError(f"Lingma rejected the chat: {text}")
+    result = message.get("result")
+    if not isinstance(result, dict):
+        return None
+    ok = result.get("isSuccess", result.get("success", True))
+    text = result.get("errorMessage") or result.get("errorMsg") or ""
+    if ok is False or text:
+        code = result.get("errorCode") or ""
+        return LingmaUpstreamError(f"Lingma rejected the chat: {text or 'failure'}" + (f" ({code})" if code else ""))
+    return None
+
+
+def _tool_refusal(rid: int, params: dict) -> dict:
+    now = int(time.time() * 1000)
+    return {"jsonrpc": "2.0", "id": rid, "method": "tool/invokeResult", "params": {
+        "toolCallId": params.get("toolCallId", ""), "name": params.get("name", ""),
+        "requestId": params.get("requestId", ""), "success": False,
+        "errorMessage": TOOLS_UNAVAILABLE, "result": None, "startTime": now, "timeConsuming": 0}}

@@ -1,0 +1,225 @@
+"""`ChatStream`: one `chat/ask` seen from the consumer's side.
+
+The connection's reader thread puts events into the stream's queue; the consumer iterates
+text chunks with first-token, idle and total deadlines. Whatever way the stream ends —
+finish, error, timeout, cancel, consumer gone — it leaves its connection's registry and
+gives its pool slot back, exactly once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+import time
+
+from .errors import LingmaCancelledError
+from .errors import LingmaError
+from .errors import LingmaTimeoutError
+from .errors import finish_error
+
+log = logging.getLogger(__name__)
+
+_CHUNK, _FINISH, _ERROR, _OVERWRITE = "chunk", "finish", "error", "overwrite"
+
+
+@dataclasses.dataclass(frozen=True)
+class FinishRecord:
+    """What Lingma's `chat/finish` said, plus the stream's latencies in milliseconds."""
+
+    status_code: int | None
+    reason: str
+    full_answer: str
+    session_id: str
+    first_token_ms: int | None
+    total_ms: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Deadlines:
+    """The three stream timeouts, in seconds."""
+
+    first_token: float = 60.0
+    idle: float = 60.0
+    total: float = 600.0
+
+
+class ChatStream:
+    """Iterate the text of one Lingma answer; see docs/architecture.md for the contract."""
+
+    def __init__(self, request_id, session_id, model_key, *, deadlines=Deadlines(),
+                 stopper=None, on_close=None, instance_name=""):
+        self.request_id = request_id
+        self.session_id = session_id
+        self.model_key = model_key
+        self.instance_name = instance_name
+        self.ask_rpc_id = None           # the JSON-RPC id our chat/ask went out with
+        self.deadlines = deadlines
+        self.text = ""
+        self.finish: FinishRecord | None = None
+        self.error: LingmaError | None = None
+        self.started = time.monotonic()
+        self.first_token_at: float | None = None
+        self._last_event = self.started
+        self._queue: queue.Queue = queue.Queue()
+        self._stopper = stopper          # callable(request_id, session_id): sends chat/stop
+        self._on_close = on_close        # callable(stream): leave registry, free the slot
+        self._closed = False
+        self._close_lock = threading.Lock()
+
+    # -- producer side (the reader thread) ------------------------------------------
+    def push_answer(self, params: dict) -> None:
+        """Queue a `chat/answer` push (called by the reader)."""
+        text = params.get("text")
+        if text is None:
+            text = params.get("content")
+        if not isinstance(text, str) or not text:
+            return
+        self._queue.put((_OVERWRITE if params.get("overwrite") else _CHUNK, text))
+
+    def push_finish(self, params: dict) -> None:
+        """Queue a `chat/finish` push (called by the reader)."""
+        self._queue.put((_FINISH, params))
+
+    def push_error(self, error: LingmaError) -> None:
+        """End the stream with `error` (connection lost, ask rejected, draining)."""
+        self._queue.put((_ERROR, error))
+
+    # -- consumer side ---------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        """True once the stream has ended, whichever way."""
+        return self._closed
+
+    def __iter__(self):
+        for item in self.events(None):
+            if item is not None:
+                yield item
+
+    def events(self, wait: float | None):
+        """Yield chunks, and None after every `wait` seconds without one (a keepalive tick)."""
+        try:
+            while not self._closed:
+                kind, value = self._next_event(wait)
+                if kind is None:
+                    yield None
+                    continue
+                chunk = self._apply(kind, value)
+                if chunk:
+                    yield chunk
+        finally:
+            self.close()
+
+    def _next_event(self, wait):
+        while True:
+            deadline, phase = self._deadline()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._time_out(phase)
+            timeout = remaining if wait is None else min(wait, remaining)
+            try:
+                return self._queue.get(timeout=timeout)
+            except queue.Empty:
+                if wait is not None and timeout == wait:
+                    return None, None
+
+    def _deadline(self):
+        total = (self.started + self.deadlines.total, "total")
+        if self.first_token_at is None:
+            step = (self.started + self.deadlines.first_token, "first_token")
+        else:
+            step = (self._last_event + self.deadlines.idle, "idle")
+        return min(total, step)
+
+    def _time_out(self, phase: str):
+        limit = {"first_token": self.deadlines.first_token, "idle": self.deadlines.idle,
+                 "total": self.deadlines.total}[phase]
+        label = {"first_token": "no first token", "idle": "no new text",
+                 "total": "the answer was not complete"}[phase]
+        error = LingmaTimeoutError(f"Lingma timed out: {label} within {limit:g} s", phase=phase)
+        self.error = error
+        self.cancel()
+        raise error
+
+    def _apply(self, kind, value):
+        now = time.monotonic()
+        self._last_event = now
+        if kind == _CHUNK:
+            if self.first_token_at is None:
+                self.first_token_at = now
+            self.text += value
+            return value
+        if kind == _OVERWRITE:
+            return self._overwrite(value, now)
+        if kind == _FINISH:
+            return self._finish(value, now)
+        self.error = value
+        self.close()
+        raise value
+
+    def _overwrite(self, value: str, now: float):
+        if self.first_token_at is None:
+            self.first_token_at = now
+        old, self.text = self.text, value
+        if value.startswith(old):
+            return value[len(old):]
+        log.warning("Lingma rewrote an answer already streamed (request %s)", self.request_id)
+        return None
+
+    def _finish(self, params: dict, now: float):
+        full = params.get("fullAnswer") if isinstance(params.get("fullAnswer"), str) else ""
+        self.finish = FinishRecord(
+            status_code=params.get("statusCode"),
+            reason=str(params.get("reason") or ""),
+            full_answer=full,
+            session_id=str(params.get("sessionId") or self.session_id),
+            first_token_ms=self._ms(self.first_token_at),
+            total_ms=self._ms(now),
+        )
+        error = finish_error(params.get("statusCode"), params.get("reason"))
+        self._release()
+        if error is not None:
+            self.error = error
+            raise error
+        if not self.text and full:
+            self.text = full
+            if self.first_token_at is None:
+                self.first_token_at = now
+            return full
+        return None
+
+    def _ms(self, at: float | None) -> int | None:
+        return None if at is None else int((at - self.started) * 1000)
+
+    def cancel(self, reason: str = "") -> None:
+        """Tell Lingma to stop (`chat/stop`) and end the stream locally at once."""
+        if self._closed:
+            return
+        if self.error is None:
+            self.error = LingmaCancelledError(reason or "cancelled")
+        if self._stopper is not None:
+            try:
+                self._stopper(self.request_id, self.session_id)
+            except Exception as exc:  # the connection may be gone; ending locally is enough
+                log.info("chat/stop for %s not sent: %s", self.request_id, exc)
+        self._release()
+
+    def close(self) -> None:
+        """End the stream: cancel it if Lingma has not finished, then free its resources."""
+        if not self._closed:
+            self.cancel("consumer closed the stream")
+
+    def _release(self) -> None:
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        if self._on_close is not None:
+            self._on_close(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()

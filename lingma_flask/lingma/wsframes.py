@@ -1,0 +1,139 @@
+"""The WebSocket layer under the RPC connection.
+
+websocket-client performs only the opening handshake, over a TCP socket we open ourselves
+(so no `http_proxy` setting can reroute loopback). After that we read the socket in large
+blocks and parse WebSocket frames here: pulling one frame at a time through websocket-client
+held a gevent worker's loop long enough to double every stream's latency at 300 streams.
+Data-frame payloads are handed on as they arrive; LSP framing above is self-delimiting, so
+WebSocket message boundaries do not matter to it.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+import websocket
+from websocket import ABNF
+
+OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
+OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
+DATA_OPCODES = (OP_CONT, OP_TEXT, OP_BINARY)
+
+
+class WsProtocolError(Exception):
+    """The peer broke the WebSocket framing rules."""
+
+
+def open_websocket(port: int, *, timeout: float, headers: list[str] | None = None) -> socket.socket:
+    """Connect to ws://127.0.0.1:port/, do the handshake, and return the raw socket."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        ws = websocket.create_connection(
+            f"ws://127.0.0.1:{port}/",
+            socket=sock,
+            timeout=timeout,
+            skip_utf8_validation=True,
+            header=headers or [],
+        )
+    except BaseException:
+        sock.close()
+        raise
+    raw = ws.sock
+    raw.settimeout(None)
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return raw
+
+
+def text_frame(payload: bytes) -> bytes:
+    """Return one masked client text frame carrying `payload`."""
+    return ABNF.create_frame(payload, OP_TEXT).format()
+
+
+def control_frame(opcode: int, payload: bytes = b"") -> bytes:
+    """Return one masked client control frame (pong, close)."""
+    return ABNF.create_frame(payload, opcode).format()
+
+
+def _unmask(data: bytes, key: bytes, offset: int) -> bytes:
+    key = key[offset % 4:] + key[: offset % 4]
+    n = len(data)
+    mask = int.from_bytes((key * (n // 4 + 1))[:n], "big")
+    return (int.from_bytes(data, "big") ^ mask).to_bytes(n, "big")
+
+
+class FrameReader:
+    """Incremental WebSocket frame parser for bytes read from the socket.
+
+    `feed(data)` returns a list of `(opcode, payload)`: data frames come out in pieces as
+    their bytes arrive (opcode OP_BINARY for all of them), control frames whole.
+    """
+
+    def __init__(self):
+        self._buf = bytearray()
+        self._remaining = 0    # payload bytes still to come for the current data frame
+        self._mask = None
+        self._offset = 0
+
+    def feed(self, data: bytes) -> list:
+        """Add bytes and return the frame pieces they complete."""
+        self._buf += data
+        out = []
+        while self._buf:
+            if self._remaining:
+                self._take_payload(out)
+                continue
+            header = self._parse_header()
+            if header is None:
+                break
+            opcode, length, mask, size = header
+            if opcode in DATA_OPCODES:
+                del self._buf[:size]
+                self._remaining, self._mask, self._offset = length, mask, 0
+                continue
+            if len(self._buf) < size + length:
+                break
+            payload = bytes(self._buf[size:size + length])
+            del self._buf[:size + length]
+            out.append((opcode, _unmask(payload, mask, 0) if mask else payload))
+        return out
+
+    def _take_payload(self, out: list) -> None:
+        n = min(self._remaining, len(self._buf))
+        piece = bytes(self._buf[:n])
+        del self._buf[:n]
+        if self._mask:
+            piece = _unmask(piece, self._mask, self._offset)
+        self._offset += n
+        self._remaining -= n
+        out.append((OP_BINARY, piece))
+
+    def _parse_header(self):
+        buf = self._buf
+        if len(buf) < 2:
+            return None
+        opcode = buf[0] & 0x0F
+        masked = buf[1] & 0x80
+        length = buf[1] & 0x7F
+        size = 2
+        if length == 126:
+            if len(buf) < 4:
+                return None
+            length = struct.unpack_from("!H", buf, 2)[0]
+            size = 4
+        elif length == 127:
+            if len(buf) < 10:
+                return None
+            length = struct.unpack_from("!Q", buf, 2)[0]
+            size = 10
+        if opcode >= 0x8 and length > 125:
+            raise WsProtocolError(f"control frame of {length} bytes")
+        if opcode not in DATA_OPCODES + (OP_CLOSE, OP_PING, OP_PONG):
+            raise WsProtocolError(f"unknown WebSocket opcode {opcode}")
+        mask = None
+        if masked:
+            if len(buf) < size + 4:
+                return None
+            mask = bytes(buf[size:size + 4])
+            size += 4
+        return opcode, length, mask, size

@@ -1,0 +1,78 @@
+"""The LSP framing codec: encode, and an incremental decoder fed in every possible way."""
+
+import json
+
+import pytest
+
+from lingma_flask.lingma import framing
+
+
+def frames(*messages):
+    return b"".join(framing.encode(m) for m in messages)
+
+
+def test_encode_counts_utf8_bytes():
+    data = framing.encode({"text": "中文"})
+    header, body = data.split(b"\r\n\r\n", 1)
+    assert header == b"Content-Length: %d" % len(body)
+    assert json.loads(body) == {"text": "中文"}
+    assert len(body) > len('{"text":"中文"}')  # bytes, not characters
+
+
+def test_byte_by_byte_including_inside_utf8():
+    data = frames({"a": "héllo 世界"}, {"b": 2})
+    decoder = framing.FrameDecoder()
+    out = []
+    for i in range(len(data)):
+        out += decoder.feed(data[i:i + 1])
+    assert out == [{"a": "héllo 世界"}, {"b": 2}]
+    assert decoder.buffered == 0
+
+
+def test_several_frames_in_one_message():
+    assert framing.FrameDecoder().feed(frames({"i": 1}, {"i": 2}, {"i": 3})) == [{"i": 1}, {"i": 2}, {"i": 3}]
+
+
+@pytest.mark.parametrize("header", [
+    b"content-length: 2\r\n\r\n",
+    b"CONTENT-LENGTH:2\r\n\r\n",
+    b"Content-Type: application/vscode-jsonrpc\r\nContent-Length: 2\r\n\r\n",
+    b"Content-Length: 2\r\nX-Extra: yes\r\n\r\n",
+    b"Content-Length: 2\n\n",
+])
+def test_header_variants(header):
+    assert framing.FrameDecoder().feed(header + b"{}") == [{}]
+
+
+def test_frame_without_length_is_skipped_and_counted(caplog):
+    decoder = framing.FrameDecoder()
+    out = decoder.feed(b"X-Nothing: 1\r\n\r\n" + frames({"ok": True}))
+    assert out == [{"ok": True}]
+    assert decoder.skipped == 1
+    assert "without a valid Content-Length" in caplog.text
+
+
+def test_invalid_json_is_skipped_not_fatal(caplog):
+    decoder = framing.FrameDecoder()
+    out = decoder.feed(b"Content-Length: 5\r\n\r\n{nope" + frames({"after": 1}))
+    assert out == [{"after": 1}]
+    assert decoder.skipped == 1
+    assert "invalid JSON" in caplog.text
+
+
+def test_oversized_frame_raises_before_buffering():
+    decoder = framing.FrameDecoder(max_frame=100)
+    with pytest.raises(framing.FrameTooLarge, match="exceeds the 100-byte limit"):
+        decoder.feed(b"Content-Length: 101\r\n\r\n")
+
+
+def test_endless_header_raises():
+    with pytest.raises(framing.FrameTooLarge):
+        framing.FrameDecoder().feed(b"X" * 10000)
+
+
+def test_partial_frame_waits():
+    data = framing.encode({"long": "x" * 1000})
+    decoder = framing.FrameDecoder()
+    assert decoder.feed(data[:-1]) == []
+    assert decoder.feed(data[-1:]) == [{"long": "x" * 1000}]

@@ -1,0 +1,154 @@
+"""ChatStream: deadlines, cancel, finish records and errors, cleanup on every exit path."""
+
+import time
+
+import pytest
+
+from lingma_flask.lingma import errors
+from lingma_flask.lingma.stream import Deadlines
+from tests.core.peer import ScriptedPeer
+from tests.core.test_rpc import answer
+from tests.core.test_rpc import finish
+from tests.core.test_rpc import open_stream
+from lingma_flask.lingma.rpc import RpcConnection
+
+
+@pytest.fixture
+def peer():
+    p = ScriptedPeer()
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def conn(peer):
+    c = RpcConnection(peer.port).connect()
+    peer.wait_connected()
+    yield c
+    c.close()
+
+
+def stop_of(peer, rid):
+    stop = peer.expect_method("chat/stop")
+    assert stop["params"] == {"requestId": rid, "sessionId": "s1"}
+    return stop
+
+
+@pytest.mark.parametrize("phase,deadlines,pushes", [
+    ("first_token", Deadlines(first_token=0.3, idle=30, total=30), []),
+    ("idle", Deadlines(first_token=30, idle=0.3, total=30), ["a"]),
+    ("total", Deadlines(first_token=30, idle=30, total=0.5), ["a"]),
+])
+def test_each_deadline_raises_its_phase_sends_stop_and_cleans_up(peer, conn, phase, deadlines, pushes):
+    stream = open_stream(conn, deadlines=deadlines)
+    for i, text in enumerate(pushes):
+        peer.send(answer("r1", text, i + 1))
+    with pytest.raises(errors.LingmaTimeoutError) as info:
+        list(stream)
+    assert info.value.phase == phase
+    stop_of(peer, "r1")
+    assert conn.streams == {}
+    assert stream.done
+
+
+def test_timeouts_are_not_the_rpc_timeout(peer, conn):
+    stream = open_stream(conn, deadlines=Deadlines(first_token=2, idle=2, total=2))
+    peer.send(answer("r1", "late but fine", 1))
+    peer.send(finish("r1", 2))
+    assert list(stream) == ["late but fine"]
+
+
+def test_cancel_sends_stop_and_ends_locally_whatever_lingma_does(peer, conn):
+    stream = open_stream(conn)
+    peer.send(answer("r1", "partial", 1))
+    it = iter(stream)
+    assert next(it) == "partial"
+    started = time.monotonic()
+    stream.cancel("client left")
+    assert list(it) == []
+    assert time.monotonic() - started < 2
+    stop_of(peer, "r1")
+    assert conn.streams == {}
+
+
+def test_consumer_gone_mid_stream_sends_stop_and_unregisters(peer, conn):
+    stream = open_stream(conn)
+    peer.send(answer("r1", "x", 1))
+    gen = stream.events(0.1)
+    assert next(gen) == "x"
+    gen.close()  # what a WSGI server does when the client disconnects
+    stop_of(peer, "r1")
+    assert conn.streams == {}
+
+
+def test_close_after_finish_sends_no_stop(peer, conn):
+    stream = open_stream(conn)
+    peer.send(answer("r1", "done", 1))
+    peer.send(finish("r1", 2))
+    assert list(stream) == ["done"]
+    stream.close()
+    peer.send({"jsonrpc": "2.0", "id": 99, "method": "ping", "params": {}})
+    follow = peer.expect(lambda m: m.get("method") == "chat/stop" or m.get("id") == 99)
+    assert follow.get("id") == 99  # the ack came, no chat/stop before it
+
+
+def test_events_tick_while_waiting(peer, conn):
+    stream = open_stream(conn)
+    gen = stream.events(0.05)
+    assert next(gen) is None and next(gen) is None
+    peer.send(answer("r1", "now", 1))
+    items = []
+    while "now" not in items:
+        items.append(next(gen))
+    peer.send(finish("r1", 2))
+    assert [i for i in gen if i is not None] == []
+
+
+def test_finish_record_keeps_latencies_and_reason(peer, conn):
+    stream = open_stream(conn)
+    peer.send(answer("r1", "a", 1))
+    peer.send(finish("r1", 2, full="a", reason="success"))
+    assert list(stream) == ["a"]
+    record = stream.finish
+    assert record.status_code == 200 and record.reason == "success" and record.full_answer == "a"
+    assert record.first_token_ms is not None and record.total_ms >= record.first_token_ms
+
+
+def test_full_answer_is_used_when_no_chunk_arrived(peer, conn):
+    stream = open_stream(conn)
+    peer.send(finish("r1", 1, full="only in finish"))
+    assert list(stream) == ["only in finish"]
+    assert stream.text == "only in finish"
+
+
+@pytest.mark.parametrize("status,reason,error_type,kind", [
+    (401, "not login", errors.LingmaNotLoggedInError, "lingma_not_logged_in"),
+    (429, "too many requests", errors.LingmaRateLimitError, "rate_limit_exceeded"),
+    (429, "quota exhausted", errors.LingmaQuotaError, "insufficient_quota"),
+    (403, "quota exhausted for today", errors.LingmaQuotaError, "insufficient_quota"),
+    (403, "forbidden", errors.LingmaForbiddenError, "lingma_forbidden"),
+    (406, "content blocked", errors.LingmaContentFilterError, "content_filter"),
+    (601, "sensitive", errors.LingmaContentFilterError, "content_filter"),
+    (408, "timeout", errors.LingmaTimeoutError, "lingma_timeout"),
+    (500, "internal error", errors.LingmaUpstreamError, "lingma_upstream_error"),
+    (40505, "model unavailable", errors.LingmaUpstreamError, "lingma_upstream_error"),
+    (0, "", errors.LingmaUpstreamError, "lingma_upstream_error"),
+])
+def test_non_200_finish_becomes_a_typed_error_with_the_reason(peer, conn, status, reason, error_type, kind):
+    stream = open_stream(conn)
+    peer.send(finish("r1", 1, status=status, reason=reason))
+    with pytest.raises(error_type) as info:
+        list(stream)
+    assert info.value.kind == kind
+    assert reason in info.value.message and str(status) in info.value.message
+    assert conn.streams == {}
+
+
+def test_overwrite_replaces_the_text(peer, conn):
+    stream = open_stream(conn)
+    peer.send(answer("r1", "Hello", 1))
+    peer.send({"jsonrpc": "2.0", "id": 2, "method": "chat/answer",
+               "params": {"requestId": "r1", "text": "Hello world", "overwrite": True}})
+    peer.send(finish("r1", 3))
+    assert list(stream) == ["Hello", " world"]
+    assert stream.text == "Hello world"

@@ -1,0 +1,58 @@
+"""The WebSocket frame parser under the RPC reader."""
+
+import struct
+
+import pytest
+
+from lingma_flask.lingma import wsframes
+
+
+def server_frame(opcode, payload, fin=True, mask=None):
+    head = bytes([(0x80 if fin else 0) | opcode])
+    n = len(payload)
+    bit = 0x80 if mask else 0
+    if n < 126:
+        head += bytes([bit | n])
+    elif n < 65536:
+        head += bytes([bit | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([bit | 127]) + struct.pack("!Q", n)
+    if mask:
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        head += mask
+    return head + payload
+
+
+def data_of(pieces):
+    return b"".join(p for op, p in pieces if op == wsframes.OP_BINARY)
+
+
+@pytest.mark.parametrize("size", [0, 5, 125, 126, 65535, 65536, 300000])
+def test_payload_sizes(size):
+    payload = bytes(i % 251 for i in range(size))
+    assert data_of(wsframes.FrameReader().feed(server_frame(1, payload))) == payload
+
+
+def test_bytes_one_at_a_time_and_fragmented_messages():
+    stream = server_frame(1, b"hello ", fin=False) + server_frame(0, b"world") + server_frame(2, "中文".encode())
+    reader = wsframes.FrameReader()
+    pieces = []
+    for i in range(len(stream)):
+        pieces += reader.feed(stream[i:i + 1])
+    assert data_of(pieces) == "hello world中文".encode()
+
+
+def test_masked_frames_are_unmasked():
+    payload = b"masked payload that is long enough"
+    pieces = wsframes.FrameReader().feed(server_frame(1, payload, mask=b"\x01\x02\x03\x04"))
+    assert data_of(pieces) == payload
+
+
+def test_control_frames_come_out_whole():
+    pieces = wsframes.FrameReader().feed(server_frame(9, b"ping!") + server_frame(8, b"\x03\xe8"))
+    assert pieces == [(wsframes.OP_PING, b"ping!"), (wsframes.OP_CLOSE, b"\x03\xe8")]
+
+
+def test_bad_opcode_is_a_protocol_error():
+    with pytest.raises(wsframes.WsProtocolError):
+        wsframes.FrameReader().feed(bytes([0x83, 0]))
