@@ -77,6 +77,7 @@ class LingmaInstance:
         """Close the connection and stop the process; the instance stays closed."""
         self.state = CLOSED
         self._stop.set()
+        self._refresh_now.set()
         conn = self.conn
         if conn is not None:
             conn.close(LingmaConnectionError("the gateway closed its connection to Lingma"))
@@ -132,7 +133,8 @@ class LingmaInstance:
     def _connect(self) -> None:
         port = self._ensure_process()
         conn = RpcConnection(port, name=self.name, max_frame_bytes=self.settings.max_frame_bytes,
-                             connect_timeout=min(self.settings.rpc_timeout, 10.0), headers=self._headers())
+                             connect_timeout=min(self.settings.rpc_timeout, 10.0), headers=self._headers(),
+                             on_close=self._connection_lost)
         conn.connect()
         try:
             conn.request("initialize", self._initialize_params(), timeout=self.settings.rpc_timeout)
@@ -156,11 +158,17 @@ class LingmaInstance:
         if self.process is not None:
             self.restarts += 1
             self._stop_process()
-        login_from = self.settings.login_from or str(Path.home() / ".lingma" / "cache")
-        process.seed_login(self.work_dir, login_from)
+        if not self.command.simulator:  # never copy a real login into a fake Lingma
+            process.seed_login(self.work_dir, self.settings.login_from)
         proc = process.LingmaProcess(self.command, self.work_dir, startup_timeout=self.settings.startup_timeout)
         self.process = proc
         return proc.start()
+
+    def _connection_lost(self, conn: RpcConnection, error) -> None:
+        """Called by the connection when its socket dies: stop routing, wake the supervisor."""
+        if conn is self.conn and not self._stop.is_set():
+            self._set_state(RECONNECTING, error.message)
+        self._refresh_now.set()
 
     def _headers(self) -> list[str]:
         token = self.settings.machine_token
@@ -176,8 +184,8 @@ class LingmaInstance:
         conn = self.conn
         while not self._stop.is_set() and not conn.closed.is_set():
             interval = self.settings.models_refresh if self.logged_in else LOGIN_POLL
-            if self._refresh_now.wait(interval):
-                self._refresh_now.clear()
+            self._refresh_now.wait(interval)
+            self._refresh_now.clear()
             if conn.closed.is_set() or self._stop.is_set():
                 return
             try:

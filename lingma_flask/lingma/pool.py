@@ -126,11 +126,12 @@ class LingmaPool:
     def _not_ready(self) -> LingmaNotReadyError:
         if not self._started or not self.instances:
             return LingmaNotReadyError("the Lingma pool has not been started", retry_after=5)
-        for instance in self.instances:
-            if instance.state == FAILED:
-                instance.start()  # the supervisor gave up: begin afresh for later requests
         reasons = "; ".join(i.not_ready_message() for i in self.instances if i.state != CLOSED)
-        return LingmaNotReadyError(f"Lingma is not ready yet ({reasons or 'closed'})", retry_after=5)
+        failed = [i for i in self.instances if i.state == FAILED]
+        for instance in failed:
+            instance.start()  # the supervisor gave up: begin afresh for later requests
+        again = "; starting it again" if failed else ""
+        return LingmaNotReadyError(f"Lingma is not ready ({reasons or 'closed'}){again}", retry_after=5)
 
     def _release(self, instance: LingmaInstance) -> None:
         with self._cond:

@@ -1,0 +1,88 @@
+"""gunicorn settings for lingma-flask: one gevent worker that owns its Lingma processes.
+
+Read by the master before it forks, so only `os` is imported here; app code is imported
+inside the hooks, which run in the worker after gevent has patched it.
+"""
+import os
+
+
+def _setting(name, default):
+    """Read LINGMA_<name> from the environment, then from .env (as the app does)."""
+    value = os.environ.get("LINGMA_" + name)
+    if value is None:
+        from dotenv import dotenv_values  # pure Python: safe before gevent patches
+        from dotenv import find_dotenv
+
+        path = find_dotenv(usecwd=True)
+        value = dotenv_values(path).get("LINGMA_" + name) if path else None
+    return int(value or default)
+
+
+# -- Server socket ------------------------------------------------------------------------
+# No `bind`: gunicorn then listens on 0.0.0.0:$PORT when PORT is set (PaaS), else on
+# 127.0.0.1:8000 (a local run stays local).
+wsgi_app = "wsgi:app"
+
+# -- Worker processes ---------------------------------------------------------------------
+# gevent: one worker holds thousands of idle-waiting SSE streams.
+worker_class = "gevent"
+# Each worker owns its own Lingma processes (and login work dirs), so the count is ours to
+# set: LINGMA_WORKERS, default 1. WEB_CONCURRENCY (set to 2+ by PaaS buildpacks) is ignored.
+workers = _setting("WORKERS", 1)
+# Concurrent connections (streams) per worker; more wait in the listen backlog.
+worker_connections = _setting("WORKER_CONNECTIONS", 2000)
+# Recycling a worker would restart its Lingma processes and cut their streams.
+max_requests = 0
+# The pool and its threads must start in each worker after gevent patching, never the master.
+preload_app = False
+
+# -- Server mechanics ---------------------------------------------------------------------
+# For gevent workers this is a heartbeat, not a request deadline: long streams are fine,
+# a hub blocked for 30 s is not.
+timeout = 30
+# A hard wall on shutdown: open streams are drained first so the worker exits before it,
+# and before a PaaS SIGKILL at 30 s.
+graceful_timeout = 20
+# Seconds an idle keep-alive connection keeps its slot.
+keepalive = 5
+# gunicorn >= 25.1 opens a control socket in $HOME by default; parallel servers would
+# take each other's.
+control_socket_disable = True
+
+# -- Logging ------------------------------------------------------------------------------
+accesslog = "-"
+errorlog = "-"
+
+
+# -- Server hooks -------------------------------------------------------------------------
+def pre_fork(server, worker):
+    """Give the new worker the lowest free index (stable per-worker work dirs on respawn)."""
+    # runs in the master: no app imports here
+    used = {getattr(w, "lingma_index", None) for w in server.WORKERS.values()}
+    worker.lingma_index = next(i for i in range(len(used) + 1) if i not in used)
+
+
+def post_fork(server, worker):
+    """With several workers, tell the app which one this is: it suffixes its work dir."""
+    if server.cfg.workers > 1:
+        os.environ["LINGMA_WORKER_INDEX"] = str(getattr(worker, "lingma_index", worker.age))
+
+
+def post_worker_init(worker):
+    """Start the pool in the background and arm the drain watcher; never raise."""
+    try:
+        from lingma_flask.ops.lifecycle import start_worker
+
+        start_worker(worker.wsgi, worker)
+    except Exception:
+        worker.log.exception("could not start the Lingma pool; requests will get 503")
+
+
+def worker_exit(server, worker):
+    """Stop the pool (its Lingma processes) when the worker exits on its own."""
+    try:
+        from lingma_flask.ops.lifecycle import stop_worker
+
+        stop_worker(worker.wsgi)
+    except Exception:
+        worker.log.exception("could not stop the Lingma pool cleanly")

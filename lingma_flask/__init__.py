@@ -1,0 +1,44 @@
+"""lingma-flask: an OpenAI-compatible HTTP gateway in front of Tongyi Lingma."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dotenv import find_dotenv
+from dotenv import load_dotenv
+from flask import Flask
+
+from . import config
+from . import extension
+from .logs import configure_logging
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then .env and LINGMA_* variables, then `test_config`.
+
+    The pool is registered but not started: gunicorn's post_worker_init starts it, after
+    gevent patched the worker. Pass `LINGMA_POOL` in test_config to use another pool object.
+    """
+    app = Flask(__name__)
+    app.config.from_mapping(config.DEFAULTS)
+    # real environment variables win over the .env file
+    dotenv_path = find_dotenv(usecwd=True)
+    if dotenv_path:
+        load_dotenv(dotenv_path, override=False)
+    app.config.from_prefixed_env("LINGMA")
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    app.json.sort_keys = False
+    extension.init_app(app)
+    app.config["MAX_CONTENT_LENGTH"] = app.extensions["lingma_api"].max_body_bytes
+    configure_logging(app.extensions["lingma_api"].log_level)
+    _register(app)
+    return app
+
+
+def _register(app: Flask) -> None:
+    from . import api
+    from .ops import health
+
+    api.init_app(app)
+    app.register_blueprint(health.bp)

@@ -1,0 +1,21 @@
+"""The OpenAI face: blueprints, validation, prompt rendering, SSE, errors and auth.
+
+Talks to Lingma only through LingmaPool and ChatStream (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the API's error handlers, request log hooks and blueprints."""
+    from . import chat
+    from . import errors
+    from . import models
+    from . import requestlog
+
+    errors.init_app(app)
+    requestlog.init_app(app)
+    app.register_blueprint(chat.bp)
+    app.register_blueprint(models.bp)

@@ -1,0 +1,58 @@
+"""API keys: `Authorization: Bearer <key>` or `x-api-key`, compared in constant time.
+
+With no LINGMA_API_KEYS configured, only loopback clients are served. Keys are never logged.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+
+from flask import request
+
+from ..extension import get_settings
+from .errors import ApiError
+
+NO_KEYS_MESSAGE = (
+    "No API keys are configured, so only local clients (127.0.0.1, ::1) are served."
+    " Set LINGMA_API_KEYS=key1,key2 on the gateway and send one as 'Authorization: Bearer <key>'."
+)
+
+
+def is_loopback(address: str | None) -> bool:
+    """Tell whether a client address is the local machine."""
+    try:
+        ip = ipaddress.ip_address((address or "").split("%")[0])
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback
+
+
+def presented_key() -> str | None:
+    """Return the key the client sent, from Authorization: Bearer or x-api-key."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.headers.get("x-api-key", "").strip() or None
+
+
+def key_matches(given: str, keys: tuple[str, ...]) -> bool:
+    """Compare against every key in constant time (no early exit)."""
+    results = [hmac.compare_digest(given.encode(), key.encode()) for key in keys]
+    return any(results)
+
+
+def require_api_key() -> None:
+    """Refuse the request with 401 unless it carries a valid key (or is local and keyless)."""
+    keys = get_settings().api_keys
+    if not keys:
+        if not is_loopback(request.remote_addr):
+            raise ApiError(401, NO_KEYS_MESSAGE, code="invalid_api_key")
+        return
+    given = presented_key()
+    if given is None:
+        raise ApiError(401, "Missing API key: send 'Authorization: Bearer <key>' or"
+                       " 'x-api-key: <key>'.", code="invalid_api_key")
+    if not key_matches(given, keys):
+        raise ApiError(401, "Incorrect API key provided.", code="invalid_api_key")

@@ -1,0 +1,89 @@
+"""GET /v1/models and /v1/models/<id>: Lingma's live model registry plus configured aliases.
+
+A model is named by its Lingma key, its display name (case-insensitive) or an alias from
+LINGMA_MODEL_ALIASES; the list shows keys and aliases.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from flask import Blueprint
+
+from ..extension import get_pool
+from ..extension import get_settings
+from .auth import require_api_key
+from .errors import ApiError
+
+DEFAULT_MODEL = "auto"
+# Lingma gives no creation dates; one fixed timestamp per process keeps the shape valid
+CREATED = int(time.time())
+
+bp = Blueprint("models", __name__)
+bp.before_request(require_api_key)
+
+
+def find_model(name: str, models: list, aliases: Mapping[str, str] | None = None):
+    """Return the ModelInfo a name means (alias, key, or display name), or None."""
+    folded = name.casefold()
+    for alias, target in (aliases or {}).items():
+        if alias.casefold() == folded:
+            return find_model(target, models)
+    for match in (
+        lambda m: m.key == name,
+        lambda m: m.key.casefold() == folded,
+        lambda m: (m.display_name or "").casefold() == folded,
+    ):
+        found = next((m for m in models if match(m)), None)
+        if found is not None:
+            return found
+    return None
+
+
+def default_model_key(models: list) -> str:
+    """Return the key used when a request names no model: Lingma's default, else "auto"."""
+    return next((m.key for m in models if m.is_default), DEFAULT_MODEL)
+
+
+def model_not_found(name: str) -> ApiError:
+    """Build the 404 for an unknown model name."""
+    return ApiError(404, f"The model '{name}' does not exist; GET /v1/models lists the"
+                    " models this gateway offers.", param="model", code="model_not_found")
+
+
+def resolve_model(requested: str | None) -> tuple[str, str]:
+    """Return (Lingma model key, name to answer with) for a request's `model` field."""
+    models = get_pool().models()
+    if requested is None:
+        key = default_model_key(models)
+        return key, key
+    found = find_model(requested, models, get_settings().model_aliases)
+    if found is None:
+        raise model_not_found(requested)
+    return found.key, requested
+
+
+def model_object(model_id: str) -> dict:
+    """Return one OpenAI model object."""
+    return {"id": model_id, "object": "model", "created": CREATED, "owned_by": "lingma"}
+
+
+@bp.get("/v1/models")
+@bp.get("/models")
+def list_models():
+    """List Lingma's models by key, then the aliases that point at one of them."""
+    models = get_pool().models()
+    ids = [m.key for m in models]
+    aliases = [a for a, t in get_settings().model_aliases.items()
+               if a not in ids and find_model(t, models) is not None]
+    return {"object": "list", "data": [model_object(i) for i in ids + aliases]}
+
+
+@bp.get("/v1/models/<path:model_id>")
+@bp.get("/models/<path:model_id>")
+def retrieve_model(model_id: str):
+    """Show one model, named by key, display name or alias."""
+    if find_model(model_id, get_pool().models(), get_settings().model_aliases) is None:
+        raise model_not_found(model_id)
+    return model_object(model_id)

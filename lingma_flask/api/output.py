@@ -1,0 +1,62 @@
+"""The gateway's own finish rules: stop strings and the max_tokens limit, applied to chunks.
+
+Lingma knows neither, so the gateway cuts the answer itself and the caller then cancels the
+Lingma stream. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from .tokens import TokenCounter
+
+
+class OutputFilter:
+    """Feed answer chunks in; get back the text to send and, once, a finish reason.
+
+    While streaming, the last len(longest stop) - 1 characters are held back so a stop string
+    split across chunks is still caught. Output always ends *before* a stop string.
+    """
+
+    def __init__(self, stops: tuple[str, ...] = (), max_tokens: int | None = None):
+        self.stops = tuple(s for s in stops if s)
+        self.max_tokens = max_tokens
+        self.counter = TokenCounter()
+        self.finish_reason: str | None = None
+        self._hold = max((len(s) for s in self.stops), default=1) - 1
+        self._tail = ""
+
+    @property
+    def completion_tokens(self) -> int:
+        """Return the estimated tokens of everything released so far."""
+        return self.counter.count
+
+    def feed(self, chunk: str) -> str:
+        """Take one chunk; return the text that may be sent now ('' if none)."""
+        if self.finish_reason:
+            return ""
+        buffer = self._tail + chunk
+        cut = self._find_stop(buffer)
+        if cut is not None:
+            self._tail = ""
+            return self._release(buffer[:cut], "stop")
+        keep = min(self._hold, len(buffer))
+        self._tail = buffer[len(buffer) - keep:]
+        return self._release(buffer[:len(buffer) - keep], None)
+
+    def flush(self) -> str:
+        """End of the answer: release the held tail and settle the finish reason."""
+        text = "" if self.finish_reason else self._release(self._tail, None)
+        self._tail = ""
+        self.finish_reason = self.finish_reason or "stop"
+        return text
+
+    def _find_stop(self, buffer: str) -> int | None:
+        found = [i for i in (buffer.find(s) for s in self.stops) if i >= 0]
+        return min(found) if found else None
+
+    def _release(self, text: str, reason: str | None) -> str:
+        text, cut = self.counter.take(text, self.max_tokens)
+        if cut:
+            self.finish_reason = "length"
+        elif reason:
+            self.finish_reason = reason
+        return text

@@ -1,0 +1,92 @@
+"""Request ids (x-request-id on every response) and one JSON log line per request."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask
+from flask import g
+from flask import request
+
+from ..logs import REQUEST_LOGGER
+
+HEADER = "x-request-id"
+_SANE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+
+log = logging.getLogger(REQUEST_LOGGER)
+
+
+class RequestRecord:
+    """What one request's log line says; a streamed response finishes it from its generator."""
+
+    def __init__(self, request_id: str, method: str, route: str):
+        self.id = request_id
+        self.method = method
+        self.route = route
+        self.model: str | None = None
+        self.instance: str | None = None
+        self.status: int | None = None
+        self.stream = False
+        self.finish_reason: str | None = None
+        self.error: str | None = None
+        self.deferred = False
+        self._start = time.monotonic()
+        self.first_token_ms: int | None = None
+        self._written = False
+
+    def mark_first_token(self) -> None:
+        """Note the first answer chunk's latency (only the first call counts)."""
+        if self.first_token_ms is None:
+            self.first_token_ms = self._elapsed_ms()
+
+    def write(self) -> None:
+        """Log the line once."""
+        if self._written:
+            return
+        self._written = True
+        fields = {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "deferred"}
+        fields["total_ms"] = self._elapsed_ms()
+        log.info(json.dumps(fields, ensure_ascii=False, separators=(",", ":")))
+
+    def _elapsed_ms(self) -> int:
+        return int((time.monotonic() - self._start) * 1000)
+
+
+def request_id() -> str:
+    """Return the client's x-request-id if sane, else a fresh one."""
+    incoming = request.headers.get(HEADER, "")
+    return incoming if _SANE_ID.fullmatch(incoming) else "req_" + uuid.uuid4().hex
+
+
+def current_record() -> RequestRecord:
+    """Return this request's record (made on demand if before_request did not run)."""
+    if "request_record" not in g:
+        g.request_record = RequestRecord(request_id(), request.method, request.path)
+    return g.request_record
+
+
+def start_record() -> None:
+    """Open the request's record."""
+    current_record()
+
+
+def finish_record(response):
+    """Stamp x-request-id on the response and log the line unless a stream will."""
+    record = current_record()
+    response.headers[HEADER] = record.id
+    record.status = response.status_code
+    if request.url_rule is not None:
+        record.route = request.url_rule.rule
+    if not record.deferred:
+        record.write()
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Register the request id and log hooks."""
+    app.before_request(start_record)
+    app.after_request(finish_record)

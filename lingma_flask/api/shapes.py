@@ -1,0 +1,51 @@
+"""The OpenAI chat completion objects: non-streamed completions and streamed chunks."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+
+
+def new_completion_id() -> str:
+    """Return a fresh `chatcmpl-...` id."""
+    return "chatcmpl-" + uuid.uuid4().hex
+
+
+def usage(prompt_tokens: int, completion_tokens: int) -> dict:
+    """Return the `usage` object."""
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}
+
+
+@dataclasses.dataclass(frozen=True)
+class Completion:
+    """Builds every object of one completion; id, created and model stay the same on all."""
+
+    model: str
+    id: str = dataclasses.field(default_factory=new_completion_id)
+    created: int = dataclasses.field(default_factory=lambda: int(time.time()))
+
+    def message(self, content: str, finish_reason: str, usage: dict) -> dict:
+        """Return the non-streamed `chat.completion` object."""
+        choice = {"index": 0, "message": {"role": "assistant", "content": content,
+                                          "refusal": None},
+                  "logprobs": None, "finish_reason": finish_reason}
+        return {**self._head("chat.completion"), "choices": [choice], "usage": usage}
+
+    def chunk(self, delta: dict, finish_reason: str | None = None) -> dict:
+        """Return one `chat.completion.chunk` with a single choice."""
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return {**self._head("chat.completion.chunk"), "choices": [choice]}
+
+    def role_chunk(self) -> dict:
+        """Return the first chunk: the assistant role with empty content."""
+        return self.chunk({"role": "assistant", "content": ""})
+
+    def usage_chunk(self, usage: dict) -> dict:
+        """Return the final usage chunk (`choices` is empty)."""
+        return {**self._head("chat.completion.chunk"), "choices": [], "usage": usage}
+
+    def _head(self, obj: str) -> dict:
+        return {"id": self.id, "object": obj, "created": self.created, "model": self.model,
+                "system_fingerprint": None}

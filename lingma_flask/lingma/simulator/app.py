@@ -1,0 +1,138 @@
+"""The `start` sub-command: one simulated Lingma process from bind to clean (or crash) exit."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+
+from . import VERSION
+from .config import SimConfig
+from .control import ControlServer
+from .framelog import FrameLog
+from .server import WsServer, bind
+from .state import SimState
+from .workdir import WorkDir
+
+
+class Sim:
+    """Everything a connection needs: config, work dir, records, logs, ports."""
+
+    def __init__(self, config: SimConfig, workdir: WorkDir, endpoint: str = ""):
+        self.config = config
+        self.workdir = workdir
+        self.state = SimState(config.state_limit)
+        self.state.endpoint = endpoint
+        self.log = _file_logger(workdir)
+        self.frames = FrameLog(workdir.logs / "frames.log", config.frame_log)
+        self.ws_port = 0
+        self.http_port = 0
+
+    def logged_in(self) -> bool:
+        """Logged in = `cache/user` exists and the account is not in expired mode."""
+        return self.workdir.logged_in() and not self.config.auth_expired
+
+    def login(self) -> None:
+        """Complete a login (the browser callback)."""
+        self.workdir.login()
+        self.log.info("login succeeded, model/refresh")
+
+    def logout(self) -> None:
+        """Delete the login record."""
+        self.workdir.logout()
+        self.log.info("logged out")
+
+    def crash(self, why: str) -> None:
+        """Exit at once with status 1, leaving `.info` behind (crash fault)."""
+        self.log.error("simulated crash: %s", why)
+        self.frames.close()
+        logging.shutdown()
+        os._exit(1)
+
+
+def _file_logger(workdir: WorkDir) -> logging.Logger:
+    log = logging.getLogger("lingma.sim")
+    log.setLevel(logging.INFO)
+    handler = logging.FileHandler(workdir.logs / "lingma.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    return log
+
+
+def start(args) -> int:
+    """Run the simulator until SIGTERM/SIGINT; return the exit status."""
+    config = SimConfig.from_env()
+    workdir = WorkDir(args.workDir)
+    workdir.prepare()
+    if args.copyDataDir:
+        workdir.copy_from(args.copyDataDir)
+    sim = Sim(config, workdir, args.endpoint or "")
+    sim.log.info("Lingma simulator %s starting, pid %d, workDir %s", VERSION, os.getpid(), workdir.root)
+    if config.logged_in and not workdir.logged_in():
+        workdir.login()
+    if not workdir.logged_in():
+        sim.log.info("No cached user info, please login.")
+    sockets = _bind_all(sim, args.socketPort, args.httpPort)
+    if sockets is None:
+        return 1
+    return _serve(sim, *sockets)
+
+
+def _bind_all(sim: Sim, ws_port: int, http_port: int):
+    try:
+        ws_sock = bind(ws_port)
+    except OSError as exc:
+        return _busy(sim, "WebSocket", ws_port, exc)
+    try:
+        http_sock = bind(http_port)
+    except OSError as exc:
+        ws_sock.close()
+        return _busy(sim, "HTTP", http_port, exc)
+    sim.ws_port, sim.http_port = ws_sock.getsockname()[1], http_sock.getsockname()[1]
+    return ws_sock, http_sock
+
+
+def _busy(sim: Sim, what: str, port: int, exc: OSError):
+    message = f"lingma simulator: {what} port {port} is not available: {exc}"
+    sim.log.error(message)
+    print(message, file=sys.stderr)
+    return None
+
+
+def _serve(sim: Sim, ws_sock, http_sock) -> int:
+    config, stop = sim.config, threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    ws, control = WsServer(sim, ws_sock), ControlServer(sim, http_sock)
+    if config.info_early:
+        _write_info(sim)
+    if not stop.wait(config.start_delay):
+        ws.start()
+        control.start()
+        sim.log.info("Communication servers ready - WebSocket: %d, HTTP: %d", sim.ws_port, sim.http_port)
+        if not config.info_early and not stop.wait(config.info_delay):
+            _write_info(sim)
+    while not stop.wait(0.1):
+        pass
+    return _shutdown(sim, ws, control)
+
+
+def _write_info(sim: Sim) -> None:
+    sim.workdir.write_info(sim.ws_port, third_line=sim.config.info_third_line,
+                           as_json=sim.config.info_json)
+    sim.log.info("wrote %s", sim.workdir.info)
+
+
+def _shutdown(sim: Sim, ws: WsServer, control: ControlServer) -> int:
+    sim.log.info("signal received, shutting down")
+    sim.workdir.remove_info()
+    worker = threading.Thread(target=lambda: (control.stop(), ws.stop()), daemon=True)
+    worker.start()
+    worker.join(3.0)
+    sim.log.info("stopped")
+    sim.frames.close()
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(0)

@@ -1,0 +1,137 @@
+"""The JSON-RPC request/notification handlers: `HANDLERS[method](session, params, id)`.
+
+A handler returns the result to send (ignored for notifications), `NO_REPLY`, or raises
+`RpcError`. `chat/ask` decides its scenario and plan here and hands the run to the scheduler.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from . import methods, plan, scenario
+from .protocol import ERR_INTERNAL, NO_REPLY, RpcError
+from .scheduler import AskRun
+
+
+def _initialize(session, params, msg_id):
+    session.initialized = True
+    return methods.initialize_result()
+
+
+def _initialized(session, params, msg_id):
+    session.sim.log.info("unknown method: initialized")
+    return None
+
+
+def _auth_status(session, params, msg_id):
+    return methods.auth_status(session.sim.workdir, expired=session.sim.config.auth_expired)
+
+
+def _query_models(session, params, msg_id):
+    return methods.query_models(session.sim.logged_in())
+
+
+def _get_endpoint(session, params, msg_id):
+    return {"endpoint": session.sim.state.endpoint}
+
+
+def _update_endpoint(session, params, msg_id):
+    session.sim.state.endpoint = str(params.get("endpoint") or "")
+    return {"success": True}
+
+
+def _generate_url(session, params, msg_id):
+    return methods.generate_login_url(session.sim.http_port)
+
+
+def _delete_session(session, params, msg_id):
+    session.sim.state.delete_session(params.get("sessionId") or params.get("id"))
+    return None
+
+
+def _ping(session, params, msg_id):
+    return {"success": True}
+
+
+def _chat_stop(session, params, msg_id):
+    request_id = params.get("requestId")
+    session.sim.state.record_stop(request_id)
+    session.scheduler.stop(request_id)
+    return {}
+
+
+def _tool_result(session, params, msg_id):
+    tool_call_id = params.get("toolCallId")
+    found = session.scheduler.tool_result(tool_call_id)
+    record = {"requestId": found[0] if found else None, "toolCallId": tool_call_id,
+              "received": True, "waitedMs": int(found[1] * 1000) if found else None,
+              "success": params.get("success"), "errorMessage": params.get("errorMessage")}
+    session.sim.state.record_tool(record)
+    return {}
+
+
+# chat/ask ---------------------------------------------------------------------
+def _ask_record(session, params: dict, request_id: str, session_id: str, kind: str) -> dict:
+    extra = params.get("extra") if isinstance(params.get("extra"), dict) else {}
+    model_config = extra.get("modelConfig") if isinstance(extra.get("modelConfig"), dict) else {}
+    return {"requestId": request_id, "sessionId": session_id, "model": model_config.get("key"),
+            "mode": params.get("mode"), "sessionType": params.get("sessionType"),
+            "chatTask": params.get("chatTask"), "questionText": params.get("questionText"),
+            "pluginPayloadConfig": params.get("pluginPayloadConfig"),
+            "customModel": params.get("customModel"), "as": kind,
+            "connection": session.id, "receivedAt": time.time()}
+
+
+def _refusal(session, record: dict):
+    """(statusCode, reason) when the ask is refused before streaming, else None."""
+    sim = session.sim
+    if not sim.logged_in():
+        return scenario.reject(401)
+    model = record["model"]
+    if model and model not in methods.MODEL_KEYS and sim.config.unknown_model == "reject":
+        return scenario.reject(40505, "model not available: %s" % model)
+    if sim.config.max_asks and sim.state.active_asks() >= sim.config.max_asks:
+        return scenario.reject(429, "too many concurrent requests")
+    return None
+
+
+def _chat_ask(session, params, msg_id):
+    sim = session.sim
+    request_id = str(params.get("requestId") or uuid.uuid4().hex)
+    session_id = str(params.get("sessionId") or "") or uuid.uuid4().hex
+    record = _ask_record(session, params, request_id, session_id,
+                         "notification" if msg_id is None else "request")
+    sim.state.record_ask(record)
+    chosen = scenario.build(str(params.get("questionText") or ""), sim.config)
+    if chosen.reply == "error":
+        raise RpcError(ERR_INTERNAL, "simulated chat/ask error")
+    if chosen.reply == "fail":
+        return {"requestId": request_id, "isSuccess": False, "errorCode": "500",
+                "errorMessage": "simulated ask failure"}
+    info = plan.AskInfo(request_id, session_id, str(params.get("sessionType") or "chat"),
+                        new_session=sim.state.touch_session(session_id, request_id, chosen.question),
+                        agent=params.get("mode") == "agent" or params.get("sessionType") == "developer")
+    refusal = _refusal(session, record)
+    steps = plan.rejected(info, *refusal) if refusal else plan.build(info, chosen)
+    if msg_id is not None and chosen.reply == "success":
+        session.reply(msg_id, {"requestId": request_id, "isSuccess": True, "errorCode": "",
+                               "errorMessage": ""})
+    session.scheduler.add(AskRun(info, chosen, steps, time.monotonic()))
+    return NO_REPLY
+
+
+HANDLERS = {
+    "initialize": _initialize,
+    "initialized": _initialized,
+    "auth/status": _auth_status,
+    "config/queryModels": _query_models,
+    "config/getEndpoint": _get_endpoint,
+    "config/updateEndpoint": _update_endpoint,
+    "login/generateUrl": _generate_url,
+    "chat/deleteSessionById": _delete_session,
+    "chat/ask": _chat_ask,
+    "chat/stop": _chat_stop,
+    "tool/invokeResult": _tool_result,
+    "ping": _ping,
+}

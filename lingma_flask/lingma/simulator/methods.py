@@ -1,0 +1,69 @@
+"""Results of the simple request methods: auth, models, endpoint, login URL."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+
+from . import VERSION
+from .workdir import WorkDir
+
+SCENES = ("assistant", "chat", "developer", "inline", "quest")
+
+MODELS = (
+    # key, displayName, isReasoning, isDefault
+    ("auto", "Auto", False, True),
+    ("dashscope_qwen3_coder", "Qwen3-Coder", False, False),
+    ("dashscope_qwen_plus_20250428_thinking", "Qwen3-Thinking", True, False),
+    ("dashscope_qwen_max_latest", "Qwen3-Max", False, False),
+    ("kmodel", "Kimi-K2.6", False, False),
+)
+MODEL_KEYS = frozenset(key for key, _, _, _ in MODELS)
+
+LOGGED_OUT = {"status": 1, "name": "", "id": "", "accountId": "", "token": "", "refreshToken": ""}
+
+
+def initialize_result() -> dict:
+    """The `initialize` result."""
+    return {"capabilities": {}, "serverInfo": {"name": "lingma", "version": VERSION},
+            "experimental": {}}
+
+
+def auth_status(workdir: WorkDir, *, expired: bool) -> dict:
+    """`auth/status`: 2 + account when `cache/user` exists (3 when expired), else 1."""
+    if not workdir.logged_in():
+        return dict(LOGGED_OUT)
+    result = workdir.account()
+    result.update({
+        "status": 3 if expired else 2,
+        "token": "pt-SIMULATED-TOKEN", "refreshToken": "rt-SIMULATED-TOKEN",
+        "expireTime": int((time.time() + 30 * 86400) * 1000),
+        "whitelist": 3, "privacyPolicyAgreed": True,
+    })
+    return result
+
+
+def model_entry(key: str, name: str, reasoning: bool, default: bool) -> dict:
+    """One model registry entry."""
+    return {"key": key, "displayName": name, "format": "openai", "source": "system",
+            "isReasoning": reasoning, "isVl": False, "isDefault": default,
+            "url": "", "apiKey": "", "model": ""}
+
+
+def query_models(logged_in: bool) -> dict:
+    """`config/queryModels`: scene-keyed lists, `{}` when logged out."""
+    if not logged_in:
+        return {}
+    return {scene: [model_entry(*row) for row in MODELS] for scene in SCENES}
+
+
+def generate_login_url(http_port: int) -> dict:
+    """`login/generateUrl`: the dict form with a devops.aliyun.com URL carrying `port`."""
+    state = uuid.uuid4().hex
+    nonce = secrets.token_hex(8)
+    url = (f"https://devops.aliyun.com/lingma/login?port={http_port}&state={state}"
+           f"&nonce={nonce}&challenge_method=S256")
+    return {"success": True, "loginUrl": url, "nonce": nonce, "verifier": secrets.token_hex(16),
+            "challenge": secrets.token_hex(16), "challengeMethod": "S256",
+            "errorCode": "", "errorMsg": ""}

@@ -1,0 +1,1 @@
+"""For the operator: health and the worker lifecycle (pool start, drain, stop)."""

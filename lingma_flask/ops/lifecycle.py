@@ -1,0 +1,41 @@
+"""The worker's side of the pool's life, called from gunicorn.conf.py hooks.
+
+Start the pool after gevent patched the worker, drain open streams as soon as the worker is
+told to stop (before gunicorn's graceful_timeout turns into SIGKILL), stop it on exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+
+log = logging.getLogger(__name__)
+
+
+def start_worker(app, worker) -> None:
+    """Start the app's pool in the background and watch for the worker's shutdown."""
+    pool = app.extensions["lingma"]
+    pool.start()  # non-blocking; the pool itself logs the simulator banner
+    watcher = threading.Thread(target=watch_worker, args=(worker, pool),
+                               name="lingma-drain-watch", daemon=True)
+    watcher.start()
+    atexit.register(stop_worker, app)
+
+
+def watch_worker(worker, pool, interval: float = 0.5) -> None:
+    """Drain every open stream once the worker stops being alive."""
+    while worker.alive:
+        time.sleep(interval)
+    log.info("worker shutting down: draining open streams")
+    pool.drain("server shutting down")
+
+
+def stop_worker(app) -> None:
+    """Stop the app's pool once (worker_exit, then the atexit backstop)."""
+    if app.extensions.get("lingma_stopped"):
+        return
+    app.extensions["lingma_stopped"] = True
+    app.extensions["lingma"].stop()
+

@@ -1,0 +1,122 @@
+"""A fake LingmaPool and ChatStream implementing exactly the contract in docs/architecture.md."""
+
+from __future__ import annotations
+
+import time
+
+from lingma_flask.lingma.models import ModelInfo
+
+TICK = object()  # a script item: one quiet interval (events() yields None)
+
+DEFAULT_MODELS = (
+    ModelInfo("qwen3-coder", "Qwen3-Coder", ("chat",), is_default=True),
+    ModelInfo("auto", "Auto", ("chat",)),
+    ModelInfo("kmodel", "Kimi-K2", ("chat",), is_reasoning=True),
+)
+
+
+class FakeStream:
+    """A ChatStream scripted with chunks, TICKs (quiet intervals), delays and errors."""
+
+    def __init__(self, script, *, model_key=None, instance_name="fake-0"):
+        self.script = list(script)
+        self.request_id = "r-1"
+        self.session_id = "s-1"
+        self.model_key = model_key
+        self.instance_name = instance_name
+        self.text = ""
+        self.finish = None
+        self.done = False
+        self.cancel_calls: list[str] = []
+        self.close_calls = 0
+        self.waits: list = []
+
+    def __iter__(self):
+        for item in self.events(None):
+            if item is not None:
+                yield item
+
+    def events(self, wait):
+        """Play the script: str -> chunk, TICK -> None, float -> sleep, exception -> raise."""
+        self.waits.append(wait)
+        while self.script and not self.done:
+            item = self.script.pop(0)
+            if item is TICK:
+                yield None
+            elif isinstance(item, float):
+                time.sleep(item)
+            elif isinstance(item, BaseException):
+                self.done = True
+                raise item
+            else:
+                self.text += item
+                yield item
+        self.done = True
+
+    def cancel(self, reason=""):
+        self.cancel_calls.append(reason)
+        self.done = True
+
+    def close(self):
+        self.close_calls += 1
+        self.done = True
+
+
+class FakePool:
+    """A LingmaPool stand-in: `ask` returns the next scripted FakeStream, or raises."""
+
+    def __init__(self, models=DEFAULT_MODELS, *, ready=True, simulator=False):
+        self._models = list(models)
+        self.ready = ready
+        self.using_simulator = simulator
+        self.asks: list[tuple] = []
+        self.streams: list[FakeStream] = []
+        self.scripts: list = []
+        self.ask_error: BaseException | None = None
+        self.models_error: BaseException | None = None
+        self.started = self.stopped = 0
+        self.drained: list[str] = []
+
+    def script(self, *items) -> None:
+        """Queue the script of the next stream."""
+        self.scripts.append(items)
+
+    def start(self):
+        self.started += 1
+
+    def stop(self, timeout=10.0):
+        self.stopped += 1
+
+    def drain(self, message="the gateway is shutting down"):
+        self.drained.append(message)
+        return 0
+
+    def wait_ready(self, timeout):
+        return self.ready
+
+    def ask(self, prompt, model_key, *, ask_mode=None):
+        self.asks.append((prompt, model_key, ask_mode))
+        if self.ask_error is not None:
+            raise self.ask_error
+        script = self.scripts.pop(0) if self.scripts else ("Hello", " world")
+        stream = FakeStream(script, model_key=model_key)
+        self.streams.append(stream)
+        return stream
+
+    def models(self):
+        if self.models_error is not None:
+            raise self.models_error
+        return list(self._models)
+
+    def refresh_models(self):
+        return self.models()
+
+    def health(self):
+        return {"ready": self.ready, "simulator": self.using_simulator,
+                "instances": [{"name": "fake-0", "state": "ready" if self.ready else "starting"}]}
+
+    @property
+    def last(self) -> FakeStream:
+        """The most recent stream."""
+        return self.streams[-1]
+

@@ -1,0 +1,45 @@
+"""Fixtures for core tests: pools of simulated Lingma instances in temporary work dirs."""
+
+import json
+import urllib.request
+
+import pytest
+
+from lingma_flask.lingma.pool import LingmaPool
+from lingma_flask.lingma.settings import CoreSettings
+
+
+def sim_state(instance) -> dict:
+    """Return the simulator's /sim/state for an instance."""
+    return sim_get(instance, "/sim/state")
+
+
+def sim_get(instance, path) -> dict:
+    """GET a simulator control URL and return its JSON."""
+    url = f"http://127.0.0.1:{instance.process.http_port}{path}"
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        body = resp.read()
+    return json.loads(body) if body.strip() else {}
+
+
+@pytest.fixture
+def make_pool(tmp_path, monkeypatch):
+    """Return a factory of started simulator pools; every pool is stopped afterwards."""
+    pools = []
+    monkeypatch.delenv("LINGMA_SIM_FAULT", raising=False)
+
+    def factory(wait=True, **overrides):
+        base = dict(bin="simulator", work_dir=str(tmp_path / "work"), startup_timeout=20.0,
+                    rpc_timeout=5.0, first_token_timeout=10.0, idle_timeout=10.0,
+                    total_timeout=30.0, queue_timeout=1.0, reconnect_attempts=3)
+        base.update(overrides)
+        pool = LingmaPool(CoreSettings(**base))
+        pools.append(pool)
+        pool.start()
+        if wait:
+            assert pool.wait_ready(25), pool.health()
+        return pool
+
+    yield factory
+    for pool in pools:
+        pool.stop()

@@ -1,0 +1,109 @@
+"""Run the real gateway — gunicorn with the gevent worker — against the simulator, in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+API_KEY = "test-key-123"
+
+
+class Gateway:
+    """One gunicorn master + gevent worker serving the app, with its output captured."""
+
+    def __init__(self, work_dir: Path, **env):
+        self.work_dir = work_dir
+        self.env = dict(os.environ)
+        for key in [k for k in self.env if k.startswith("LINGMA_")]:
+            del self.env[key]
+        self.env.update({
+            "LINGMA_BIN": "simulator", "LINGMA_WORK_DIR": str(work_dir), "LINGMA_API_KEYS": API_KEY,
+            "LINGMA_SSE_KEEPALIVE": "0.5", "LINGMA_MAX_CONCURRENCY": "300", "LINGMA_QUEUE_TIMEOUT": "5",
+            "LINGMA_SIM_FIRST_TOKEN_DELAY": "0.05", "LINGMA_SIM_CHUNK_DELAY": "0.005",
+        })
+        self.env.update({k: str(v) for k, v in env.items()})
+        self.lines: list[str] = []
+        self.url = ""
+        self.proc = None
+
+    def start(self, timeout: float = 60.0) -> "Gateway":
+        """Start gunicorn on a free port and wait until /health says ready."""
+        self.proc = subprocess.Popen(
+            [str(GUNICORN), "-c", "gunicorn.conf.py", "-b", "127.0.0.1:0", "wsgi:app"],
+            cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        threading.Thread(target=self._pump, daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while not self.url:
+            self._check_alive(deadline)
+            time.sleep(0.05)
+        while not self.ready():
+            self._check_alive(deadline)
+            time.sleep(0.1)
+        return self
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            match = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", line)
+            if match:
+                self.url = match.group(1)
+
+    def _check_alive(self, deadline):
+        if self.proc.poll() is not None:
+            raise RuntimeError("gunicorn exited:\n" + "".join(self.lines[-50:]))
+        if time.monotonic() > deadline:
+            raise RuntimeError("gateway not ready in time:\n" + "".join(self.lines[-50:]))
+
+    def health(self) -> tuple[int, dict]:
+        """Return /health's status and JSON."""
+        try:
+            with urllib.request.urlopen(self.url + "/health", timeout=5) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"{}")
+
+    def ready(self) -> bool:
+        """True once the pool is ready and logged in."""
+        try:
+            return self.health()[0] == 200
+        except OSError:
+            return False
+
+    def lingma_pids(self) -> list[int]:
+        """The pids of the Lingma (simulator) processes the worker spawned."""
+        return [i["pid"] for i in self.health()[1]["instances"] if i.get("pid")]
+
+    def sim_state(self, index: int = 0) -> dict:
+        """The simulator's own view (asks, stops, acks) of instance `index`."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self._http_port(index)}/sim/state", timeout=5) as resp:
+            return json.loads(resp.read())
+
+    def _http_port(self, index: int) -> int:
+        work_dir = Path(self.health()[1]["instances"][index]["work_dir"])
+        log = (work_dir / "logs" / "lingma.log").read_text()
+        return int(re.findall(r"HTTP: (\d+)", log)[-1])
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM the master and wait; return its exit code."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+            raise
+        finally:
+            if self.proc.stdout:
+                self.proc.stdout.close()
