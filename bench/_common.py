@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import statistics
 import sys
 import tempfile
@@ -11,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-STAMP_WIDTH = 20  # the simulator's stamp chunks: 20 digits of monotonic_ns, then "|"
+STAMP = re.compile(r"\|(\d{9,})\|")  # the simulator's `stamp=text` prefix: |<monotonic_ns>|
 
 
 def start_simulator(env_note: str = ""):
@@ -26,7 +28,7 @@ def start_simulator(env_note: str = ""):
 
 def stamps_in(text: str) -> list[int]:
     """Return the send stamps (ns) found in a chunk of stamp-mode answer text."""
-    return [int(part) for part in text.split("|") if part.strip().isdigit()]
+    return [int(value) for value in STAMP.findall(text)]
 
 
 def median_ms(values_ns) -> float:
@@ -45,3 +47,214 @@ def pct_ms(values_ns, q: float) -> float:
 def ratio(a: float, b: float) -> str:
     """Format a/b as a ratio."""
     return f"{a / b:.2f}x" if b else "n/a"
+
+
+# -- the real gateway (gunicorn + gevent worker) in a subprocess ---------------------------
+
+def raise_nofile() -> int:
+    """Raise this process's open-file limit to the hard limit (children inherit it)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return target
+
+
+def start_gateway(config: str = "gunicorn.conf.py", **env):
+    """Start gunicorn (one gevent worker) serving the app against its own simulator.
+
+    Reuses `tests/integration/gateway.Gateway`, but sends gunicorn's output to a file instead
+    of a pipe: the worker writes an access-log line per request with a blocking write, and a
+    pipe drained by a busy benchmark process could stall the worker's whole hub.
+    Returns the started gateway; call `.stop()` (and `.cleanup()`) in a `finally`.
+    """
+    import subprocess
+    import time
+
+    from tests.integration.gateway import GUNICORN
+    from tests.integration.gateway import Gateway
+
+    class FileLogGateway(Gateway):
+        def start(self, timeout: float = 60.0):
+            self.log_path = self.work_dir / "gunicorn.log"
+            self._log = open(self.log_path, "w")
+            self.proc = subprocess.Popen(
+                [str(GUNICORN), "-c", config, "-b", "127.0.0.1:0", "wsgi:app"],
+                cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + timeout
+            while not self.url:
+                self._check_alive(deadline)
+                match = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", self.log_path.read_text())
+                if match:
+                    self.url = match.group(1)
+                time.sleep(0.05)
+            while not self.ready():
+                self._check_alive(deadline)
+                time.sleep(0.1)
+            return self
+
+        def _check_alive(self, deadline):
+            self.lines = self.log_path.read_text().splitlines(keepends=True)
+            super()._check_alive(deadline)
+
+        def cleanup(self):
+            if getattr(self, "_log", None):
+                self._log.close()
+            self._tmp.cleanup()
+
+    tmp = tempfile.TemporaryDirectory(prefix="lingma-bench-gw-")
+    defaults = {"LINGMA_SIM_FRAME_LOG": "0", "LINGMA_LOG_LEVEL": "WARNING"}
+    gateway = FileLogGateway(Path(tmp.name), **{**defaults, **env})
+    gateway._tmp = tmp
+    try:
+        gateway.start()
+    except BaseException:
+        stop_gateway(gateway)
+        raise
+    return gateway
+
+
+def stop_gateway(gateway) -> None:
+    """Stop a gateway from `start_gateway` and remove its files; never raises."""
+    try:
+        gateway.stop(timeout=30)
+    except Exception as exc:  # noqa: BLE001 - best effort in a finally
+        print(f"warning: gateway stop: {exc}")
+    # the worker stops its simulator on exit; make sure nothing of ours is left behind
+    for pid, cmdline in getattr(gateway, "known_pids", {}).items():
+        try:
+            if Path(f"/proc/{pid}/cmdline").read_bytes() == cmdline:  # still ours, not a reused pid
+                os.kill(pid, 9)
+        except OSError:
+            pass
+    gateway.cleanup()
+
+
+def children_of(pid: int) -> list[int]:
+    """The pids whose parent is `pid` (from /proc/*/stat)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2:].split()
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def gateway_pids(gateway) -> tuple[int, int, int]:
+    """Return (worker pid, simulator pid, simulator socket port) of a one-worker gateway."""
+    workers = children_of(gateway.proc.pid)
+    if len(workers) != 1:
+        raise RuntimeError(f"expected one gunicorn worker under {gateway.proc.pid}, found {workers}")
+    instance = gateway.health()[1]["instances"][0]
+    gateway.known_pids = {pid: Path(f"/proc/{pid}/cmdline").read_bytes() for pid in (workers[0], instance["pid"])}
+    return workers[0], instance["pid"], instance["port"]
+
+
+def proc_status_kb(pid: int, field: str) -> int:
+    """A `kB` field of /proc/<pid>/status (VmHWM = peak RSS, VmRSS = current)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds used so far by process `pid`."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# -- a cheap streaming HTTP client (raw socket, one greenlet per stream) -------------------
+
+def sse_chat(port: int, prompt: str, api_key: str, on_content, timeout: float = 120.0) -> int:
+    """POST a streamed chat to 127.0.0.1:port and call `on_content(text, recv_ns)` per content delta.
+
+    HTTP/1.1 over a raw socket with a minimal chunked decoder; `recv_ns` is
+    `time.monotonic_ns()` taken as soon as the bytes holding that delta came out of `recv`.
+    Returns the HTTP status; raises on a malformed or unfinished stream.
+    """
+    import json
+    import socket
+    import time
+
+    body = json.dumps({"model": "auto", "stream": True,
+                       "messages": [{"role": "user", "content": prompt}]}).encode()
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Authorization: Bearer {api_key}\r\nContent-Type: application/json\r\n"
+            f"Accept: text/event-stream\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(head + body)
+        raw = b""
+        status = None
+        chunked = False
+        events = b""
+        need = None  # bytes of the current chunk still to read (+2 for its CRLF)
+        ended = False
+        while True:
+            data = sock.recv(65536)
+            now = time.monotonic_ns()
+            if not data:
+                raise ConnectionError("the gateway closed the stream before [DONE]")
+            raw += data
+            if status is None:
+                end = raw.find(b"\r\n\r\n")
+                if end < 0:
+                    continue
+                header_block, raw = raw[:end].decode("latin-1"), raw[end + 4:]
+                status = int(header_block.split(" ", 2)[1])
+                chunked = "transfer-encoding: chunked" in header_block.lower()
+                if status != 200:
+                    return status
+            if chunked:
+                while True:
+                    if need is None:
+                        eol = raw.find(b"\r\n")
+                        if eol < 0:
+                            break
+                        need = int(raw[:eol].split(b";")[0], 16) + 2
+                        raw = raw[eol + 2:]
+                        if need == 2:  # the last chunk: [DONE] must be among the events read
+                            ended = True
+                            break
+                    if len(raw) < need:
+                        break
+                    events += raw[:need - 2]
+                    raw = raw[need:]
+                    need = None
+            else:
+                events, raw = events + raw, b""
+            while True:
+                end = events.find(b"\n\n")
+                if end < 0:
+                    break
+                event, events = events[:end], events[end + 2:]
+                if not event.startswith(b"data: "):
+                    continue  # a keepalive comment
+                payload = event[6:]
+                if payload == b"[DONE]":
+                    return status
+                message = json.loads(payload)
+                if "error" in message:
+                    raise RuntimeError(f"error frame: {message['error']}")
+                for choice in message.get("choices", ()):
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        on_content(text, now)
+            if ended:
+                raise ConnectionError("chunked body ended before [DONE]")
+    finally:
+        sock.close()
+
+
+def strip_stamps(text: str) -> str:
+    """Remove the simulator's `|<ns>|` stamps from answer text."""
+    return STAMP.sub("", text)

@@ -39,6 +39,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 def _register(app: Flask) -> None:
     from . import api
     from .ops import health
+    from .ops import lifecycle
 
     api.init_app(app)
     app.register_blueprint(health.bp)
+    lifecycle.start_on_first_request(app)

@@ -26,10 +26,15 @@ def encode(message) -> bytes:
     return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
 
 
-def _header_end(buf: bytearray) -> tuple[int, int]:
-    """Return (end of header, start of body), accepting CRLFCRLF or a bare LFLF."""
-    crlf = buf.find(b"\r\n\r\n")
-    lf = buf.find(b"\n\n")
+def _header_end(buf: bytearray, pos: int) -> tuple[int, int]:
+    """Return (end of header, start of body) after `pos`, accepting CRLFCRLF or a bare LFLF.
+
+    Only the first _MAX_HEADER bytes are searched: a header is short, and searching a large
+    buffer of many frames from every frame would make a decode quadratic.
+    """
+    limit = pos + _MAX_HEADER + 4
+    crlf = buf.find(b"\r\n\r\n", pos, limit)
+    lf = buf.find(b"\n\n", pos, limit)
     if crlf < 0 and lf < 0:
         return -1, -1
     if lf < 0 or (0 <= crlf < lf):
@@ -59,6 +64,7 @@ class FrameDecoder:
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME):
         self.max_frame = max_frame
         self._buf = bytearray()
+        self._pos = 0                  # where unread bytes start within _buf
         self._need: int | None = None  # body length of the frame being read
         self.skipped = 0
 
@@ -66,32 +72,37 @@ class FrameDecoder:
         """Add bytes and return every whole message now available (possibly none)."""
         self._buf += data
         out = []
-        while True:
-            if self._need is None and not self._read_header():
-                break
-            if len(self._buf) < self._need:
-                break
-            body = bytes(self._buf[: self._need])
-            del self._buf[: self._need]
-            self._need = None
-            message = self._parse(body)
-            if message is not None:
-                out.append(message)
+        try:
+            while True:
+                if self._need is None and not self._read_header():
+                    break
+                end = self._pos + self._need
+                if len(self._buf) < end:
+                    break
+                body = bytes(self._buf[self._pos:end])
+                self._pos, self._need = end, None
+                message = self._parse(body)
+                if message is not None:
+                    out.append(message)
+        finally:
+            del self._buf[:self._pos]  # compact once per feed, not once per frame
+            self._pos = 0
         return out
 
     def _read_header(self) -> bool:
-        end, start = _header_end(self._buf)
-        if end < 0:
-            if len(self._buf) > _MAX_HEADER:
-                raise FrameTooLarge(f"frame header longer than {_MAX_HEADER} bytes")
-            return False
-        header = bytes(self._buf[:end])
-        del self._buf[:start]
-        length = _content_length(header)
-        if length is None:
+        while True:
+            end, start = _header_end(self._buf, self._pos)
+            if end < 0:
+                if len(self._buf) - self._pos > _MAX_HEADER:
+                    raise FrameTooLarge(f"frame header longer than {_MAX_HEADER} bytes")
+                return False
+            header = bytes(self._buf[self._pos:end])
+            self._pos = start
+            length = _content_length(header)
+            if length is not None:
+                break
             self.skipped += 1
             log.warning("skipping Lingma frame without a valid Content-Length: %r", header[:200])
-            return self._read_header()
         if length > self.max_frame:
             raise FrameTooLarge(f"Lingma frame of {length} bytes exceeds the {self.max_frame}-byte limit")
         self._need = length
@@ -108,4 +119,4 @@ class FrameDecoder:
     @property
     def buffered(self) -> int:
         """Bytes held while waiting for the rest of a frame."""
-        return len(self._buf)
+        return len(self._buf) - self._pos

@@ -311,11 +311,12 @@ def _group_alive(pgid: int) -> bool:
     if not _HAS_PROC:
         return True
     # Orphans re-parented to an init that never reaps stay zombies in the group forever.
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            stat = _proc_stat(int(entry.name))
-            if stat is not None and stat[1] == pgid and stat[0] not in "ZX":
-                return True
+    with os.scandir("/proc") as entries:
+        pids = [int(entry.name) for entry in entries if entry.name.isdigit()]
+    for pid in pids:
+        stat = _proc_stat(pid)
+        if stat is not None and stat[1] == pgid and stat[0] not in "ZX":
+            return True
     return False
 
 

@@ -71,6 +71,7 @@ class FrameReader:
 
     def __init__(self):
         self._buf = bytearray()
+        self._pos = 0          # where unread bytes start within _buf
         self._remaining = 0    # payload bytes still to come for the current data frame
         self._mask = None
         self._offset = 0
@@ -79,29 +80,38 @@ class FrameReader:
         """Add bytes and return the frame pieces they complete."""
         self._buf += data
         out = []
-        while self._buf:
-            if self._remaining:
-                self._take_payload(out)
-                continue
-            header = self._parse_header()
-            if header is None:
-                break
-            opcode, length, mask, size = header
-            if opcode in DATA_OPCODES:
-                del self._buf[:size]
-                self._remaining, self._mask, self._offset = length, mask, 0
-                continue
-            if len(self._buf) < size + length:
-                break
-            payload = bytes(self._buf[size:size + length])
-            del self._buf[:size + length]
-            out.append((opcode, _unmask(payload, mask, 0) if mask else payload))
+        try:
+            while self._pos < len(self._buf):
+                if self._remaining:
+                    self._take_payload(out)
+                elif not self._take_frame(out):
+                    break
+        finally:
+            del self._buf[:self._pos]  # compact once per feed, not once per frame
+            self._pos = 0
         return out
 
+    def _take_frame(self, out: list) -> bool:
+        header = self._parse_header()
+        if header is None:
+            return False
+        opcode, length, mask, size = header
+        start = self._pos + size
+        if opcode in DATA_OPCODES:
+            self._pos = start
+            self._remaining, self._mask, self._offset = length, mask, 0
+            return True
+        if len(self._buf) < start + length:
+            return False
+        payload = bytes(self._buf[start:start + length])
+        self._pos = start + length
+        out.append((opcode, _unmask(payload, mask, 0) if mask else payload))
+        return True
+
     def _take_payload(self, out: list) -> None:
-        n = min(self._remaining, len(self._buf))
-        piece = bytes(self._buf[:n])
-        del self._buf[:n]
+        n = min(self._remaining, len(self._buf) - self._pos)
+        piece = bytes(self._buf[self._pos:self._pos + n])
+        self._pos += n
         if self._mask:
             piece = _unmask(piece, self._mask, self._offset)
         self._offset += n
@@ -109,22 +119,23 @@ class FrameReader:
         out.append((OP_BINARY, piece))
 
     def _parse_header(self):
-        buf = self._buf
-        if len(buf) < 2:
+        buf, p = self._buf, self._pos
+        avail = len(buf) - p
+        if avail < 2:
             return None
-        opcode = buf[0] & 0x0F
-        masked = buf[1] & 0x80
-        length = buf[1] & 0x7F
+        opcode = buf[p] & 0x0F
+        masked = buf[p + 1] & 0x80
+        length = buf[p + 1] & 0x7F
         size = 2
         if length == 126:
-            if len(buf) < 4:
+            if avail < 4:
                 return None
-            length = struct.unpack_from("!H", buf, 2)[0]
+            length = struct.unpack_from("!H", buf, p + 2)[0]
             size = 4
         elif length == 127:
-            if len(buf) < 10:
+            if avail < 10:
                 return None
-            length = struct.unpack_from("!Q", buf, 2)[0]
+            length = struct.unpack_from("!Q", buf, p + 2)[0]
             size = 10
         if opcode >= 0x8 and length > 125:
             raise WsProtocolError(f"control frame of {length} bytes")
@@ -132,8 +143,8 @@ class FrameReader:
             raise WsProtocolError(f"unknown WebSocket opcode {opcode}")
         mask = None
         if masked:
-            if len(buf) < size + 4:
+            if avail < size + 4:
                 return None
-            mask = bytes(buf[size:size + 4])
+            mask = bytes(buf[p + size:p + size + 4])
             size += 4
         return opcode, length, mask, size

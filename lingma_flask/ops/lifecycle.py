@@ -39,3 +39,15 @@ def stop_worker(app) -> None:
     app.extensions["lingma_stopped"] = True
     app.extensions["lingma"].stop()
 
+
+
+def start_on_first_request(app) -> None:
+    """Start the pool lazily for servers without our gunicorn hooks (`flask run`)."""
+    started = []
+
+    @app.before_request
+    def ensure_pool_started():
+        if not started:
+            started.append(True)
+            app.extensions["lingma"].start()  # idempotent: a no-op under gunicorn
+            atexit.register(stop_worker, app)
