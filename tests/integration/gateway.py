@@ -38,6 +38,15 @@ class Gateway:
 
     def start(self, timeout: float = 60.0) -> "Gateway":
         """Start gunicorn on a free port and wait until /health says ready."""
+        deadline = time.monotonic() + timeout
+        self.start_process(timeout)
+        while not self.ready():
+            self._check_alive(deadline)
+            time.sleep(0.1)
+        return self
+
+    def start_process(self, timeout: float = 60.0) -> "Gateway":
+        """Start gunicorn on a free port and wait until it listens."""
         self.proc = subprocess.Popen(
             [str(GUNICORN), "-c", "gunicorn.conf.py", "-b", "127.0.0.1:0", "wsgi:app"],
             cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -46,17 +55,17 @@ class Gateway:
         while not self.url:
             self._check_alive(deadline)
             time.sleep(0.05)
-        while not self.ready():
-            self._check_alive(deadline)
-            time.sleep(0.1)
         return self
 
     def _pump(self):
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            match = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", line)
-            if match:
-                self.url = match.group(1)
+        try:
+            for line in self.proc.stdout:
+                self.lines.append(line)
+                match = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", line)
+                if match:
+                    self.url = match.group(1)
+        except (OSError, ValueError):  # the pipe was closed by stop()
+            pass
 
     def _check_alive(self, deadline):
         if self.proc.poll() is not None:
@@ -76,7 +85,7 @@ class Gateway:
         """True once the pool is ready and logged in."""
         try:
             return self.health()[0] == 200
-        except OSError:
+        except (OSError, ValueError):
             return False
 
     def lingma_pids(self) -> list[int]:
@@ -94,16 +103,19 @@ class Gateway:
         return int(re.findall(r"HTTP: (\d+)", log)[-1])
 
     def stop(self, timeout: float = 30.0) -> int:
-        """SIGTERM the master and wait; return its exit code."""
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else 0
-        self.proc.send_signal(signal.SIGTERM)
+        """SIGTERM the master (if still running), wait, and release its pipe; return its exit code."""
+        if self.proc is None:
+            return 0
         try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-            raise
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(5)
+                    raise
+            return self.proc.returncode
         finally:
             if self.proc.stdout:
                 self.proc.stdout.close()
