@@ -50,7 +50,9 @@ keepalive = 5
 control_socket_disable = True
 
 # -- Logging ------------------------------------------------------------------------------
-accesslog = "-"
+# The app writes one JSON line per request (id, route, model, instance, status, first-token
+# and total ms); gunicorn's own access line would repeat it at a per-request cost.
+accesslog = None
 errorlog = "-"
 
 

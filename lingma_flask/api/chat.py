@@ -150,20 +150,21 @@ def stream_frames(job: ChatJob, keepalive: float):
 
 def content_frames(job: ChatJob, keepalive: float):
     """Yield content chunks as they arrive, and keepalive comments while Lingma is quiet."""
-    for item in job.stream.events(keepalive):
+    content_frame = sse.template(job.completion.chunk({"content": sse.SLOT}))
+    for item in job.stream.events(keepalive, coalesce=True):
         if item is None:
             yield sse.KEEPALIVE
             continue
         job.record.mark_first_token()
         text = job.output.feed(item)
         if text:
-            yield sse.encode(job.completion.chunk({"content": text}))
+            yield content_frame(text)
         if job.output.finish_reason:
             job.stream.cancel(f"finish_reason {job.output.finish_reason}")
             return
     text = job.output.flush()
     if text:
-        yield sse.encode(job.completion.chunk({"content": text}))
+        yield content_frame(text)
 
 
 def closing_frames(job: ChatJob, finish_reason: str):

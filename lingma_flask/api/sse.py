@@ -17,6 +17,23 @@ def encode(payload: dict) -> str:
     return "data: " + json.dumps(payload, ensure_ascii=False, separators=(",", ":")) + "\n\n"
 
 
+SLOT = "\u0001slot\u0001"  # json.dumps escapes control characters, so this cannot occur in text
+
+
+def template(payload: dict):
+    """Return `fill(text)`: `encode(payload)` as UTF-8 bytes, `text` in place of the one SLOT.
+
+    A stream's chunks differ only in their text, so the rest is encoded once per stream.
+    """
+    prefix, suffix = encode(payload).split(json.dumps(SLOT))
+
+    head, tail = prefix.encode(), suffix.encode()
+
+    def fill(text: str) -> bytes:
+        return head + json.dumps(text, ensure_ascii=False).encode() + tail
+    return fill
+
+
 def event_stream(frames: Iterable[str], headers: dict[str, str] | None = None) -> Response:
     """Wrap a generator of SSE frames in an unbuffered text/event-stream Response."""
     return Response(frames, mimetype="text/event-stream", headers={**SSE_HEADERS, **(headers or {})})

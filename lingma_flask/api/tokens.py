@@ -53,17 +53,28 @@ class TokenCounter:
         return 1 if self._run % 4 == 1 else 0
 
     def add(self, text: str) -> int:
-        """Count `text` and return the running total."""
-        for char in text:
-            self.count += self._cost(char)
+        """Count `text` and return the running total (a run at a time: this is per chunk)."""
+        start = 0
+        for match in _CJK.finditer(text):
+            self._add_run(match.start() - start)
+            self.count += 1
+            self._run = 0
+            start = match.end()
+        self._add_run(len(text) - start)
         return self.count
+
+    def _add_run(self, length: int) -> None:
+        if length:
+            before = -(-self._run // 4)
+            self._run += length
+            self.count += -(-self._run // 4) - before
 
     def take(self, text: str, limit: int | None) -> tuple[str, bool]:
         """Count the longest prefix of `text` that keeps the total within `limit`.
 
         Returns the prefix and whether anything had to be cut.
         """
-        if limit is None:
+        if limit is None or self.count + len(text) <= limit:  # each char costs at most 1
             self.add(text)
             return text, False
         for index, char in enumerate(text):

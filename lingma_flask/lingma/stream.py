@@ -63,6 +63,7 @@ class ChatStream:
         self.first_token_at: float | None = None
         self._last_event = self.started
         self._queue: queue.Queue = queue.Queue()
+        self._stashed = None             # an event taken while coalescing, handled next
         self._stopper = stopper          # callable(request_id, session_id): sends chat/stop
         self._on_close = on_close        # callable(stream): leave registry, free the slot
         self._closed = False
@@ -97,8 +98,13 @@ class ChatStream:
             if item is not None:
                 yield item
 
-    def events(self, wait: float | None):
-        """Yield chunks, and None after every `wait` seconds without one (a keepalive tick)."""
+    def events(self, wait: float | None, coalesce: bool = False):
+        """Yield chunks, and None after every `wait` seconds without one (a keepalive tick).
+
+        With `coalesce`, chunks that have already arrived behind the one just taken are
+        joined to it: nothing waits for more text, but a consumer that fell behind (a busy
+        worker) catches up with one write instead of many.
+        """
         try:
             while not self._closed:
                 kind, value = self._next_event(wait)
@@ -106,12 +112,34 @@ class ChatStream:
                     yield None
                     continue
                 chunk = self._apply(kind, value)
+                if coalesce and kind == _CHUNK:
+                    chunk = self._gather(chunk)
                 if chunk:
                     yield chunk
         finally:
             self.close()
 
+    def _gather(self, chunk: str) -> str:
+        parts = [chunk]
+        while True:
+            try:
+                kind, value = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if kind != _CHUNK:
+                self._stashed = (kind, value)
+                break
+            parts.append(self._apply(kind, value))
+        return "".join(parts)
+
     def _next_event(self, wait):
+        if self._stashed is not None:
+            event, self._stashed = self._stashed, None
+            return event
+        try:
+            return self._queue.get_nowait()  # no timer needed when text is waiting
+        except queue.Empty:
+            pass
         while True:
             deadline, phase = self._deadline()
             remaining = deadline - time.monotonic()

@@ -10,11 +10,11 @@ WebSocket message boundaries do not matter to it.
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 
 import websocket
-from websocket import ABNF
 
 OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
 OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
@@ -45,17 +45,32 @@ def open_websocket(port: int, *, timeout: float, headers: list[str] | None = Non
     return raw
 
 
+def client_frame(opcode: int, payload: bytes) -> bytes:
+    """Return one final, masked client frame (RFC 6455 5.2; XOR masking is its own inverse)."""
+    n = len(payload)
+    if n < 126:
+        head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
+    elif n < 65536:
+        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
+    else:
+        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
+    key = os.urandom(4)
+    return head + key + _unmask(payload, key, 0)
+
+
 def text_frame(payload: bytes) -> bytes:
     """Return one masked client text frame carrying `payload`."""
-    return ABNF.create_frame(payload, OP_TEXT).format()
+    return client_frame(OP_TEXT, payload)
 
 
 def control_frame(opcode: int, payload: bytes = b"") -> bytes:
     """Return one masked client control frame (pong, close)."""
-    return ABNF.create_frame(payload, opcode).format()
+    return client_frame(opcode, payload)
 
 
 def _unmask(data: bytes, key: bytes, offset: int) -> bytes:
+    if not data:
+        return b""
     key = key[offset % 4:] + key[: offset % 4]
     n = len(data)
     mask = int.from_bytes((key * (n // 4 + 1))[:n], "big")

@@ -36,7 +36,7 @@ class FakeStream:
             if item is not None:
                 yield item
 
-    def events(self, wait):
+    def events(self, wait, coalesce=False):
         """Play the script: str -> chunk, TICK -> None, float -> sleep, exception -> raise."""
         self.waits.append(wait)
         while self.script and not self.done:

@@ -83,3 +83,12 @@ def test_feed_after_finish_sends_nothing():
     out = OutputFilter(stops=("!",))
     assert out.feed("hi!") == "hi"
     assert out.feed("more") == ""
+
+
+@pytest.mark.parametrize("text", ["plain", "", "quote \" and \\ backslash", "line\nbreak", "中文 🎉", "\u0001slot\u0001"])
+def test_sse_template_is_byte_identical_to_encode(text):
+    from lingma_flask.api import sse
+    payload = {"id": "x", "choices": [{"index": 0, "delta": {"content": sse.SLOT}, "finish_reason": None}]}
+    fill = sse.template(payload)
+    expected = sse.encode({"id": "x", "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]})
+    assert fill(text) == expected.encode()

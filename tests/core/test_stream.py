@@ -5,6 +5,8 @@ import time
 import pytest
 
 from lingma_flask.lingma import errors
+from lingma_flask.lingma import framing
+from lingma_flask.lingma.instance import wait_until
 from lingma_flask.lingma.stream import Deadlines
 from tests.core.peer import ScriptedPeer
 from tests.core.test_rpc import answer
@@ -152,3 +154,25 @@ def test_overwrite_replaces_the_text(peer, conn):
     peer.send(finish("r1", 3))
     assert list(stream) == ["Hello", " world"]
     assert stream.text == "Hello world"
+
+
+def test_coalesce_joins_only_chunks_already_waiting(peer, conn):
+    stream = open_stream(conn)
+    blob = b"".join(framing.encode(answer("r1", t, i + 1)) for i, t in enumerate(["a", "b", "c"]))
+    peer.send_bytes(blob + framing.encode(finish("r1", 9)), text=True)
+    assert wait_until(lambda: stream._queue.qsize() == 4, 5)
+    assert list(stream.events(None, coalesce=True)) == ["abc"]
+    assert stream.finish.status_code == 200 and stream.text == "abc"
+
+
+def test_coalesce_never_waits_for_more_text(peer, conn):
+    stream = open_stream(conn)
+    gen = stream.events(0.05, coalesce=True)
+    peer.send(answer("r1", "first", 1))
+    item = next(gen)
+    while item is None:
+        item = next(gen)
+    assert item == "first"
+    peer.send(answer("r1", "second", 2))
+    peer.send(finish("r1", 3))
+    assert [i for i in gen if i is not None] == ["second"]

@@ -56,3 +56,15 @@ def test_control_frames_come_out_whole():
 def test_bad_opcode_is_a_protocol_error():
     with pytest.raises(wsframes.WsProtocolError):
         wsframes.FrameReader().feed(bytes([0x83, 0]))
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 200000])
+def test_client_frames_are_masked_and_round_trip(size):
+    from websocket import ABNF
+    payload = bytes(i % 256 for i in range(size))
+    frame = wsframes.text_frame(payload)
+    assert frame[0] == 0x81 and frame[1] & 0x80  # FIN + text, mask bit set
+    parsed = wsframes.FrameReader().feed(frame)
+    assert data_of(parsed) == payload
+    decoded = ABNF.create_frame(payload, ABNF.OPCODE_TEXT).format()
+    assert len(decoded) == len(frame)  # same framing overhead as websocket-client's own
