@@ -2,7 +2,6 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
-PORT ?= 8000
 STAMP := $(VENV)/.installed
 
 .PHONY: run test test-plain test-gevent bench clean
@@ -12,8 +11,9 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $(STAMP)
 
+# gunicorn binds 0.0.0.0:$PORT when PORT is set (PaaS), else 127.0.0.1:8000.
 run: $(STAMP)
-	PORT=$(PORT) $(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
+	$(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
 
 test: $(STAMP)
 	$(PY) -m pytest
