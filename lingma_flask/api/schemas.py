@@ -28,6 +28,8 @@ USED_FIELDS = frozenset({"model", "messages", "stream", "stream_options", "stop"
 
 
 class _Lenient(BaseModel):
+    """Base of the request models: unknown fields are accepted (and listed as not forwarded)."""
+
     model_config = ConfigDict(extra="allow")
 
 

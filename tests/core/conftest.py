@@ -6,7 +6,9 @@ import urllib.request
 import pytest
 
 from lingma_flask.lingma.pool import LingmaPool
+from lingma_flask.lingma.rpc import RpcConnection
 from lingma_flask.lingma.settings import CoreSettings
+from tests.core.peer import ScriptedPeer
 
 
 def sim_state(instance) -> dict:
@@ -43,3 +45,20 @@ def make_pool(tmp_path, monkeypatch):
     yield factory
     for pool in pools:
         pool.stop()
+
+
+@pytest.fixture
+def peer():
+    """A scripted Lingma peer the test drives frame by frame."""
+    p = ScriptedPeer()
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def conn(peer):
+    """An RpcConnection to the scripted peer (64 KiB frame limit, to test the limit cheaply)."""
+    c = RpcConnection(peer.port, name="test", max_frame_bytes=64 * 1024).connect()
+    peer.wait_connected()
+    yield c
+    c.close()

@@ -14,22 +14,6 @@ from lingma_flask.lingma.errors import LingmaUpstreamError
 from lingma_flask.lingma.rpc import RpcConnection
 from lingma_flask.lingma.stream import ChatStream
 from lingma_flask.lingma.stream import Deadlines
-from tests.core.peer import ScriptedPeer
-
-
-@pytest.fixture
-def peer():
-    p = ScriptedPeer()
-    yield p
-    p.close()
-
-
-@pytest.fixture
-def conn(peer):
-    c = RpcConnection(peer.port, name="test", max_frame_bytes=64 * 1024).connect()
-    peer.wait_connected()
-    yield c
-    c.close()
 
 
 def open_stream(conn, request_id="r1", deadlines=Deadlines(first_token=5, idle=5, total=10)):

@@ -8,26 +8,9 @@ from lingma_flask.lingma import errors
 from lingma_flask.lingma import framing
 from lingma_flask.lingma.instance import wait_until
 from lingma_flask.lingma.stream import Deadlines
-from tests.core.peer import ScriptedPeer
 from tests.core.test_rpc import answer
 from tests.core.test_rpc import finish
 from tests.core.test_rpc import open_stream
-from lingma_flask.lingma.rpc import RpcConnection
-
-
-@pytest.fixture
-def peer():
-    p = ScriptedPeer()
-    yield p
-    p.close()
-
-
-@pytest.fixture
-def conn(peer):
-    c = RpcConnection(peer.port).connect()
-    peer.wait_connected()
-    yield c
-    c.close()
 
 
 def stop_of(peer, rid):
