@@ -119,8 +119,11 @@ _QUOTA_WORDS = re.compile(r"quota|limit exceeded|exhausted|insufficient|额度|�
 def finish_error(status_code, reason: str | None) -> LingmaError | None:
     """Map a `chat/finish` statusCode and reason to an error, or None for success.
 
-    The mapping follows protocol doc 3.9: only 200 is success.
+    The mapping follows protocol doc 3.9: only 200 is success. A finish without any
+    statusCode (builds whose finish record lacks the field) is taken as success too.
     """
+    if status_code is None or status_code == "":
+        return None
     try:
         code = int(status_code)
     except (TypeError, ValueError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 SCENES = ("chat", "assistant", "developer", "inline", "quest")
+EXTRA_SCENES = ("reasoning", "completion")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,26 +20,38 @@ class ModelInfo:
     is_default: bool = False
 
 
-def _entries(result):
-    """Yield (scene, entry) pairs from a scene-keyed dict, a plain list, or nested lists."""
+def _entries(result, scene: str = "", depth: int = 0):
+    """Yield (scene, entry) for every model entry, however deep the registry nests them.
+
+    Classic Lingma sends `{scene: [entry, ...]}`; other builds wrap lists in objects
+    (`{"chat": {"models": [...]}}`) or send a plain list, so the tree is walked generically
+    and an entry's scene is the nearest enclosing scene name.
+    """
+    if depth > 6:
+        return
     if isinstance(result, list):
-        for entry in result:
-            if isinstance(entry, dict):
-                yield "", entry
+        for item in result:
+            if isinstance(item, dict) and _key_of(item):
+                yield scene, item
+            else:
+                yield from _entries(item, scene, depth + 1)
     elif isinstance(result, dict):
-        for scene, value in result.items():
-            if isinstance(value, list):
-                for entry in value:
-                    if isinstance(entry, dict):
-                        yield scene, entry
+        for name, value in result.items():
+            inner = name if name in SCENES or name in EXTRA_SCENES else scene
+            yield from _entries(value, inner, depth + 1)
+
+
+def _key_of(entry: dict):
+    key = entry.get("key") or entry.get("id") or entry.get("modelKey")
+    return key if isinstance(key, str) and key else None
 
 
 def parse_models(result) -> list[ModelInfo]:
     """Return the distinct models of a `config/queryModels` result, chat scene first."""
     merged: dict[str, dict] = {}
     for scene, entry in _entries(result):
-        key = entry.get("key") or entry.get("id") or entry.get("model")
-        if not isinstance(key, str) or not key:
+        key = _key_of(entry)
+        if key is None:
             continue
         slot = merged.setdefault(key, {"entry": entry, "scenes": [], "default": False})
         if scene and scene not in slot["scenes"]:

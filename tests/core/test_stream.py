@@ -159,3 +159,18 @@ def test_coalesce_never_waits_for_more_text(peer, conn):
     peer.send(answer("r1", "second", 2))
     peer.send(finish("r1", 3))
     assert [i for i in gen if i is not None] == ["second"]
+
+
+def test_a_finish_without_status_code_is_success(peer, conn):
+    stream = open_stream(conn)
+    peer.send(answer("r1", "old build", 1))
+    peer.send({"jsonrpc": "2.0", "id": 2, "method": "chat/finish",
+               "params": {"requestId": "r1", "sessionId": "s", "reason": ""}})
+    assert list(stream) == ["old build"]
+
+
+def test_pushes_sent_as_notifications_are_routed_too(peer, conn):
+    stream = open_stream(conn)
+    peer.send({"jsonrpc": "2.0", "method": "chat/answer", "params": {"requestId": "r1", "content": "via content"}})
+    peer.send({"jsonrpc": "2.0", "method": "chat/finish", "params": {"requestId": "r1", "statusCode": "200"}})
+    assert list(stream) == ["via content"]
