@@ -277,10 +277,11 @@ class LingmaInstance:
             conn.request_nowait("chat/stop", {"requestId": request_id, "sessionId": session_id})
         return stop
 
-    @staticmethod
-    def _stream_closed(conn: RpcConnection, stream: ChatStream, on_close) -> None:
+    def _stream_closed(self, conn: RpcConnection, stream: ChatStream, on_close) -> None:
         conn.unregister(stream.request_id)
-        conn.forget_reply(getattr(stream, "ask_rpc_id", None))
+        conn.forget_reply(stream.ask_rpc_id)
+        if isinstance(stream.error, LingmaNotLoggedInError):
+            self._refresh_now.set()  # Lingma says logged out: let health and routing know now
         if on_close is not None:
             on_close(stream)
 

@@ -226,6 +226,10 @@ class RpcConnection:
             stream = self.streams.get(params.get("requestId"))
             if stream is not None:
                 stream.push_finish(params)
+        elif method == "chat/think":
+            stream = self.streams.get(params.get("requestId"))
+            if stream is not None:
+                stream.push_think(params)
         elif method == "tool/invoke":
             outgoing.append(self._frame(_tool_refusal(next(self._ids), params)))
 

@@ -18,10 +18,11 @@ from .errors import LingmaCancelledError
 from .errors import LingmaError
 from .errors import LingmaTimeoutError
 from .errors import finish_error
+from .think import ThinkSplitter
 
 log = logging.getLogger(__name__)
 
-_CHUNK, _FINISH, _ERROR, _OVERWRITE = "chunk", "finish", "error", "overwrite"
+_CHUNK, _FINISH, _ERROR, _OVERWRITE, _THINK = "chunk", "finish", "error", "overwrite", "think"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +65,8 @@ class ChatStream:
         self._last_event = self.started
         self._queue: queue.Queue = queue.Queue()
         self._stashed = None             # an event taken while coalescing, handled next
+        self._think = ThinkSplitter()    # think fences inside answer text never reach `text`
+        self._pushed_reasoning = ""      # reasoning sent as chat/think pushes
         self._stopper = stopper          # callable(request_id, session_id): sends chat/stop
         self._on_close = on_close        # callable(stream): leave registry, free the slot
         self._closed = False
@@ -79,6 +82,12 @@ class ChatStream:
             return
         self._queue.put((_OVERWRITE if params.get("overwrite") else _CHUNK, text))
 
+    def push_think(self, params: dict) -> None:
+        """Queue a `chat/think` push's text (called by the reader)."""
+        text = params.get("text")
+        if isinstance(text, str) and text:
+            self._queue.put((_THINK, text))
+
     def push_finish(self, params: dict) -> None:
         """Queue a `chat/finish` push (called by the reader)."""
         self._queue.put((_FINISH, params))
@@ -88,6 +97,11 @@ class ChatStream:
         self._queue.put((_ERROR, error))
 
     # -- consumer side ---------------------------------------------------------------
+    @property
+    def reasoning(self) -> str:
+        """The model's reasoning received so far (kept out of the answer text)."""
+        return self._pushed_reasoning + self._think.reasoning
+
     @property
     def done(self) -> bool:
         """True once the stream has ended, whichever way."""
@@ -176,8 +190,12 @@ class ChatStream:
         if kind == _CHUNK:
             if self.first_token_at is None:
                 self.first_token_at = now
+            value = self._think.feed(value)
             self.text += value
             return value
+        if kind == _THINK:
+            self._pushed_reasoning += value
+            return None
         if kind == _OVERWRITE:
             return self._overwrite(value, now)
         if kind == _FINISH:
@@ -206,16 +224,20 @@ class ChatStream:
             total_ms=self._ms(now),
         )
         error = finish_error(params.get("statusCode"), params.get("reason"))
-        self._release()
         if error is not None:
             self.error = error
+            self._release()
             raise error
-        if not self.text and full:
-            self.text = full
+        self._release()
+        rest = self._think.flush()
+        if not self.text and not rest and full:
+            splitter = ThinkSplitter()
+            rest = splitter.feed(full) + splitter.flush()
+            self._pushed_reasoning += splitter.reasoning
             if self.first_token_at is None:
                 self.first_token_at = now
-            return full
-        return None
+        self.text += rest
+        return rest or None
 
     def _ms(self, at: float | None) -> int | None:
         return None if at is None else int((at - self.started) * 1000)

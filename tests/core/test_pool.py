@@ -235,3 +235,13 @@ def test_attach_mode_to_a_closed_port_is_not_ready(tmp_path):
             pool.ask("x", None)
     finally:
         pool.stop()
+
+
+def test_a_logout_seen_in_a_finish_reaches_health_at_once(make_pool):
+    pool = make_pool()
+    instance = pool.instances[0]
+    sim_get(instance, "/sim/logout")
+    with pytest.raises(errors.LingmaNotLoggedInError):
+        list(pool.ask("after logout", None))
+    assert wait_until(lambda: not instance.logged_in, 5)
+    assert pool.health()["ready"] is False

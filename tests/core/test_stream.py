@@ -174,3 +174,28 @@ def test_pushes_sent_as_notifications_are_routed_too(peer, conn):
     peer.send({"jsonrpc": "2.0", "method": "chat/answer", "params": {"requestId": "r1", "content": "via content"}})
     peer.send({"jsonrpc": "2.0", "method": "chat/finish", "params": {"requestId": "r1", "statusCode": "200"}})
     assert list(stream) == ["via content"]
+
+
+def test_think_fences_in_answer_text_stay_out_of_the_answer(peer, conn):
+    stream = open_stream(conn)
+    text = "\n```think::{THINK_TIME}\nweighing options\n```\nFinal answer."
+    for i in range(0, len(text), 4):
+        peer.send(answer("r1", text[i:i + 4], i + 1))
+    peer.send(finish("r1", 999, full=text))
+    assert "".join(stream) == "Final answer."
+    assert stream.reasoning == "weighing options" and stream.text == "Final answer."
+
+
+def test_chat_think_pushes_become_reasoning(peer, conn):
+    stream = open_stream(conn)
+    peer.send({"jsonrpc": "2.0", "id": 1, "method": "chat/think",
+               "params": {"requestId": "r1", "text": "hmm", "step": "start"}})
+    peer.send(answer("r1", "ok", 2))
+    peer.send(finish("r1", 3))
+    assert list(stream) == ["ok"] and stream.reasoning == "hmm"
+
+
+def test_full_answer_fallback_also_drops_think_fences(peer, conn):
+    stream = open_stream(conn)
+    peer.send(finish("r1", 1, full="```think::x\nprivate\n```\nvisible"))
+    assert list(stream) == ["visible"] and stream.reasoning == "private"
