@@ -112,3 +112,23 @@ def _ppid(pid: int) -> int:
             return int(f.read().rsplit(")", 1)[1].split()[1])
     except (OSError, IndexError, ValueError):
         return -1
+
+
+def test_two_workers_each_own_their_lingma_and_work_dirs(make_gateway):
+    gw = make_gateway(LINGMA_WORKERS="2")
+    infos = {}
+
+    def both_up():
+        for index in (0, 1):
+            info = gw.work_dir / f"w{index}" / "0" / ".info"
+            if info.exists() and len(info.read_text().split()) >= 2:
+                infos[index] = [int(v) for v in info.read_text().split()[:2]]
+        return len(infos) == 2
+
+    assert wait_until(both_up, 30)
+    (port0, pid0), (port1, pid1) = infos[0], infos[1]
+    assert port0 != port1 and pid0 != pid1
+    answers = {chat(gw, f"worker test {i}").json()["choices"][0]["message"]["content"] for i in range(6)}
+    assert answers == {f"You said: worker test {i}" for i in range(6)}
+    assert gw.stop() == 0
+    assert not process.pid_alive(pid0) and not process.pid_alive(pid1)
