@@ -57,7 +57,7 @@ class ChatStream:
         self.instance_name = instance_name
         self.ask_rpc_id = None           # the JSON-RPC id our chat/ask went out with
         self.deadlines = deadlines
-        self.text = ""
+        self._parts: list[str] = []      # the answer so far; joined on demand (appending is O(1))
         self.finish: FinishRecord | None = None
         self.error: LingmaError | None = None
         self.started = time.monotonic()
@@ -66,7 +66,7 @@ class ChatStream:
         self._queue: queue.Queue = queue.Queue()
         self._stashed = None             # an event taken while coalescing, handled next
         self._think = ThinkSplitter()    # think fences inside answer text never reach `text`
-        self._pushed_reasoning = ""      # reasoning sent as chat/think pushes
+        self._pushed_reasoning: list[str] = []  # reasoning sent as chat/think pushes
         self._stopper = stopper          # callable(request_id, session_id): sends chat/stop
         self._on_close = on_close        # callable(stream): leave registry, free the slot
         self._closed = False
@@ -98,9 +98,14 @@ class ChatStream:
 
     # -- consumer side ---------------------------------------------------------------
     @property
+    def text(self) -> str:
+        """The answer text received so far."""
+        return "".join(self._parts)
+
+    @property
     def reasoning(self) -> str:
         """The model's reasoning received so far (kept out of the answer text)."""
-        return self._pushed_reasoning + self._think.reasoning
+        return "".join(self._pushed_reasoning) + self._think.reasoning
 
     @property
     def done(self) -> bool:
@@ -191,10 +196,11 @@ class ChatStream:
             if self.first_token_at is None:
                 self.first_token_at = now
             value = self._think.feed(value)
-            self.text += value
+            if value:
+                self._parts.append(value)
             return value
         if kind == _THINK:
-            self._pushed_reasoning += value
+            self._pushed_reasoning.append(value)
             return None
         if kind == _OVERWRITE:
             return self._overwrite(value, now)
@@ -207,7 +213,7 @@ class ChatStream:
     def _overwrite(self, value: str, now: float):
         if self.first_token_at is None:
             self.first_token_at = now
-        old, self.text = self.text, value
+        old, self._parts = self.text, [value]
         if value.startswith(old):
             return value[len(old):]
         log.warning("Lingma rewrote an answer already streamed (request %s)", self.request_id)
@@ -230,13 +236,14 @@ class ChatStream:
             raise error
         self._release()
         rest = self._think.flush()
-        if not self.text and not rest and full:
+        if not self._parts and not rest and full:
             splitter = ThinkSplitter()
             rest = splitter.feed(full) + splitter.flush()
-            self._pushed_reasoning += splitter.reasoning
+            self._pushed_reasoning.append(splitter.reasoning)
             if self.first_token_at is None:
                 self.first_token_at = now
-        self.text += rest
+        if rest:
+            self._parts.append(rest)
         return rest or None
 
     def _ms(self, at: float | None) -> int | None:

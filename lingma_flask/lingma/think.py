@@ -24,10 +24,15 @@ class ThinkSplitter:
     """Split streamed text into answer and reasoning; hold back only a possible partial marker."""
 
     def __init__(self):
-        self.reasoning = ""
+        self._reasoning: list[str] = []
         self._buf = ""
         self._thinking = False
         self._after_end = False  # the newline that ends a closing fence may come in the next chunk
+
+    @property
+    def reasoning(self) -> str:
+        """The reasoning text split off so far."""
+        return "".join(self._reasoning)
 
     def feed(self, text: str) -> str:
         """Take one chunk; return the answer text that can be released now."""
@@ -47,10 +52,10 @@ class ThinkSplitter:
             end = self._buf.find(END)
             if end < 0:
                 keep = _partial_suffix(self._buf, END)
-                self.reasoning += self._buf[:len(self._buf) - keep]
+                self._reasoning.append(self._buf[:len(self._buf) - keep])
                 self._buf = self._buf[len(self._buf) - keep:]
                 return False
-            self.reasoning += self._buf[:end]
+            self._reasoning.append(self._buf[:end])
             rest = self._buf[end + len(END):]
             self._buf, self._thinking = rest[1:] if rest.startswith("\n") else rest, False
             self._after_end = not rest
@@ -76,6 +81,6 @@ class ThinkSplitter:
         """Return whatever is still held back, at the end of the stream."""
         rest, self._buf = self._buf, ""
         if self._thinking:
-            self.reasoning += rest
+            self._reasoning.append(rest)
             return ""
         return rest

@@ -199,3 +199,12 @@ def test_full_answer_fallback_also_drops_think_fences(peer, conn):
     stream = open_stream(conn)
     peer.send(finish("r1", 1, full="```think::x\nprivate\n```\nvisible"))
     assert list(stream) == ["visible"] and stream.reasoning == "private"
+
+
+def test_a_megabyte_in_tiny_chunks_is_linear_not_quadratic():
+    from lingma_flask.lingma.stream import ChatStream
+    stream = ChatStream("r", "s", None)
+    for _ in range(65536):
+        stream.push_answer({"text": "abcd"})
+    stream.push_finish({"statusCode": 200})
+    assert sum(len(chunk) for chunk in stream) == 262144 and len(stream.text) == 262144
