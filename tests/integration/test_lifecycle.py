@@ -128,7 +128,17 @@ def test_two_workers_each_own_their_lingma_and_work_dirs(make_gateway):
     assert wait_until(both_up, 30)
     (port0, pid0), (port1, pid1) = infos[0], infos[1]
     assert port0 != port1 and pid0 != pid1
-    answers = {chat(gw, f"worker test {i}").json()["choices"][0]["message"]["content"] for i in range(6)}
+    answers = set()
+
+    def answered(i):  # a worker still starting answers 503 "not ready", as it should
+        resp = chat(gw, f"worker test {i}")
+        if resp.status_code == 200:
+            answers.add(resp.json()["choices"][0]["message"]["content"])
+        else:
+            assert resp.status_code == 503 and resp.json()["error"]["code"] == "lingma_not_ready"
+        return resp.status_code == 200
+
+    assert all(wait_until(lambda: answered(i), 30) for i in range(6))
     assert answers == {f"You said: worker test {i}" for i in range(6)}
     assert gw.stop() == 0
     assert not process.pid_alive(pid0) and not process.pid_alive(pid1)
