@@ -24,17 +24,13 @@ import pytest
 import websocket
 
 from lingma_flask.lingma.framing import FrameDecoder, encode
+from lingma_flask.lingma.process import free_port
+from lingma_flask.lingma.process import port_open
 
 REPO = Path(__file__).resolve().parents[2]
 MODULE = "lingma_flask.lingma.simulator"
 PUSHES = {"chat/answer", "chat/finish", "chat/process_step_callback", "session/title/update",
           "chat/think", "tool/invoke"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def poll(condition, timeout=10.0, what="condition"):
@@ -47,14 +43,6 @@ def poll(condition, timeout=10.0, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.02)
-
-
-def port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 class Sim:
