@@ -40,6 +40,14 @@ class Round:
         self.failures: list[str] = []
         self.wall = 0.0
 
+    def record(self, i: int, parts: list[str], expected: str) -> None:
+        """Count stream `i` as completed if its text (stamps removed) is its own answer."""
+        text = strip_stamps("".join(parts))
+        if text != expected:
+            self.failures.append(f"stream {i}: wrong answer {text[:80]!r}")
+        else:
+            self.completed += 1
+
 
 def _prompt(tag, rnd, i, args) -> tuple[str, str]:
     question = QUESTION.format(tag=tag, round=rnd, i=i)
@@ -75,13 +83,10 @@ def gateway_round(port: int, rnd: int, args) -> Round:
             return
         finally:
             out.latencies.extend(lat)
-        text = strip_stamps("".join(parts))
         if status != 200:
             out.failures.append(f"stream {i}: HTTP {status}")
-        elif text != expected:
-            out.failures.append(f"stream {i}: wrong answer {text[:80]!r}")
         else:
-            out.completed += 1
+            out.record(i, parts, expected)
 
     out.wall = _run_all(one, args)
     return out
@@ -101,11 +106,7 @@ def core_round(pool: LingmaPool, rnd: int, args) -> Round:
         except Exception as exc:  # noqa: BLE001 - counted and reported
             out.failures.append(f"stream {i}: {exc!r}")
             return
-        text = strip_stamps("".join(parts))
-        if text != expected:
-            out.failures.append(f"stream {i}: wrong answer {text[:80]!r}")
-        else:
-            out.completed += 1
+        out.record(i, parts, expected)
 
     out.wall = _run_all(one, args)
     return out

@@ -9,7 +9,6 @@ before answering "busy" with a retry-after hint.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 
@@ -166,7 +165,3 @@ class LingmaPool:
             "instances": instances,
         }
 
-
-def retry_after_seconds(value) -> int | None:
-    """Round a retry-after hint up to whole seconds for an HTTP header."""
-    return None if value is None else max(1, math.ceil(value))
