@@ -12,7 +12,7 @@ def new_ids() -> tuple[str, str]:
 
 def build_ask(prompt: str, model_key: str | None, *, mode: str, request_id: str,
               session_id: str, workspace: str, auto_memory: bool) -> dict:
-    """Return `chat/ask` params: prompt in `questionText`, mirrored where the seed put it."""
+    """Return `chat/ask` params: the prompt in `questionText`, mirrored in `chatContext.text`."""
     agent = mode == "agent"
     extra = {"workspacePath": workspace}
     if model_key:
@@ -28,10 +28,8 @@ def build_ask(prompt: str, model_key: str | None, *, mode: str, request_id: str,
         "isReply": False,
         "taskDefinitionType": "system",
         "codeLanguage": "",
+        # the field Lingma reads, mirrored where the plugin puts it; nowhere else (protocol 3.7)
         "questionText": prompt,
-        "content": prompt,
-        "text": prompt,
-        "message": prompt,
         "chatContext": {"text": prompt, "features": [], "preferredLanguage": "en", "localeLang": "en"},
         "extra": extra,
         "pluginPayloadConfig": {

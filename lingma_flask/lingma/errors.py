@@ -22,6 +22,12 @@ class LingmaNotReadyError(LingmaError):
     kind = "lingma_not_ready"
 
 
+class LingmaWorkDirBusyError(LingmaNotReadyError):
+    """Another gateway holds the lock on this work root."""
+
+    kind = "lingma_work_dir_busy"
+
+
 class LingmaNotLoggedInError(LingmaError):
     """Lingma runs but has no logged-in account."""
 
@@ -99,6 +105,12 @@ class LingmaRpcError(LingmaError):
         super().__init__(f"Lingma {method} failed: {message} (code {code})")
         self.method = method
         self.code = code
+
+
+class LingmaPromptTooLargeError(LingmaError):
+    """The rendered prompt is over the gateway's limit (LINGMA_MAX_PROMPT_CHARS); nothing was sent."""
+
+    kind = "context_length_exceeded"
 
 
 class LingmaShutdownError(LingmaError):

@@ -26,6 +26,7 @@ from .errors import LingmaConnectionError
 from .errors import LingmaError
 from .errors import LingmaNotLoggedInError
 from .errors import LingmaNotReadyError
+from .errors import LingmaTimeoutError
 from .models import parse_models
 from .rpc import RpcConnection
 from .stream import ChatStream
@@ -180,18 +181,48 @@ class LingmaInstance:
                 "workspaceFolders": [{"uri": uri, "name": self.work_dir.name}]}
 
     def _watch(self) -> None:
-        """Wait until the connection dies or the instance stops, refreshing auth and models."""
-        conn = self.conn
+        """Until the connection dies or the instance stops: probe Lingma, refresh auth and models.
+
+        A Lingma that stays silent for `probe_interval` gets a cheap `auth/status` with a short
+        timeout (at once after a first-token timeout); one that does not answer is taken out
+        of routing and restarted.
+        """
+        conn, refreshed = self.conn, time.monotonic()
         while not self._stop.is_set() and not conn.closed.is_set():
-            interval = self.settings.models_refresh if self.logged_in else LOGIN_POLL
-            self._refresh_now.wait(interval)
+            refresh_every = self.settings.models_refresh if self.logged_in else LOGIN_POLL
+            woken = self._refresh_now.wait(min(self.settings.probe_interval, refresh_every))
             self._refresh_now.clear()
             if conn.closed.is_set() or self._stop.is_set():
                 return
-            try:
-                self._refresh(conn)
-            except LingmaError as exc:
-                log.warning("[%s] refresh failed: %s", self.name, exc)
+            if not self._probe(conn, forced=woken):
+                return
+            if woken or time.monotonic() - refreshed >= refresh_every:
+                refreshed = time.monotonic()
+                try:
+                    self._refresh(conn)
+                except LingmaError as exc:
+                    log.warning("[%s] refresh failed: %s", self.name, exc)
+
+    def _probe(self, conn: RpcConnection, forced: bool) -> bool:
+        """Return whether Lingma answers; a hung one is disconnected and its process stopped."""
+        if not forced and conn.idle_for() < self.settings.probe_interval:
+            return True  # it spoke recently
+        try:
+            conn.request("auth/status", {}, timeout=self.settings.probe_timeout)
+            return True
+        except LingmaTimeoutError:
+            pass
+        except LingmaError:
+            return not conn.closed.is_set()  # an error reply still proves it is alive
+        message = (f"Lingma did not answer a health probe within {self.settings.probe_timeout:g} s"
+                   " (LINGMA_PROBE_TIMEOUT); restarting it")
+        log.warning("[%s] %s", self.name, message)
+        self._set_state(RECONNECTING, message)
+        conn.close(LingmaConnectionError(message))
+        if self.command is not None and self.process is not None:
+            self.restarts += 1
+            self._stop_process()
+        return False
 
     def _refresh(self, conn: RpcConnection) -> None:
         timeout = self.settings.rpc_timeout
@@ -256,14 +287,15 @@ class LingmaInstance:
         request_id, session_id = new_ids()
         stream = ChatStream(request_id, session_id, model_key, deadlines=self._deadlines(),
                             stopper=self._stopper(conn), instance_name=self.name,
-                            on_close=lambda s: self._stream_closed(conn, s, on_close))
-        conn.register(stream)
+                            on_close=lambda s: self._stream_closed(conn, s, on_close),
+                            max_buffer=self.settings.stream_buffer_bytes)
         params = build_ask(prompt, model_key, mode=mode, request_id=request_id, session_id=session_id,
                            workspace=str(self.work_dir), auto_memory=self.settings.auto_memory)
         try:
+            conn.register(stream)
             stream.ask_rpc_id = conn.request_nowait("chat/ask", params, on_reply=conn.ask_reply_hook(stream))
-        except LingmaError:
-            stream.close()
+        except BaseException:
+            stream.discard()  # whatever failed, the stream leaves the registry and frees its slot
             raise
         return stream
 
@@ -282,6 +314,8 @@ class LingmaInstance:
         conn.forget_reply(stream.ask_rpc_id)
         if isinstance(stream.error, LingmaNotLoggedInError):
             self._refresh_now.set()  # Lingma says logged out: let health and routing know now
+        elif isinstance(stream.error, LingmaTimeoutError) and stream.error.phase == "first_token":
+            self._refresh_now.set()  # silence may mean a hung Lingma: probe it now
         if on_close is not None:
             on_close(stream)
 

@@ -16,11 +16,13 @@ from . import process
 from .errors import LingmaBusyError
 from .errors import LingmaNotLoggedInError
 from .errors import LingmaNotReadyError
+from .errors import LingmaPromptTooLargeError
 from .errors import LingmaShutdownError
 from .instance import CLOSED
 from .instance import FAILED
 from .instance import LingmaInstance
 from .instance import wait_until
+from .lock import WorkDirLock
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,25 @@ SIMULATOR_BANNER = (
 )
 
 
+class Slot:
+    """One chat's claim on an instance's concurrency; `release()` gives it back exactly once."""
+
+    __slots__ = ("instance", "_pool", "_lock", "_held")
+
+    def __init__(self, pool: "LingmaPool", instance: LingmaInstance):
+        self.instance = instance
+        self._pool = pool
+        self._lock = threading.Lock()
+        self._held = True
+
+    def release(self, *_ignored) -> None:
+        """Free the slot; later calls do nothing (so every exit path may call it)."""
+        with self._lock:
+            held, self._held = self._held, False
+        if held:
+            self._pool._release(self.instance)
+
+
 class LingmaPool:
     """Several supervised Lingma instances behind one `ask()`; see docs/architecture.md."""
 
@@ -44,6 +65,7 @@ class LingmaPool:
         self.instances: list[LingmaInstance] = []
         self.using_simulator = False
         self._started = False
+        self._lock = WorkDirLock(settings.work_root())
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -51,6 +73,8 @@ class LingmaPool:
         with self._cond:
             if self._started:
                 return
+            if not self.settings.socket_port:  # spawned Lingmas need their work dirs to themselves
+                self._lock.acquire()
             self._started = True
             self.instances = self._build_instances()
         for instance in self.instances:
@@ -73,6 +97,7 @@ class LingmaPool:
         """Stop every instance: streams end, sockets close, spawned processes die."""
         for instance in self.instances:
             instance.stop(timeout)
+        self._lock.release()
 
     def drain(self, message: str = "the gateway is shutting down") -> int:
         """End every open stream with a shutdown error; return how many were open."""
@@ -85,15 +110,20 @@ class LingmaPool:
     # -- chat --------------------------------------------------------------------------
     def ask(self, prompt: str, model_key: str | None, *, ask_mode: str | None = None):
         """Send a chat to the least busy ready instance and return its `ChatStream`."""
-        instance = self._acquire()
+        limit = self.settings.max_prompt_chars
+        if len(prompt) > limit:
+            raise LingmaPromptTooLargeError(
+                f"The prompt is {len(prompt)} characters long, over this gateway's limit of "
+                f"{limit} (LINGMA_MAX_PROMPT_CHARS): shorten the conversation.")
+        slot = self._acquire()
         try:
-            return instance.ask(prompt, model_key, mode=ask_mode or self.settings.ask_mode,
-                                on_close=lambda _stream: self._release(instance))
+            return slot.instance.ask(prompt, model_key, mode=ask_mode or self.settings.ask_mode,
+                                     on_close=slot.release)
         except BaseException:
-            self._release(instance)
+            slot.release()
             raise
 
-    def _acquire(self) -> LingmaInstance:
+    def _acquire(self) -> Slot:
         deadline = time.monotonic() + self.settings.queue_timeout
         with self._cond:
             while True:
@@ -102,7 +132,7 @@ class LingmaPool:
                 if free:
                     chosen = min(free, key=lambda i: i.in_flight)
                     chosen.in_flight += 1
-                    return chosen
+                    return Slot(self, chosen)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise LingmaBusyError(
@@ -134,6 +164,9 @@ class LingmaPool:
 
     def _release(self, instance: LingmaInstance) -> None:
         with self._cond:
+            if instance.in_flight <= 0:  # impossible through Slot; never let it go negative
+                log.error("[%s] a slot was released more often than taken", instance.name)
+                return
             instance.in_flight -= 1
             self._cond.notify()
 

@@ -455,7 +455,7 @@ class LingmaProcess:
             raise LingmaNotReadyError(f"cannot prepare the work dir {self._work_dir}: {exc}") from exc
 
     def _env(self) -> dict:
-        env = dict(os.environ)
+        env = child_environment(os.environ)
         if self.command.simulator:
             # -m imports from the cwd, except under PYTHONSAFEPATH; be explicit.
             path = env.get("PYTHONPATH")
@@ -491,14 +491,40 @@ class LingmaProcess:
         while True:
             self._check_running()
             if info is None:
-                info = read_info(self._work_dir)
-                if info is not None:
-                    self._info_pid = info[1]
+                info = self._own_info()
             if info is not None and port_open(info[0], timeout=0.2):
                 return info[0]
             if time.monotonic() >= deadline:
                 raise LingmaNotReadyError(self._timeout_message(info))
             time.sleep(_POLL)
+
+    def _own_info(self) -> tuple[int, int] | None:
+        """Return `.info` only when the pid in it is our child (or runs in its session)."""
+        info = read_info(self._work_dir)
+        if info is None or not self._is_ours(info[1]):
+            return None
+        self._info_pid = info[1]
+        return info
+
+    def _is_ours(self, pid: int) -> bool:
+        if pid == self.pid or not _HAS_PROC or self._spawned_by_us(pid):
+            return True
+        self._log.warning("ignoring %s/.info: pid %d is not the Lingma we started (pid %s)",
+                          self._work_dir, pid, self.pid)
+        return False
+
+    def _spawned_by_us(self, pid: int) -> bool:
+        """True for a live process in our child's session, or one naming our work dir (a daemon)."""
+        stat = _proc_stat(pid)
+        if stat is None or stat[0] in "ZX":
+            return False
+        if stat[2] == self.pid:
+            return True
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        return os.fsencode(str(self._work_dir)) in cmdline
 
     def _check_running(self) -> None:
         if self._stopping:
@@ -548,16 +574,7 @@ class LingmaProcess:
         pid = self._info_pid
         if pid is None or pid == self.pid or not _HAS_PROC:
             return None
-        stat = _proc_stat(pid)
-        if stat is None or stat[0] in "ZX":
-            return None
-        if stat[2] == self.pid:      # still in the session we created
-            return pid
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            return None
-        return pid if os.fsencode(str(self._work_dir)) in cmdline else None
+        return pid if self._spawned_by_us(pid) else None
 
     def _signal_all(self, sig) -> None:
         extra = self._extra_pid()
@@ -590,6 +607,16 @@ class LingmaProcess:
             self._proc.wait(timeout=1.0)
         except subprocess.TimeoutExpired:
             self._log.error("could not reap Lingma pid %s", self.pid)
+
+
+def child_environment(environ) -> dict:
+    """Return the environment for Lingma: ours without the gateway's own settings and secrets.
+
+    Lingma needs none of the LINGMA_* variables (API keys, admin key, ...), which would
+    otherwise be readable in its /proc/PID/environ; the simulator's LINGMA_SIM_* knobs stay.
+    """
+    return {name: value for name, value in environ.items()
+            if not name.startswith("LINGMA_") or name.startswith("LINGMA_SIM_")}
 
 
 def _windows_flags() -> int:

@@ -63,6 +63,7 @@ class RpcConnection:
         self.closed = threading.Event()
         self.close_error: LingmaError | None = None
         self.acks_sent = 0
+        self.last_received = time.monotonic()
         self._reader: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -81,13 +82,26 @@ class RpcConnection:
         self._fail_all(error or LingmaConnectionError("the connection to Lingma was closed"))
         sock = self._sock
         if sock is not None:
-            try:
-                sock.sendall(wsframes.control_frame(wsframes.OP_CLOSE, b"\x03\xe8"))
-            except OSError:
-                pass
+            self._say_goodbye(sock)
             _shutdown(sock)
         if self._reader is not None and self._reader is not threading.current_thread():
             self._reader.join(timeout=2.0)
+
+    def _say_goodbye(self, sock) -> None:
+        """Send a WebSocket close frame, unless a send is stuck (a hung Lingma): never block."""
+        if not self._send_lock.acquire(timeout=0.5):
+            return
+        try:
+            sock.settimeout(1.0)
+            sock.sendall(wsframes.control_frame(wsframes.OP_CLOSE, b"\x03\xe8"))
+        except OSError:
+            pass
+        finally:
+            self._send_lock.release()
+
+    def idle_for(self) -> float:
+        """Seconds since Lingma last sent anything on this connection."""
+        return time.monotonic() - self.last_received
 
     # -- sending -----------------------------------------------------------------------
     def _send_raw(self, data: bytes) -> None:
@@ -114,7 +128,7 @@ class RpcConnection:
             self._reply_hooks[rid] = on_reply
         try:
             self.send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params or {}})
-        except LingmaError:
+        except BaseException:
             self._reply_hooks.pop(rid, None)
             raise
         return rid
@@ -172,6 +186,7 @@ class RpcConnection:
                 data = self._sock.recv(READ_BLOCK)
                 if not data:
                     raise LingmaConnectionError("Lingma closed the connection")
+                self.last_received = time.monotonic()
                 outgoing = self._handle_bytes(data)
                 if outgoing:
                     self._send_raw(b"".join(outgoing))

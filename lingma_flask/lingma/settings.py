@@ -38,6 +38,15 @@ def _as_opt_int(value: Any) -> int | None:
     return int(value)
 
 
+def cast_setting(name: str, value: Any, cast):
+    """Cast one setting, or raise a ValueError that names the variable and the value."""
+    try:
+        return cast(value)
+    except (TypeError, ValueError):
+        kind = {int: "a whole number", float: "a number"}.get(cast, "a valid value")
+        raise ValueError(f"LINGMA_{name} must be {kind}, got {str(value)[:40]!r}") from None
+
+
 @dataclasses.dataclass(frozen=True)
 class CoreSettings:
     """Every knob of the Lingma core; field names match the LINGMA_* variables without prefix."""
@@ -52,19 +61,24 @@ class CoreSettings:
     idle_timeout: float = 60.0
     total_timeout: float = 600.0
     max_frame_bytes: int = 16 * MIB
+    max_prompt_chars: int = 1_000_000      # larger prompts are refused before they reach Lingma
+    stream_buffer_bytes: int = 4 * MIB     # answer text that may wait for a slow client
     pool_size: int = 1
     max_concurrency: int = 4
     queue_timeout: float = 10.0
     ask_mode: str = "chat"
     auto_memory: bool = False
     models_refresh: float = 300.0
+    probe_interval: float = 10.0           # a Lingma silent this long gets a health probe
+    probe_timeout: float = 5.0             # a probe unanswered this long means Lingma hangs
     reconnect_attempts: int = 8
     machine_token: str | None = None       # optional Cosy-MachineToken header (Qoder CN)
 
     _CASTS = {
         "bin": _as_opt_str, "work_dir": _as_opt_str, "socket_port": _as_opt_int,
         "login_from": _as_opt_str, "machine_token": _as_opt_str, "ask_mode": str,
-        "auto_memory": _as_bool, "max_frame_bytes": int, "pool_size": int,
+        "auto_memory": _as_bool, "max_frame_bytes": int, "max_prompt_chars": int,
+        "stream_buffer_bytes": int, "pool_size": int,
         "max_concurrency": int, "reconnect_attempts": int,
     }
 
@@ -75,8 +89,7 @@ class CoreSettings:
         for field in dataclasses.fields(cls):
             key = field.name.upper()
             if key in mapping and mapping[key] is not None:
-                cast = cls._CASTS.get(field.name, float)
-                values[field.name] = cast(mapping[key])
+                values[field.name] = cast_setting(key, mapping[key], cls._CASTS.get(field.name, float))
         return cls(**values)
 
     @classmethod

@@ -23,6 +23,15 @@ from .think import ThinkSplitter
 log = logging.getLogger(__name__)
 
 _CHUNK, _FINISH, _ERROR, _OVERWRITE, _THINK = "chunk", "finish", "error", "overwrite", "think"
+_EVENT_COST = 64                 # bytes a queued event costs beyond its text (tuple, str header)
+DEFAULT_BUFFER = 4 * 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class Thought:
+    """A piece of the model's reasoning, yielded by `events(reasoning=True)` before the text."""
+
+    text: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,7 +59,7 @@ class ChatStream:
     """Iterate the text of one Lingma answer; see docs/architecture.md for the contract."""
 
     def __init__(self, request_id, session_id, model_key, *, deadlines=Deadlines(),
-                 stopper=None, on_close=None, instance_name=""):
+                 stopper=None, on_close=None, instance_name="", max_buffer=DEFAULT_BUFFER):
         self.request_id = request_id
         self.session_id = session_id
         self.model_key = model_key
@@ -67,6 +76,11 @@ class ChatStream:
         self._stashed = None             # an event taken while coalescing, handled next
         self._think = ThinkSplitter()    # think fences inside answer text never reach `text`
         self._pushed_reasoning: list[str] = []  # reasoning sent as chat/think pushes
+        self._thoughts: list[str] = []   # reasoning not yet handed to the consumer
+        self._max_buffer = max_buffer    # bytes that may wait in the queue for a slow consumer
+        self._queued_in = 0              # bytes queued (written by the producer only)
+        self._queued_out = 0             # bytes taken (written by the consumer only)
+        self._overflowed = False
         self._stopper = stopper          # callable(request_id, session_id): sends chat/stop
         self._on_close = on_close        # callable(stream): leave registry, free the slot
         self._closed = False
@@ -80,13 +94,27 @@ class ChatStream:
             text = params.get("content")
         if not isinstance(text, str) or not text:
             return
-        self._queue.put((_OVERWRITE if params.get("overwrite") else _CHUNK, text))
+        self._put(_OVERWRITE if params.get("overwrite") else _CHUNK, text)
 
     def push_think(self, params: dict) -> None:
         """Queue a `chat/think` push's text (called by the reader)."""
         text = params.get("text")
         if isinstance(text, str) and text:
-            self._queue.put((_THINK, text))
+            self._put(_THINK, text)
+
+    def _put(self, kind: str, text: str) -> None:
+        """Queue text unless the consumer has left too much unread: then stop the chat."""
+        if self._overflowed:
+            return
+        self._queued_in += len(text) + _EVENT_COST
+        if self._queued_in - self._queued_out <= self._max_buffer:
+            self._queue.put((kind, text))
+            return
+        self._overflowed = True
+        log.warning("request %s: the client is not reading the answer; stopping it", self.request_id)
+        self._send_stop()
+        self._queue.put((_ERROR, LingmaCancelledError(
+            "the client did not read the answer fast enough (LINGMA_STREAM_BUFFER_BYTES)")))
 
     def push_finish(self, params: dict) -> None:
         """Queue a `chat/finish` push (called by the reader)."""
@@ -117,12 +145,13 @@ class ChatStream:
             if item is not None:
                 yield item
 
-    def events(self, wait: float | None, coalesce: bool = False):
+    def events(self, wait: float | None, coalesce: bool = False, reasoning: bool = False):
         """Yield chunks, and None after every `wait` seconds without one (a keepalive tick).
 
         With `coalesce`, chunks that have already arrived behind the one just taken are
         joined to it: nothing waits for more text, but a consumer that fell behind (a busy
-        worker) catches up with one write instead of many.
+        worker) catches up with one write instead of many. With `reasoning`, the model's
+        reasoning is yielded too, as `Thought` items, ahead of the text that follows it.
         """
         try:
             while not self._closed:
@@ -133,30 +162,46 @@ class ChatStream:
                 chunk = self._apply(kind, value)
                 if coalesce and kind == _CHUNK:
                     chunk = self._gather(chunk)
+                thought = self._take_thoughts()
+                if thought and reasoning:
+                    yield Thought(thought)
                 if chunk:
                     yield chunk
         finally:
             self.close()
 
+    def _take_thoughts(self) -> str:
+        thoughts = self._thoughts
+        if not thoughts:
+            return ""
+        self._thoughts = []
+        return "".join(thoughts)
+
     def _gather(self, chunk: str) -> str:
-        parts = [chunk]
+        parts = [chunk or ""]
         while True:
             try:
-                kind, value = self._queue.get_nowait()
+                kind, value = self._taken(self._queue.get_nowait())
             except queue.Empty:
                 break
             if kind != _CHUNK:
                 self._stashed = (kind, value)
                 break
-            parts.append(self._apply(kind, value))
+            parts.append(self._apply(kind, value) or "")
         return "".join(parts)
+
+    def _taken(self, event):
+        kind, value = event
+        if isinstance(value, str):
+            self._queued_out += len(value) + _EVENT_COST
+        return event
 
     def _next_event(self, wait):
         if self._stashed is not None:
             event, self._stashed = self._stashed, None
             return event
         try:
-            return self._queue.get_nowait()  # no timer needed when text is waiting
+            return self._taken(self._queue.get_nowait())  # no timer needed when text is waiting
         except queue.Empty:
             pass
         while True:
@@ -166,7 +211,7 @@ class ChatStream:
                 self._time_out(phase)
             timeout = remaining if wait is None else min(wait, remaining)
             try:
-                return self._queue.get(timeout=timeout)
+                return self._taken(self._queue.get(timeout=timeout))
             except queue.Empty:
                 if wait is not None and timeout == wait:
                     return None, None
@@ -196,11 +241,15 @@ class ChatStream:
             if self.first_token_at is None:
                 self.first_token_at = now
             value = self._think.feed(value)
+            fenced = self._think.take_reasoning()
+            if fenced:
+                self._thoughts.append(fenced)
             if value:
                 self._parts.append(value)
             return value
         if kind == _THINK:
             self._pushed_reasoning.append(value)
+            self._thoughts.append(value)
             return None
         if kind == _OVERWRITE:
             return self._overwrite(value, now)
@@ -236,10 +285,12 @@ class ChatStream:
             raise error
         self._release()
         rest = self._think.flush()
+        self._thoughts.append(self._think.take_reasoning())
         if not self._parts and not rest and full:
             splitter = ThinkSplitter()
             rest = splitter.feed(full) + splitter.flush()
             self._pushed_reasoning.append(splitter.reasoning)
+            self._thoughts.append(splitter.reasoning)
             if self.first_token_at is None:
                 self.first_token_at = now
         if rest:
@@ -255,12 +306,22 @@ class ChatStream:
             return
         if self.error is None:
             self.error = LingmaCancelledError(reason or "cancelled")
-        if self._stopper is not None:
-            try:
-                self._stopper(self.request_id, self.session_id)
-            except Exception as exc:  # the connection may be gone; ending locally is enough
-                log.info("chat/stop for %s not sent: %s", self.request_id, exc)
+        self._send_stop()
         self._release()
+
+    def _send_stop(self) -> None:
+        stopper, self._stopper = self._stopper, None  # one chat/stop per stream at most
+        if stopper is None:
+            return
+        try:
+            stopper(self.request_id, self.session_id)
+        except Exception as exc:  # the connection may be gone; ending locally is enough
+            log.info("chat/stop for %s not sent: %s", self.request_id, exc)
+
+    def discard(self) -> None:
+        """End a stream whose `chat/ask` never reached Lingma: free it, send no `chat/stop`."""
+        self._stopper = None
+        self.cancel("the chat was not sent")
 
     def close(self) -> None:
         """End the stream: cancel it if Lingma has not finished, then free its resources."""

@@ -25,6 +25,7 @@ class ThinkSplitter:
 
     def __init__(self):
         self._reasoning: list[str] = []
+        self._taken = 0          # how many reasoning pieces `take_reasoning` has handed out
         self._buf = ""
         self._thinking = False
         self._after_end = False  # the newline that ends a closing fence may come in the next chunk
@@ -33,6 +34,12 @@ class ThinkSplitter:
     def reasoning(self) -> str:
         """The reasoning text split off so far."""
         return "".join(self._reasoning)
+
+    def take_reasoning(self) -> str:
+        """Return the reasoning split off since the last call (for streaming it as it comes)."""
+        new = self._reasoning[self._taken:]
+        self._taken = len(self._reasoning)
+        return "".join(new)
 
     def feed(self, text: str) -> str:
         """Take one chunk; return the answer text that can be released now."""

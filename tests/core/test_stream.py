@@ -203,7 +203,7 @@ def test_full_answer_fallback_also_drops_think_fences(peer, conn):
 
 def test_a_megabyte_in_tiny_chunks_is_linear_not_quadratic():
     from lingma_flask.lingma.stream import ChatStream
-    stream = ChatStream("r", "s", None)
+    stream = ChatStream("r", "s", None, max_buffer=64 * 1024 * 1024)
     for _ in range(65536):
         stream.push_answer({"text": "abcd"})
     stream.push_finish({"statusCode": 200})
