@@ -25,7 +25,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     dotenv_path = find_dotenv(usecwd=True)
     if dotenv_path:
         load_dotenv(dotenv_path, override=False)
-    app.config.from_prefixed_env("LINGMA")
+    # values stay strings as given (no JSON parsing: a key "null" or "1e5" is a key); each
+    # setting is cast explicitly where it is read
+    app.config.from_prefixed_env("LINGMA", loads=str)
     if test_config is not None:
         app.config.from_mapping(test_config)
     app.json.sort_keys = False

@@ -30,7 +30,7 @@ def test_env_then_test_config(monkeypatch, pool):
 
 
 def test_numeric_key_from_env_stays_a_string(monkeypatch, pool):
-    monkeypatch.setenv("LINGMA_API_KEYS", "12345")  # from_prefixed_env JSON-parses it to 12345
+    monkeypatch.setenv("LINGMA_API_KEYS", "12345")  # JSON would make it the number 12345
     assert create_app({"LINGMA_POOL": pool}).extensions["lingma_api"].api_keys == ("12345",)
 
 
