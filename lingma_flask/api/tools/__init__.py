@@ -1,0 +1,8 @@
+"""Tool calling and structured output, emulated through the prompt. Pure: no Flask, no I/O.
+
+* spec: the tool, call and tool-choice values the API faces build;
+* contract: the prompt text for offered tools, calls, results and repair turns;
+* parser: split a streamed answer into prose and tool-call blocks;
+* check: validate calls and JSON answers against their JSON Schemas;
+* stats: per-tool counters and log lines.
+"""
