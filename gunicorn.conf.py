@@ -1,9 +1,14 @@
 """gunicorn settings for lingma-flask: one gevent worker that owns its Lingma processes.
 
-Read by the master before it forks, so only `os` is imported here; app code is imported
+Read by the master before it forks, so besides `os` and `json` only gunicorn's own gevent
+worker is imported here (gunicorn imports it in the master anyway); app code is imported
 inside the hooks, which run in the worker after gevent has patched it.
 """
+import json
 import os
+
+from gunicorn import util
+from gunicorn.workers.ggevent import GeventWorker
 
 
 def _setting(name, default):
@@ -24,8 +29,44 @@ def _setting(name, default):
 wsgi_app = "wsgi:app"
 
 # -- Worker processes ---------------------------------------------------------------------
+# Requests gunicorn itself refuses (before the app sees them) get the OpenAI error envelope,
+# not gunicorn's HTML page.
+_PARSE_ERRORS = {
+    "LimitRequestLine": (414, "URI Too Long", "uri_too_long"),
+    "LimitRequestHeaders": (431, "Request Header Fields Too Large", "headers_too_large"),
+    "UnsupportedTransferCoding": (501, "Not Implemented", "unsupported_transfer_coding"),
+    "ExpectationFailed": (417, "Expectation Failed", "expectation_failed"),
+    "ForbiddenProxyRequest": (403, "Forbidden", "forbidden"),
+}
+
+
+class JsonErrorWorker(GeventWorker):
+    """gunicorn's gevent worker, answering malformed requests with a JSON error envelope."""
+
+    def handle_error(self, req, client, addr, exc):
+        """Write one JSON error (400 for a malformed request) and log one line."""
+        parse_error = any(c.__name__ == "ParseException" for c in type(exc).__mro__)
+        status, reason, code = _PARSE_ERRORS.get(type(exc).__name__, (
+            (400, "Bad Request", "invalid_request") if parse_error
+            else (500, "Internal Server Error", "internal_error")))
+        if parse_error:
+            self.log.warning("Invalid request from ip=%s: %s", (addr or ("",))[0], exc)
+        else:
+            self.log.exception("Error handling request")
+        message = f"{reason}: {exc}"[:300] if parse_error else "The gateway hit an internal error."
+        body = json.dumps({"error": {"message": message, "type": "invalid_request_error"
+                                     if status < 500 else "server_error", "param": None,
+                                     "code": code}}).encode()
+        head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: "
+                f"application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+        try:
+            util.write_nonblock(client, head.encode("latin-1") + body)
+        except Exception:
+            self.log.debug("Failed to send error message.")
+
+
 # gevent: one worker holds thousands of idle-waiting SSE streams.
-worker_class = "gevent"
+worker_class = JsonErrorWorker
 # Each worker owns its own Lingma processes (and login work dirs), so the count is ours to
 # set: LINGMA_WORKERS, default 1. WEB_CONCURRENCY (set to 2+ by PaaS buildpacks) is ignored.
 workers = _setting("WORKERS", 1)
@@ -43,8 +84,14 @@ timeout = 30
 # A hard wall on shutdown: open streams are drained first so the worker exits before it,
 # and before a PaaS SIGKILL at 30 s.
 graceful_timeout = 20
-# Seconds an idle keep-alive connection keeps its slot.
+# Seconds an idle keep-alive connection keeps its slot; also the deadline for a request's
+# line and headers, so connections that never send a request are closed after it.
 keepalive = 5
+# Limits of a request line and its headers (larger gets a JSON 414 / 431); bodies are limited
+# by the app (LINGMA_MAX_BODY_BYTES, LINGMA_BODY_TIMEOUT).
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
 # gunicorn >= 25.1 opens a control socket in $HOME by default; parallel servers would
 # take each other's.
 control_socket_disable = True
@@ -72,10 +119,15 @@ def post_fork(server, worker):
 
 def post_worker_init(worker):
     """Start the pool in the background and arm the drain watcher; never raise."""
+    from lingma_flask.lingma.errors import LingmaWorkDirBusyError
+
     try:
         from lingma_flask.ops.lifecycle import start_worker
 
         start_worker(worker.wsgi, worker)
+    except LingmaWorkDirBusyError as exc:
+        worker.log.error("refusing to start: %s", exc)
+        raise  # gunicorn then halts: two gateways must not share Lingma work dirs
     except Exception:
         worker.log.exception("could not start the Lingma pool; requests will get 503")
 

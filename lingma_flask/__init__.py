@@ -40,9 +40,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 def _register(app: Flask) -> None:
     from . import api
+    from .ops import admin
     from .ops import health
     from .ops import lifecycle
 
     api.init_app(app)
     app.register_blueprint(health.bp)
+    app.register_blueprint(admin.bp)
     lifecycle.start_on_first_request(app)

@@ -12,10 +12,12 @@ def init_app(app: Flask) -> None:
     """Register the API's error handlers, request log hooks and blueprints."""
     from . import chat
     from . import errors
+    from . import guard
     from . import models
     from . import requestlog
 
     errors.init_app(app)
     requestlog.init_app(app)
+    guard.init_app(app)
     app.register_blueprint(chat.bp)
     app.register_blueprint(models.bp)

@@ -43,11 +43,25 @@ def key_matches(given: str, keys: tuple[str, ...]) -> bool:
     return any(results)
 
 
+FORWARDED = ("X-Forwarded-For", "X-Real-IP", "Forwarded")
+
+
+def is_local_client() -> bool:
+    """Tell whether the client is this machine: a loopback peer that no proxy forwarded.
+
+    A reverse proxy on the same host (nginx) connects from 127.0.0.1 for everyone, but says
+    so in its forwarding headers.
+    """
+    if any(name in request.headers for name in FORWARDED):
+        return False
+    return is_loopback(request.remote_addr)
+
+
 def require_api_key() -> None:
     """Refuse the request with 401 unless it carries a valid key (or is local and keyless)."""
     keys = get_settings().api_keys
     if not keys:
-        if not is_loopback(request.remote_addr):
+        if not is_local_client():
             raise ApiError(401, NO_KEYS_MESSAGE, code="invalid_api_key")
         return
     given = presented_key()

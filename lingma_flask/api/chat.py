@@ -1,176 +1,99 @@
-"""POST /v1/chat/completions: validate, ask the pool, answer as JSON or as SSE chunks.
+"""POST /v1/chat/completions: the OpenAI chat completions face of the pipeline.
 
-Everything that can fail early (body, auth, model, pool.ask) happens in the view, before the
-Response exists, so it leaves through the JSON error handler. The stream generator only gets
-plain values: no request context, no stream_with_context.
+The view validates, starts the job (everything that can fail early leaves through the JSON
+error handler), then answers with one `chat.completion` or a stream of
+`chat.completion.chunk` frames: role chunk, content / `reasoning_content` / `tool_calls`
+chunks as they come, the finish chunk, the usage chunk if asked, `[DONE]`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 
 from flask import Blueprint
-from flask import request
 
-from ..extension import get_pool
-from ..extension import get_settings
-from ..lingma.errors import LingmaContentFilterError
-from ..lingma.errors import LingmaError
+from . import events
+from . import pipeline
 from . import sse
 from .auth import require_api_key
-from .errors import ApiError
-from .errors import from_lingma
-from .models import resolve_model
-from .output import OutputFilter
-from .prompt import message_text
-from .prompt import render_prompt
-from .requestlog import RequestRecord
+from .chat_request import parse_chat_request
+from .face import answer_headers
+from .face import collect_answer
+from .face import read_json_body
+from .face import stream_answer
 from .requestlog import current_record
-from .schemas import ChatRequest
-from .schemas import parse_chat_request
 from .shapes import Completion
-from .shapes import usage
-from .tokens import estimate_prompt_tokens
+from .shapes import tool_call_object
+from .shapes import usage_object
 
 log = logging.getLogger(__name__)
 
-USAGE_HEADERS = {"x-lingma-usage": "estimated"}
-
 bp = Blueprint("chat", __name__)
 bp.before_request(require_api_key)
-
-
-@dataclasses.dataclass
-class ChatJob:
-    """One running completion: the upstream stream and what the answer needs."""
-
-    chat: ChatRequest
-    stream: object  # lingma.stream.ChatStream
-    completion: Completion
-    record: RequestRecord
-    prompt_tokens: int
-    output: OutputFilter
-
-    def usage(self) -> dict:
-        """Return the estimated usage so far."""
-        return usage(self.prompt_tokens, self.output.completion_tokens)
-
-
-def read_json():
-    """Decode the request body as JSON (whatever the Content-Type) or raise a 400."""
-    raw = request.get_data(cache=False)
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise ApiError(400, f"The request body is not valid JSON: {exc}.",
-                       code="invalid_json") from None
-
-
-def start_job(chat: ChatRequest, record: RequestRecord) -> ChatJob:
-    """Resolve the model, render the prompt and start the Lingma ask."""
-    model_key, model_name = resolve_model(chat.model)
-    record.model = model_name
-    prompt = render_prompt(chat.messages)
-    prompt_tokens = estimate_prompt_tokens([message_text(m) for m in chat.messages])
-    stream = get_pool().ask(prompt, model_key)
-    record.instance = getattr(stream, "instance_name", None)
-    return ChatJob(chat, stream, Completion(model_name), record, prompt_tokens,
-                   OutputFilter(chat.stops, chat.max_tokens))
 
 
 @bp.post("/v1/chat/completions")
 @bp.post("/chat/completions")
 def create_chat_completion():
     """Answer a chat completion, streamed as SSE or as one JSON object."""
-    chat = parse_chat_request(read_json())
+    chat, include_usage = parse_chat_request(read_json_body())
     if chat.ignored:
         log.debug("fields accepted but not forwarded: %s", ", ".join(chat.ignored))
     record = current_record()
-    record.stream, record.model = chat.stream, chat.model
-    job = start_job(chat, record)
+    record.stream = chat.stream
+    job = pipeline.start(chat, record)
+    completion = Completion(job.target.name)
     if not chat.stream:
-        return complete(job), 200, USAGE_HEADERS
-    try:
-        frames = stream_frames(job, get_settings().sse_keepalive)
-        response = sse.event_stream(frames, headers=USAGE_HEADERS)
-    except BaseException:
-        job.stream.close()
-        raise
-    record.deferred = True  # the generator writes the log line when the stream ends
-    return response
+        return completion_body(completion, collect_answer(job)), 200, answer_headers(job)
+    return stream_answer(job, ChunkEncoder(completion, include_usage), answer_headers(job))
 
 
-def complete(job: ChatJob) -> dict:
-    """Read the whole answer and return the chat.completion object."""
-    parts = []
-    try:
-        for chunk in job.stream:
-            job.record.mark_first_token()
-            parts.append(job.output.feed(chunk))
-            if job.output.finish_reason:
-                job.stream.cancel(f"finish_reason {job.output.finish_reason}")
-                break
-        else:
-            parts.append(job.output.flush())
-    finally:
-        job.stream.close()
-    job.record.finish_reason = job.output.finish_reason
-    return job.completion.message("".join(parts), job.output.finish_reason, job.usage())
+def completion_body(completion: Completion, result: pipeline.Result) -> dict:
+    """Return the `chat.completion` object of a whole answer."""
+    message = {"role": "assistant", "content": result.content or None, "refusal": None}
+    if not result.calls:
+        message["content"] = result.content
+    else:
+        message["tool_calls"] = [tool_call_object(call) for call in result.calls]
+    if result.reasoning:
+        message["reasoning_content"] = "".join(result.reasoning)
+    return completion.message(message, result.finish.reason, usage_object(result.finish.usage))
 
 
-def stream_frames(job: ChatJob, keepalive: float):
-    """Yield the SSE frames of a streamed answer; the stream is closed whichever way it ends."""
-    record, completion, ended = job.record, job.completion, False
-    try:
-        yield sse.encode(completion.role_chunk())
-        yield from content_frames(job, keepalive)
-        yield from closing_frames(job, job.output.finish_reason)
-        ended = True
-    except LingmaContentFilterError:
-        yield from closing_frames(job, "content_filter")
-        ended = True
-    except LingmaError as err:
-        record.error = err.kind
-        ended = True
-        yield sse.encode(from_lingma(err).body())
-    except Exception:
-        log.exception("stream %s failed", record.id)
-        record.error, ended = "internal_error", True
-        yield sse.encode(ApiError(500, "The gateway hit an internal error; see the server"
-                                  " log.", code="internal_error").body())
-    finally:
-        # never yield here: a GeneratorExit (client gone) passes through this block
-        job.stream.close()
-        if not ended:
-            record.error = "client_disconnected"
-        record.write()
+class ChunkEncoder:
+    """Encode the common events as `chat.completion.chunk` SSE frames."""
 
+    def __init__(self, completion: Completion, include_usage: bool):
+        self.completion = completion
+        self.include_usage = include_usage
+        self.content = sse.template(completion.chunk({"content": sse.SLOT}))
+        self.reasoning = sse.template(completion.chunk({"reasoning_content": sse.SLOT}))
 
-def content_frames(job: ChatJob, keepalive: float):
-    """Yield content chunks as they arrive, and keepalive comments while Lingma is quiet."""
-    content_frame = sse.template(job.completion.chunk({"content": sse.SLOT}))
-    for item in job.stream.events(keepalive, coalesce=True):
-        if item is None:
+    def open(self):
+        """The role chunk, at once."""
+        yield sse.encode(self.completion.role_chunk())
+
+    def event(self, event):
+        """Frames for one event."""
+        if event is events.KEEPALIVE:
             yield sse.KEEPALIVE
-            continue
-        job.record.mark_first_token()
-        text = job.output.feed(item)
-        if text:
-            yield content_frame(text)
-        if job.output.finish_reason:
-            job.stream.cancel(f"finish_reason {job.output.finish_reason}")
-            return
-    text = job.output.flush()
-    if text:
-        yield content_frame(text)
+        elif isinstance(event, events.Text):
+            yield self.content(event.text)
+        elif isinstance(event, events.Reasoning):
+            yield self.reasoning(event.text)
+        elif isinstance(event, events.Calls):
+            for index, call in enumerate(event.calls):
+                delta = {"tool_calls": [{"index": index, **tool_call_object(call)}]}
+                yield sse.encode(self.completion.chunk(delta))
+        elif isinstance(event, events.Finish):
+            yield from self._finish(event)
 
+    def _finish(self, finish: events.Finish):
+        yield sse.encode(self.completion.chunk({}, finish.reason))
+        if self.include_usage:
+            yield sse.encode(self.completion.usage_chunk(usage_object(finish.usage)))
+        yield sse.DONE
 
-def closing_frames(job: ChatJob, finish_reason: str):
-    """Yield the finish chunk, the usage chunk if asked for, and [DONE]."""
-    job.record.finish_reason = finish_reason
-    yield sse.encode(job.completion.chunk({}, finish_reason))
-    if job.chat.include_usage:
-        yield sse.encode(job.completion.usage_chunk(job.usage()))
-    yield sse.DONE
+    def fail(self, error):
+        """One error frame ends the stream (the SDK raises on it)."""
+        yield sse.encode(error.body())

@@ -6,6 +6,8 @@ LINGMA_MODEL_ALIASES; the list shows keys and aliases.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import time
 from collections.abc import Mapping
 
@@ -52,16 +54,37 @@ def model_not_found(name: str) -> ApiError:
                     " models this gateway offers.", param="model", code="model_not_found")
 
 
-def resolve_model(requested: str | None) -> tuple[str, str]:
-    """Return (Lingma model key, name to answer with) for a request's `model` field."""
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """The Lingma model a request goes to, and the name its response echoes."""
+
+    key: str
+    name: str
+    info: object | None = None   # lingma.models.ModelInfo, when the registry lists the key
+
+
+# Names a client of one family sends whatever the server offers (Claude Code's claude-*,
+# Codex's gpt-*/o*/codex-*): on that family's route they mean Lingma's default model.
+FAMILIES = {
+    "claude": re.compile(r"claude-[\w.:@-]+", re.I),
+    "openai": re.compile(r"(gpt-[\w.:-]+|o[1-9][\w.:-]*|codex-[\w.:-]+|chatgpt-[\w.:-]+)", re.I),
+}
+
+
+def resolve_target(requested: str | None, family: str | None = None) -> Target:
+    """Resolve a request's `model` (None: Lingma's default) or raise 404 model_not_found."""
     models = get_pool().models()
     if requested is None:
         key = default_model_key(models)
-        return key, key
+        return Target(key, key, next((m for m in models if m.key == key), None))
     found = find_model(requested, models, get_settings().model_aliases)
+    if found is None and family in FAMILIES and FAMILIES[family].fullmatch(requested):
+        key = default_model_key(models)
+        found = next((m for m in models if m.key == key), None)
+        return Target(key, requested, found)
     if found is None:
         raise model_not_found(requested)
-    return found.key, requested
+    return Target(found.key, requested, found)
 
 
 def model_object(model_id: str) -> dict:

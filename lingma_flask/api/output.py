@@ -21,6 +21,7 @@ class OutputFilter:
         self.max_tokens = max_tokens
         self.counter = TokenCounter()
         self.finish_reason: str | None = None
+        self.stop_sequence: str | None = None   # the stop string that ended the answer
         self._hold = max((len(s) for s in self.stops), default=1) - 1
         self._tail = ""
 
@@ -37,7 +38,10 @@ class OutputFilter:
         cut = self._find_stop(buffer)
         if cut is not None:
             self._tail = ""
-            return self._release(buffer[:cut], "stop")
+            text = self._release(buffer[:cut], "stop")
+            if self.finish_reason == "stop":
+                self.stop_sequence = min(self.stops, key=lambda s: (buffer.find(s) % (len(buffer) + 1)))
+            return text
         keep = min(self._hold, len(buffer))
         self._tail = buffer[len(buffer) - keep:]
         return self._release(buffer[:len(buffer) - keep], None)

@@ -1,86 +1,68 @@
-"""Render OpenAI chat messages into the one prompt Lingma takes. Pure and deterministic.
+"""Render a conversation (`Turn`s) into the one prompt Lingma takes. Pure and deterministic.
 
-Rules:
-* one user message and nothing else: its text, unchanged;
-* otherwise: every system/developer text first, under a `System instructions:` heading;
-  then each turn in order as a `User:`, `Assistant:` or `Tool result (name/id):` block; then a
-  final cue line `Assistant:`. Blocks are separated by one blank line.
-* assistant tool calls become lines `Called tool NAME (ID) with arguments: ARGS`.
-* content parts: text parts joined with a newline (other parts are refused by validation).
+Rules (the prompt contract, also read by the simulator):
+* one user turn and nothing else: its text, unchanged;
+* otherwise: the system texts first under `System instructions:`, followed by the extra
+  sections (offered tools, response format); then each turn in order as a `User:` or
+  `Assistant:` block, assistant tool calls as `<tool_call>` blocks after the assistant's text,
+  consecutive tool results as one `User:` block of `<tool_response>` blocks; then a final
+  `Assistant:` cue. Blocks are separated by one blank line.
+* images of earlier turns are named by `[image]` placeholders (only the last user turn's
+  images travel to Lingma).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
-Message = dict[str, Any]
+from .conversation import Turn
+from .tools.contract import call_block
+from .tools.contract import response_block
 
-SYSTEM_ROLES = ("system", "developer")
 SYSTEM_HEADING = "System instructions:"
 CUE = "Assistant:"
 
 
-def content_text(content: Any) -> str:
-    """Return the text of a message's content (a string, a list of parts, or None)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    texts = [part.get("text") or "" for part in content if part.get("type") == "text"]
-    return "\n".join(texts)
-
-
-def tool_call_lines(message: Message) -> list[str]:
-    """Render an assistant message's tool calls as text lines."""
-    lines = []
-    for call in message.get("tool_calls") or []:
-        function = call.get("function") or {}
-        name = function.get("name") or "unknown"
-        args = function.get("arguments") or ""
-        lines.append(f"Called tool {name} ({call.get('id') or 'no id'}) with arguments: {args}")
-    return lines
-
-
-def message_text(message: Message) -> str:
-    """Return everything a message says as plain text (content, then tool calls)."""
-    parts = [content_text(message.get("content"))] + tool_call_lines(message)
-    return "\n".join(part for part in parts if part)
-
-
-def render_prompt(messages: list[Message]) -> str:
-    """Render a conversation into one prompt."""
-    if len(messages) == 1 and messages[0].get("role") == "user":
-        return content_text(messages[0].get("content"))
+def render_prompt(turns: Sequence[Turn], sections: Sequence[str] = ()) -> str:
+    """Render a conversation, with extra system sections, into one prompt."""
+    sections = [s for s in sections if s]
+    if len(turns) == 1 and turns[0].role == "user" and not sections:
+        return turns[0].text
     blocks = []
-    system = [message_text(m) for m in messages if m.get("role") in SYSTEM_ROLES]
+    system = [t.text for t in turns if t.role == "system" and t.text] + sections
     if system:
         blocks.append(SYSTEM_HEADING + "\n" + "\n\n".join(system))
-    tool_names = _tool_names(messages)
-    for message in messages:
-        if message.get("role") not in SYSTEM_ROLES:
-            blocks.append(_label(message, tool_names) + "\n" + message_text(message))
+    blocks.extend(turn_blocks([t for t in turns if t.role != "system"]))
     blocks.append(CUE)
     return "\n\n".join(blocks)
 
 
-def _label(message: Message, tool_names: dict[str, str]) -> str:
-    role = message.get("role")
-    if role == "assistant":
-        return "Assistant:"
-    if role in ("tool", "function"):
-        call_id = message.get("tool_call_id")
-        name = message.get("name") or tool_names.get(call_id or "")
-        who = "/".join(x for x in (name, call_id) if x)
-        return f"Tool result ({who}):" if who else "Tool result:"
-    return "User:"
+def turn_blocks(turns: Sequence[Turn]) -> list[str]:
+    """Render the conversation turns as `User:` / `Assistant:` blocks."""
+    names = call_names(turns)
+    blocks, results = [], []
+    for turn in turns:
+        if turn.role == "tool":
+            results.append(response_block(turn.name or names.get(turn.call_id or ""),
+                                          turn.call_id, turn.text))
+            continue
+        if results:
+            blocks.append("User:\n" + "\n".join(results))
+            results = []
+        blocks.append(("Assistant:\n" if turn.role == "assistant" else "User:\n") + turn_text(turn))
+    if results:
+        blocks.append("User:\n" + "\n".join(results))
+    return blocks
 
 
-def _tool_names(messages: list[Message]) -> dict[str, str]:
+def turn_text(turn: Turn) -> str:
+    """Return what one user or assistant turn says, its calls and image placeholders included."""
+    parts = [turn.text] if turn.text else []
+    parts += ["[image]"] * len(turn.images)
+    parts += [call_block(call.name, call.arguments) for call in turn.calls]
+    return "\n".join(parts)
+
+
+def call_names(turns: Sequence[Turn]) -> dict[str, str]:
     """Map tool call ids to function names, so a tool result can name its tool."""
-    names = {}
-    for message in messages:
-        for call in message.get("tool_calls") or []:
-            name = (call.get("function") or {}).get("name")
-            if call.get("id") and name:
-                names[call["id"]] = name
-    return names
+    return {call.id: call.name for turn in turns for call in turn.calls if call.id}

@@ -15,6 +15,7 @@ from flask import request
 from ..logs import REQUEST_LOGGER
 
 HEADER = "x-request-id"
+FIELD_LIMIT = 200
 _SANE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 log = logging.getLogger(REQUEST_LOGGER)
@@ -48,12 +49,20 @@ class RequestRecord:
         if self._written:
             return
         self._written = True
-        fields = {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "deferred"}
+        fields = {k: _capped(v) for k, v in vars(self).items()
+                  if not k.startswith("_") and k != "deferred"}
         fields["total_ms"] = self._elapsed_ms()
         log.info(json.dumps(fields, ensure_ascii=False, separators=(",", ":")))
 
     def _elapsed_ms(self) -> int:
         return int((time.monotonic() - self._start) * 1000)
+
+
+def _capped(value):
+    """Keep logged strings short (client-chosen names can be megabytes)."""
+    if isinstance(value, str) and len(value) > FIELD_LIMIT:
+        return value[:FIELD_LIMIT - 3] + "..."
+    return value
 
 
 def request_id() -> str:

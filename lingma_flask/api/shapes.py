@@ -12,10 +12,19 @@ def new_completion_id() -> str:
     return "chatcmpl-" + uuid.uuid4().hex
 
 
-def usage(prompt_tokens: int, completion_tokens: int) -> dict:
-    """Return the `usage` object."""
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens}
+def usage_object(usage) -> dict:
+    """Return the chat `usage` object of an events.Usage (reasoning tokens in the details)."""
+    body = {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens}
+    if usage.reasoning_tokens:
+        body["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
+    return body
+
+
+def tool_call_object(call) -> dict:
+    """Return one `tool_calls` entry: id, type and the function with its JSON arguments."""
+    return {"id": call.id, "type": "function",
+            "function": {"name": call.name, "arguments": call.arguments_json()}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,11 +35,10 @@ class Completion:
     id: str = dataclasses.field(default_factory=new_completion_id)
     created: int = dataclasses.field(default_factory=lambda: int(time.time()))
 
-    def message(self, content: str, finish_reason: str, usage: dict) -> dict:
+    def message(self, message: dict, finish_reason: str, usage: dict) -> dict:
         """Return the non-streamed `chat.completion` object."""
-        choice = {"index": 0, "message": {"role": "assistant", "content": content,
-                                          "refusal": None},
-                  "logprobs": None, "finish_reason": finish_reason}
+        choice = {"index": 0, "message": message, "logprobs": None,
+                  "finish_reason": finish_reason}
         return {**self._head("chat.completion"), "choices": [choice], "usage": usage}
 
     def chunk(self, delta: dict, finish_reason: str | None = None) -> dict:

@@ -274,7 +274,8 @@ class LingmaInstance:
         }
 
     # -- chat --------------------------------------------------------------------------
-    def ask(self, prompt: str, model_key: str | None, *, mode: str, on_close=None) -> ChatStream:
+    def ask(self, prompt: str, model_key: str | None, *, mode: str, on_close=None,
+            images: tuple[str, ...] = ()) -> ChatStream:
         """Send `chat/ask` without waiting for a reply and return the stream of its answer."""
         conn = self._live_conn()
         if not self.logged_in:

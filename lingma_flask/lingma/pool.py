@@ -108,7 +108,8 @@ class LingmaPool:
         return wait_until(lambda: any(i.ready for i in self.instances), timeout)
 
     # -- chat --------------------------------------------------------------------------
-    def ask(self, prompt: str, model_key: str | None, *, ask_mode: str | None = None):
+    def ask(self, prompt: str, model_key: str | None, *, ask_mode: str | None = None,
+            images: tuple[str, ...] = ()):
         """Send a chat to the least busy ready instance and return its `ChatStream`."""
         limit = self.settings.max_prompt_chars
         if len(prompt) > limit:
@@ -118,7 +119,7 @@ class LingmaPool:
         slot = self._acquire()
         try:
             return slot.instance.ask(prompt, model_key, mode=ask_mode or self.settings.ask_mode,
-                                     on_close=slot.release)
+                                     on_close=slot.release, images=images)
         except BaseException:
             slot.release()
             raise

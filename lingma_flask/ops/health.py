@@ -1,4 +1,10 @@
-"""GET /health: is Lingma ready, and is it the built-in simulator? Open to everyone."""
+"""GET /health (liveness) and GET /ready (readiness): open to everyone, nothing secret in them.
+
+`/health` says the worker serves, and whether Lingma is the built-in simulator. `/ready` is
+what load balancers and PaaS health checks call: 200 when at least one Lingma instance is
+ready, connected and logged in; else 503 with a reason code per instance. Details (accounts,
+pids, ports, work dirs, errors) are behind the admin key: `/admin/api/health`.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +17,22 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/health")
 def show_health():
-    """Report the pool's health: 200 when ready, 503 when not."""
-    pool = get_pool()
-    health = dict(pool.health())
-    health["simulator"] = bool(pool.using_simulator)
-    return health, 200 if health.get("ready") else 503
+    """Report that the worker serves."""
+    return {"status": "ok", "simulator": bool(get_pool().using_simulator)}
+
+
+@bp.get("/ready")
+def show_readiness():
+    """Report whether a logged-in Lingma is ready: 200, else 503 with a reason per instance."""
+    health = get_pool().health()
+    instances = [{"name": i.get("name"), "reason": reason(i)} for i in health.get("instances", [])]
+    ready = bool(health.get("ready"))
+    return {"ready": ready, "instances": instances}, 200 if ready else 503
+
+
+def reason(instance: dict) -> str:
+    """Return one instance's readiness code: ready, not_logged_in, starting, failed, ..."""
+    state = instance.get("state") or "unknown"
+    if state == "ready":
+        return "ready" if instance.get("logged_in", True) else "not_logged_in"
+    return state

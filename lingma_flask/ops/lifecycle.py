@@ -11,6 +11,8 @@ import logging
 import threading
 import time
 
+from ..api.connection import WATCHDOG
+
 log = logging.getLogger(__name__)
 
 
@@ -29,6 +31,7 @@ def watch_worker(worker, pool, interval: float = 0.5) -> None:
     while worker.alive:
         time.sleep(interval)
     log.info("worker shutting down: draining open streams")
+    WATCHDOG.drain()  # clients blocked in a write get a short grace, then are dropped
     pool.drain("server shutting down")
 
 

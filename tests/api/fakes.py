@@ -36,7 +36,7 @@ class FakeStream:
             if item is not None:
                 yield item
 
-    def events(self, wait, coalesce=False):
+    def events(self, wait, coalesce=False, reasoning=False):
         """Play the script: str -> chunk, TICK -> None, float -> sleep, exception -> raise."""
         self.waits.append(wait)
         while self.script and not self.done:
@@ -70,6 +70,7 @@ class FakePool:
         self.ready = ready
         self.using_simulator = simulator
         self.asks: list[tuple] = []
+        self.images: list[tuple] = []
         self.streams: list[FakeStream] = []
         self.scripts: list = []
         self.ask_error: BaseException | None = None
@@ -94,8 +95,9 @@ class FakePool:
     def wait_ready(self, timeout):
         return self.ready
 
-    def ask(self, prompt, model_key, *, ask_mode=None):
+    def ask(self, prompt, model_key, *, ask_mode=None, images=()):
         self.asks.append((prompt, model_key, ask_mode))
+        self.images.append(tuple(images))
         if self.ask_error is not None:
             raise self.ask_error
         script = self.scripts.pop(0) if self.scripts else ("Hello", " world")

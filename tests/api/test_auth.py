@@ -66,3 +66,10 @@ def test_without_keys_only_loopback_is_served(make_app, address, served):
 def test_keys_may_be_a_json_list(make_app):
     client = make_app(API_KEYS=["a", "b"]).test_client()
     assert client.post(URL, json=BODY, headers={"x-api-key": "b"}, environ_base=REMOTE).status_code == 200
+
+
+@pytest.mark.parametrize("header", ["X-Forwarded-For", "X-Real-IP", "Forwarded"])
+def test_a_proxied_loopback_client_is_not_local(make_app, header):
+    client = make_app().test_client()
+    resp = client.post(URL, json=BODY, headers={header: "203.0.113.9"})
+    assert resp.status_code == 401 and "LINGMA_API_KEYS" in resp.get_json()["error"]["message"]

@@ -33,7 +33,12 @@ def assert_envelope(resp, status, code=None, param=None):
      "invalid_value"),
     ({"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": [
         {"type": "text", "text": "a"}, {"type": "image_url", "image_url": {"url": "x"}}]}]},
-     "messages[1].content[1]", "invalid_value"),
+     "messages[1].content[1]", "invalid_image_url"),
+    ({"messages": HI, "model": ""}, "model", "invalid_value"),
+    ({"messages": HI, "n": "1"}, "n", "invalid_value"),
+    ({"messages": HI, "stream": "yes"}, "stream", "invalid_value"),
+    ({"messages": HI, "max_tokens": True}, "max_tokens", "invalid_value"),
+    ({"messages": HI, "tool_choice": "sometimes"}, "tool_choice", "invalid_value"),
     ({"messages": [{"role": "user", "content": [{"type": "input_audio"}]}]},
      "messages[0].content[0]", "invalid_value"),
     ({"messages": HI, "n": 2}, "n", "invalid_value"),
@@ -55,10 +60,11 @@ def test_invalid_fields_are_400_naming_the_field(client, pool, payload, param, c
     assert not pool.asks
 
 
-def test_image_message_says_images_are_not_supported(client):
-    payload = {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]}
-    err = assert_envelope(client.post(URL, json=payload), 400, "invalid_value", "messages[0].content[0]")
-    assert "images are not supported yet" in err["message"]
+def test_a_remote_image_url_is_refused_the_gateway_fetches_nothing(client, pool):
+    part = {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}
+    payload = {"messages": [{"role": "user", "content": [part]}]}
+    err = assert_envelope(client.post(URL, json=payload), 400, "invalid_image_url", "messages[0].content[0]")
+    assert "data URI" in err["message"] and not pool.asks
 
 
 @pytest.mark.parametrize("data", ["{x", "", "nul", b"\xff\xfe\x00"])

@@ -1,19 +1,58 @@
-"""GET /health."""
+"""GET /health (liveness, minimal), GET /ready (readiness), /admin/api/health (details)."""
+
+import pytest
+
+REMOTE = {"REMOTE_ADDR": "10.0.0.5"}
 
 
-def test_ready_is_200_with_the_simulator_flag(client, pool):
+def test_health_says_only_status_and_simulator_to_anyone(client, pool):
     pool.using_simulator = True
-    resp = client.get("/health")
+    resp = client.get("/health", environ_base=REMOTE)
     assert resp.status_code == 200
-    data = resp.get_json()
-    assert data["ready"] is True and data["simulator"] is True
-    assert data["instances"]
+    assert resp.get_json() == {"status": "ok", "simulator": True}
 
 
-def test_not_ready_is_503_json(client, pool):
+def test_health_is_200_even_when_lingma_is_not_ready(client, pool):
     pool.ready = False
-    resp = client.get("/health")
-    assert resp.status_code == 503
-    assert resp.mimetype == "application/json"
-    assert resp.get_json()["ready"] is False and resp.get_json()["simulator"] is False
+    assert client.get("/health").status_code == 200
+
+
+def test_ready_is_200_when_an_instance_is_ready(client):
+    resp = client.get("/ready", environ_base=REMOTE)
+    assert resp.status_code == 200
+    assert resp.get_json() == {"ready": True, "instances": [{"name": "fake-0", "reason": "ready"}]}
+
+
+def test_not_ready_is_503_with_a_reason_per_instance(client, pool):
+    pool.ready = False
+    resp = client.get("/ready")
+    assert resp.status_code == 503 and resp.mimetype == "application/json"
+    assert resp.get_json() == {"ready": False, "instances": [{"name": "fake-0", "reason": "starting"}]}
     assert resp.headers["x-request-id"]
+
+
+def test_a_running_but_logged_out_instance_says_not_logged_in(client, pool, monkeypatch):
+    monkeypatch.setattr(pool, "health", lambda: {"ready": False, "instances": [
+        {"name": "lingma-0", "state": "ready", "logged_in": False, "account": "a@b.c", "pid": 7}]})
+    body = client.get("/ready").get_data(as_text=True)
+    assert '"reason":"not_logged_in"' in body and "a@b.c" not in body and "7" not in body
+
+
+@pytest.mark.parametrize("config_key, headers, environ, status", [
+    (None, {}, {}, 200),
+    (None, {}, REMOTE, 401),
+    ("admin-secret", {}, {}, 401),
+    ("admin-secret", {"Authorization": "Bearer wrong"}, {}, 401),
+    ("admin-secret", {"Authorization": "Bearer admin-secret"}, REMOTE, 200),
+])
+def test_pool_details_need_the_admin_key(make_app, config_key, headers, environ, status):
+    config = {"API_KEYS": "k"} if environ else {}
+    if config_key:
+        config["ADMIN_KEY"] = config_key
+    client = make_app(**config).test_client()
+    resp = client.get("/admin/api/health", headers=headers, environ_base=environ)
+    assert resp.status_code == status
+    if status == 200:
+        assert resp.get_json()["instances"][0]["name"] == "fake-0"
+    else:
+        assert resp.get_json()["error"]["code"] == "invalid_admin_key"

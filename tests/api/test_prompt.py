@@ -1,10 +1,15 @@
-"""The prompt renderer: exact expected strings."""
+"""The prompt renderer, fed through the chat face's parser: exact expected strings."""
 
 import pytest
 
-from lingma_flask.api.prompt import content_text
-from lingma_flask.api.prompt import message_text
+from lingma_flask.api.chat_request import parse_chat_request
+from lingma_flask.api.pipeline import prompt_sections
 from lingma_flask.api.prompt import render_prompt
+
+
+def prompt(messages, **fields):
+    chat, _ = parse_chat_request({"messages": messages, **fields})
+    return render_prompt(chat.turns, prompt_sections(chat))
 
 
 def user(content):
@@ -12,21 +17,17 @@ def user(content):
 
 
 def test_single_user_message_is_sent_as_is():
-    assert render_prompt([user("Write a haiku\nabout rust")]) == "Write a haiku\nabout rust"
+    assert prompt([user("Write a haiku\nabout rust")]) == "Write a haiku\nabout rust"
 
 
 def test_single_user_message_with_parts_joins_text():
     parts = [{"type": "text", "text": "one"}, {"type": "text", "text": "two"}]
-    assert render_prompt([user(parts)]) == "one\ntwo"
+    assert prompt([user(parts)]) == "one\ntwo"
 
 
 def test_system_and_user():
     messages = [{"role": "system", "content": "Be terse."}, user("Hi")]
-    assert render_prompt(messages) == (
-        "System instructions:\nBe terse.\n\n"
-        "User:\nHi\n\n"
-        "Assistant:"
-    )
+    assert prompt(messages) == "System instructions:\nBe terse.\n\nUser:\nHi\n\nAssistant:"
 
 
 def test_system_and_developer_go_first_in_order():
@@ -37,7 +38,7 @@ def test_system_and_developer_go_first_in_order():
         {"role": "system", "content": [{"type": "text", "text": "Sys rule."}]},
         user("Q2"),
     ]
-    assert render_prompt(messages) == (
+    assert prompt(messages) == (
         "System instructions:\nDev rule.\n\nSys rule.\n\n"
         "User:\nQ1\n\n"
         "Assistant:\nA1\n\n"
@@ -46,7 +47,7 @@ def test_system_and_developer_go_first_in_order():
     )
 
 
-def test_tool_calls_and_results():
+def test_tool_calls_and_results_use_the_qwen_blocks_in_order():
     messages = [
         user("Read app.py"),
         {"role": "assistant", "content": None, "tool_calls": [
@@ -55,38 +56,61 @@ def test_tool_calls_and_results():
         ]},
         {"role": "tool", "tool_call_id": "call_1", "content": "print('hi')"},
         {"role": "tool", "tool_call_id": "call_9", "name": "grep", "content": "none"},
-        {"role": "tool", "content": "orphan"},
+        user("Thanks"),
     ]
-    assert render_prompt(messages) == (
+    assert prompt(messages) == (
         "User:\nRead app.py\n\n"
-        "Assistant:\nCalled tool read_file (call_1) with arguments: {\"path\":\"app.py\"}\n\n"
-        "Tool result (read_file/call_1):\nprint('hi')\n\n"
-        "Tool result (grep/call_9):\nnone\n\n"
-        "Tool result:\norphan\n\n"
+        'Assistant:\n<tool_call>\n{"name": "read_file", "arguments": {"path": "app.py"}}\n</tool_call>\n\n'
+        'User:\n<tool_response>\n{"name": "read_file", "call_id": "call_1", "content": "print(\'hi\')"}\n'
+        '</tool_response>\n<tool_response>\n{"name": "grep", "call_id": "call_9", "content": "none"}\n'
+        "</tool_response>\n\n"
+        "User:\nThanks\n\n"
         "Assistant:"
     )
 
 
-def test_assistant_with_text_and_tool_call():
-    message = {"role": "assistant", "content": "Let me look.", "tool_calls": [
-        {"id": "c", "function": {"name": "ls", "arguments": "{}"}}]}
-    assert message_text(message) == "Let me look.\nCalled tool ls (c) with arguments: {}"
+def test_deprecated_function_call_and_function_role_render_like_tools():
+    messages = [
+        user("Weather?"),
+        {"role": "assistant", "content": None,
+         "function_call": {"name": "weather", "arguments": '{"city": "Paris"}'}},
+        {"role": "function", "name": "weather", "content": "sunny"},
+    ]
+    assert prompt(messages) == (
+        "User:\nWeather?\n\n"
+        'Assistant:\n<tool_call>\n{"name": "weather", "arguments": {"city": "Paris"}}\n</tool_call>\n\n'
+        'User:\n<tool_response>\n{"name": "weather", "content": "sunny"}\n</tool_response>\n\n'
+        "Assistant:"
+    )
+
+
+def test_offered_tools_join_the_system_block():
+    tools = [{"type": "function", "function": {"name": "ls", "description": "List",
+                                               "parameters": {"type": "object"}}}]
+    text = prompt([user("hi")], tools=tools, tool_choice="required")
+    assert text.startswith("System instructions:\n# Tools\n")
+    assert '{"type": "function", "function": {"name": "ls", "description": "List"' in text
+    assert "You must call at least one function." in text
+    assert text.endswith("User:\nhi\n\nAssistant:")
+    assert prompt([user("hi")], tools=tools, tool_choice="none") == "hi"
 
 
 def test_only_an_assistant_message_still_gets_the_cue():
-    assert render_prompt([{"role": "assistant", "content": "x"}]) == "Assistant:\nx\n\nAssistant:"
+    assert prompt([{"role": "assistant", "content": "x"}]) == "Assistant:\nx\n\nAssistant:"
 
 
 @pytest.mark.parametrize("content, text", [
     (None, ""),
     ("plain", "plain"),
     ([], ""),
-    ([{"type": "text", "text": "a"}, {"type": "image_url"}, {"type": "text", "text": "b"}], "a\nb"),
+    ([{"type": "text", "text": "a"}, {"type": "refusal", "refusal": "no"}, {"type": "text", "text": "b"}],
+     "a\nno\nb"),
 ])
 def test_content_text(content, text):
-    assert content_text(content) == text
+    rendered = prompt([{"role": "system", "content": "s"}, user(content)])
+    assert rendered == "System instructions:\ns\n\nUser:\n" + text + "\n\nAssistant:"
 
 
 def test_rendering_is_deterministic():
     messages = [{"role": "system", "content": "s"}, user("u"), {"role": "assistant", "content": "a"}]
-    assert render_prompt(messages) == render_prompt([dict(m) for m in messages])
+    assert prompt(messages) == prompt([dict(m) for m in messages])

@@ -16,7 +16,7 @@ HI = [{"role": "user", "content": "hi"}]
 @pytest.fixture
 def sdk(app):
     http = httpx2.Client(transport=httpx2.WSGITransport(app=app))
-    client = openai.OpenAI(api_key="any", base_url="http://gateway.test/v1", http_client=http,
+    client = openai.OpenAI(api_key="any", base_url="http://localhost/v1", http_client=http,
                            max_retries=0)
     yield client
     client.close()

@@ -1,0 +1,242 @@
+"""Validate a chat completions body into the common `ChatRequest`.
+
+Everything OpenAI's chat completions take that Lingma can honour is read: messages of every
+role (the deprecated `function` role and `function_call` too), text and image parts, tools and
+`tool_choice` (and the deprecated `functions` / `function_call`), `response_format`, stops,
+token limits. Types are strict where OpenAI is strict (`stream: "yes"` is a 400).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from typing import Literal
+
+from pydantic import Field
+from pydantic import field_validator
+from pydantic import model_validator
+
+from .conversation import ChatRequest
+from .conversation import PastCall
+from .conversation import ResponseFormat
+from .conversation import Turn
+from .errors import ApiError
+from .schemas import MAX_MESSAGES
+from .schemas import MAX_NAME
+from .schemas import MAX_PARTS
+from .schemas import MAX_TOOLS
+from .schemas import Count
+from .schemas import Flag
+from .schemas import Lenient
+from .schemas import function_tool
+from .schemas import ignored_fields
+from .schemas import image_data_uri
+from .schemas import model_field
+from .schemas import validate
+from .tools.spec import ToolChoice
+
+USED = frozenset({"model", "messages", "stream", "stream_options", "stop", "max_tokens",
+                  "max_completion_tokens", "n", "tools", "tool_choice", "parallel_tool_calls",
+                  "functions", "function_call", "response_format"})
+
+
+class ImageUrl(Lenient):
+    """An `image_url` part's payload."""
+
+    url: str
+
+
+class Part(Lenient):
+    """One content part: text (or refusal) or an image; other kinds are refused."""
+
+    type: str
+    text: str | None = None
+    refusal: str | None = None
+    image_url: ImageUrl | None = None
+
+    @model_validator(mode="after")
+    def _known(self):
+        if self.type not in ("text", "image_url", "refusal", "input_text"):
+            raise ValueError(f"content parts of type {self.type[:40]!r} are not supported;"
+                             " send text or image_url parts")
+        if self.type in ("text", "input_text") and self.text is None:
+            raise ValueError("a text part needs a 'text' string")
+        return self
+
+
+class FunctionCall(Lenient):
+    """The function half of a tool call (or a deprecated `function_call`)."""
+
+    name: str = Field(max_length=MAX_NAME)
+    arguments: Any = ""
+
+
+class ToolCall(Lenient):
+    """A tool call the assistant made earlier in the conversation."""
+
+    id: str | None = None
+    type: str = "function"
+    function: FunctionCall
+
+
+class Message(Lenient):
+    """One chat message."""
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[Part] | None = Field(None, max_length=MAX_PARTS)
+    name: str | None = None
+    tool_call_id: str | None = None
+    tool_calls: list[ToolCall] | None = Field(None, max_length=MAX_PARTS)
+    function_call: FunctionCall | None = None
+
+
+class FunctionSpec(Lenient):
+    """A function offered as a tool (or in the deprecated `functions` list)."""
+
+    name: str = Field(min_length=1, max_length=MAX_NAME)
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class ToolSpec(Lenient):
+    """An offered tool; only function tools exist in chat completions."""
+
+    type: Literal["function"] = "function"
+    function: FunctionSpec
+
+
+class NamedChoice(Lenient):
+    """`tool_choice: {"type": "function", "function": {"name": ...}}`."""
+
+    function: FunctionCall
+
+
+class JsonSchema(Lenient):
+    """`response_format.json_schema`."""
+
+    name: str = "response"
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormatSpec(Lenient):
+    """`response_format`."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchema | None = None
+
+
+class StreamOptions(Lenient):
+    """The `stream_options` object."""
+
+    include_usage: Flag | None = False
+
+
+class ChatCompletionBody(Lenient):
+    """The body of POST /v1/chat/completions."""
+
+    model: str | None = model_field()
+    messages: list[Message] = Field(min_length=1, max_length=MAX_MESSAGES)
+    stream: Flag | None = False
+    stream_options: StreamOptions | None = None
+    stop: str | list[str] | None = None
+    max_tokens: Count | None = Field(None, ge=1)
+    max_completion_tokens: Count | None = Field(None, ge=1)
+    n: Count | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    tools: list[ToolSpec] | None = Field(None, max_length=MAX_TOOLS)
+    tool_choice: Literal["none", "auto", "required"] | NamedChoice | None = None
+    parallel_tool_calls: Flag | None = None
+    functions: list[FunctionSpec] | None = Field(None, max_length=MAX_TOOLS)
+    function_call: Literal["none", "auto"] | FunctionCall | None = None
+    response_format: ResponseFormatSpec | None = None
+
+    @field_validator("stop")
+    @classmethod
+    def _at_most_four(cls, value):
+        if isinstance(value, list) and len(value) > 4:
+            raise ValueError("at most 4 stop sequences are allowed")
+        return value
+
+    @field_validator("n")
+    @classmethod
+    def _only_one(cls, value):
+        if value is not None and value != 1:
+            raise ValueError("only n=1 is supported")
+        return value
+
+
+def parse_chat_request(data: Any) -> tuple[ChatRequest, bool]:
+    """Validate a body into (ChatRequest, include_usage) or raise a 400 ApiError."""
+    body = validate(ChatCompletionBody, data)
+    stops = [body.stop] if isinstance(body.stop, str) else (body.stop or [])
+    chat = ChatRequest(
+        turns=tuple(turn for i, m in enumerate(body.messages) for turn in to_turns(m, i)),
+        model=body.model,
+        stream=bool(body.stream),
+        stops=tuple(s for s in stops if s),
+        max_tokens=body.max_completion_tokens or body.max_tokens,
+        tools=offered(body),
+        tool_choice=choice(body),
+        parallel_tools=body.parallel_tool_calls is not False,
+        response_format=response_format(body.response_format),
+        ignored=ignored_fields(data, USED),
+    )
+    return chat, bool(body.stream_options and body.stream_options.include_usage)
+
+
+def to_turns(message: Message, index: int) -> list[Turn]:
+    """Turn one chat message into conversation turns."""
+    role = {"developer": "system", "function": "tool"}.get(message.role, message.role)
+    text, images = content_of(message, index)
+    if role == "tool":
+        return [Turn("tool", text, call_id=message.tool_call_id, name=message.name)]
+    calls = tuple(PastCall(c.id, c.function.name, c.function.arguments)
+                  for c in message.tool_calls or [])
+    if message.function_call is not None:
+        calls += (PastCall(None, message.function_call.name, message.function_call.arguments),)
+    return [Turn(role, text, images=images if role == "user" else (), calls=calls)]
+
+
+def content_of(message: Message, index: int) -> tuple[str, tuple[str, ...]]:
+    """Return a message's text (parts joined by newlines) and its images."""
+    content = message.content
+    if content is None or isinstance(content, str):
+        return content or "", ()
+    texts, images = [], []
+    for j, part in enumerate(content):
+        if part.type == "image_url":
+            if part.image_url is None:
+                raise ApiError(400, "An image_url part needs an 'image_url' object.",
+                               param=f"messages[{index}].content[{j}]", code="invalid_value")
+            images.append(image_data_uri(part.image_url.url, f"messages[{index}].content[{j}]"))
+        else:
+            texts.append(part.text or part.refusal or "")
+    return "\n".join(texts), tuple(images)
+
+
+def offered(body: ChatCompletionBody) -> tuple:
+    """Return the offered tools (`tools`, or the deprecated `functions`)."""
+    specs = [t.function for t in body.tools or []] + list(body.functions or [])
+    return tuple(function_tool(s.name, s.description, s.parameters) for s in specs)
+
+
+def choice(body: ChatCompletionBody) -> ToolChoice:
+    """Return the tool choice (`tool_choice`, or the deprecated `function_call`)."""
+    value = body.tool_choice if body.tool_choice is not None else body.function_call
+    if value is None:
+        return ToolChoice.auto()
+    if isinstance(value, str):
+        return ToolChoice(value)
+    name = value.function.name if isinstance(value, NamedChoice) else value.name
+    return ToolChoice.named(name)
+
+
+def response_format(spec: ResponseFormatSpec | None) -> ResponseFormat | None:
+    """Return the structured-output request, or None for plain text."""
+    if spec is None or spec.type == "text":
+        return None
+    if spec.type == "json_object" or spec.json_schema is None:
+        return ResponseFormat()
+    schema = spec.json_schema
+    return ResponseFormat(schema.schema_, schema.name, bool(schema.strict))

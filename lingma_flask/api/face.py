@@ -1,0 +1,94 @@
+"""What every API face does the same way: read the body, and answer as JSON or as SSE.
+
+A face module parses its body into a `ChatRequest`, calls `pipeline.start`, then either
+`collect_answer(job)` (JSON) or `stream_answer(job, encoder)` (SSE). An encoder turns the
+common events into the face's frames:
+
+    encoder.open()        -> frames sent at once (headers and a first byte right away)
+    encoder.event(event)  -> frames for one event (KEEPALIVE included)
+    encoder.fail(error)   -> frames that end the stream with an ApiError
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+from flask import request
+
+from ..extension import get_settings
+from ..lingma.errors import LingmaError
+from . import sse
+from .body import decode_json
+from .connection import client_gone
+from .connection import client_socket
+from .connection import guard_writes
+from .connection import read_body
+from .errors import ApiError
+from .errors import from_lingma
+from .pipeline import Job
+from .pipeline import Result
+from .pipeline import collect
+
+log = logging.getLogger(__name__)
+
+
+def read_json_body() -> dict:
+    """Read and decode the request body (size, time and shape bounded) into a JSON object."""
+    settings = get_settings()
+    raw = read_body(request.environ, settings.max_body_bytes, settings.body_timeout)
+    return decode_json(raw)
+
+
+def answer_headers(job: Job) -> dict[str, str]:
+    """Headers every answer carries: usage is estimated; which Lingma model answered."""
+    return {"x-lingma-usage": "estimated", "x-lingma-model": job.target.key}
+
+
+def collect_answer(job: Job) -> Result:
+    """Gather the whole answer, cancelling it if the client hangs up meanwhile."""
+    sock = client_socket(request.environ)
+    result = collect(job, lambda: not client_gone(sock))
+    job.record.finish_reason = result.finish.reason if result.finish else None
+    return result
+
+
+def stream_answer(job: Job, encoder, headers: dict[str, str] | None = None):
+    """Return the SSE response of a job; its log line is written when the stream ends."""
+    settings = get_settings()
+    try:
+        frames = _frames(job, encoder, settings.sse_keepalive)
+        deadline = time.monotonic() + settings.total_timeout
+        guarded = guard_writes(frames, client_socket(request.environ), settings.write_timeout,
+                               deadline)
+        response = sse.event_stream(guarded, headers=headers)
+    except BaseException:
+        job.close()
+        raise
+    job.record.deferred = True
+    return response
+
+
+def _frames(job: Job, encoder, keepalive: float) -> Iterator:
+    record, ended = job.record, False
+    try:
+        yield from encoder.open()
+        for event in job.events(keepalive):
+            yield from encoder.event(event)
+        ended = True
+    except (LingmaError, ApiError) as exc:
+        error = from_lingma(exc) if isinstance(exc, LingmaError) else exc
+        record.error, ended = error.code or error.type, True
+        yield from encoder.fail(error)
+    except Exception:
+        log.exception("stream %s failed", record.id)
+        record.error, ended = "internal_error", True
+        yield from encoder.fail(ApiError(500, "The gateway hit an internal error; see the server"
+                                         " log.", code="internal_error"))
+    finally:
+        # never yield here: a GeneratorExit (client gone) passes through this block
+        job.close()
+        if not ended:
+            record.error = record.error or "client_disconnected"
+        record.write()

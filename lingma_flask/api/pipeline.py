@@ -1,0 +1,320 @@
+"""The one path every API face shares: model, prompt, Lingma, and the answer as events.
+
+`start(chat, record)` resolves the model, renders the prompt (offered tools and the response
+format included) and asks the pool — everything that can fail before a response exists.
+`Job.events(tick)` then yields the common events (`events.py`): reasoning and text as Lingma
+streams them (stop strings and the token limit applied, tool-call markup held back), the
+checked tool calls after one repair turn if needed, and the finish with estimated usage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from collections.abc import Iterator
+
+from ..extension import get_pool
+from ..extension import get_settings
+from ..lingma.errors import LingmaContentFilterError
+from ..lingma.stream import Thought
+from . import events
+from .conversation import ChatRequest
+from .conversation import Turn
+from .errors import ApiError
+from .errors import from_lingma
+from .models import Target
+from .models import resolve_target
+from .output import OutputFilter
+from .prompt import render_prompt
+from .prompt import turn_text
+from .requestlog import RequestRecord
+from .tokens import TokenCounter
+from .tokens import estimate_prompt_tokens
+from .tokens import estimate_tokens
+from .tools import contract
+from .tools import stats
+from .tools.check import check_call
+from .tools.check import check_json
+from .tools.parser import Broken
+from .tools.parser import Call
+from .tools.parser import CallParser
+from .tools.spec import ToolCall
+from .tools.spec import new_call_id
+
+log = logging.getLogger(__name__)
+
+CLIENT_CHECK = 1.0   # seconds between checks that a non-streaming client is still there
+
+
+class Answer:
+    """One Lingma answer as read: its raw text, and the calls and broken blocks found in it."""
+
+    def __init__(self, tools: bool):
+        self.parser = CallParser() if tools else None
+        self.raw: list[str] = []
+        self.calls: list[Call] = []
+        self.broken: list[Broken] = []
+
+    @property
+    def text(self) -> str:
+        """Everything Lingma said."""
+        return "".join(self.raw)
+
+    def feed(self, chunk: str) -> list[str]:
+        """Take a chunk; return the prose in it (tool-call markup removed)."""
+        self.raw.append(chunk)
+        if self.parser is None:
+            return [chunk]
+        return self._prose(self.parser.feed(chunk))
+
+    def close(self) -> list[str]:
+        """The answer ended: return the prose still held back."""
+        return self._prose(self.parser.close()) if self.parser is not None else []
+
+    def _prose(self, pieces) -> list[str]:
+        texts = []
+        for piece in pieces:
+            if isinstance(piece, Call):
+                self.calls.append(piece)
+            elif isinstance(piece, Broken):
+                self.broken.append(piece)
+            else:
+                texts.append(piece.text)
+        return texts
+
+
+class Job:
+    """One running answer; iterate `events(tick)` once, then it is closed."""
+
+    def __init__(self, chat: ChatRequest, target: Target, prompt: str, prompt_tokens: int,
+                 stream, record: RequestRecord, reasoning_mode: str):
+        self.chat, self.target, self.prompt, self.record = chat, target, prompt, record
+        self.stream = stream
+        self.prompt_tokens = prompt_tokens
+        self.reasoning_mode = reasoning_mode
+        self.offered = {t.name: t for t in contract.offered_tools(list(chat.tools), chat.tool_choice)}
+        self.json_mode = chat.response_format is not None
+        self.output = OutputFilter(() if self.json_mode else chat.stops,
+                                   None if self.json_mode else chat.max_tokens)
+        self.reasoning = TokenCounter()
+        self.call_tokens = 0
+        self._streams = [stream]
+        self._thinking_inline = False
+        self.filtered: LingmaContentFilterError | None = None
+
+    # -- the events --------------------------------------------------------------------
+    def events(self, tick: float) -> Iterator:
+        """Yield the answer's events (see events.py); raise LingmaError / ApiError on failure."""
+        try:
+            first = Answer(bool(self.offered))
+            yield from self._read(self.stream, first, tick, live=not self.json_mode)
+            if self.json_mode:
+                yield from self._settle_json(first, tick)
+            else:
+                yield from self._settle_calls(first, tick)
+        except LingmaContentFilterError as err:
+            self.filtered = err
+            yield self._finish("content_filter")
+        finally:
+            self.close()
+
+    def _read(self, stream, answer: Answer, tick: float, live: bool) -> Iterator:
+        for item in stream.events(tick, coalesce=True, reasoning=True):
+            if item is None:
+                yield events.KEEPALIVE
+                continue
+            self.record.mark_first_token()
+            if isinstance(item, Thought):
+                if live:
+                    yield from self._reason(item.text)
+                continue
+            texts = answer.feed(item)
+            if live:
+                yield from self._texts(texts)
+            if self.output.finish_reason:
+                stream.cancel(f"finish_reason {self.output.finish_reason}")
+                return
+        texts = answer.close()
+        if live:
+            yield from self._texts(texts)
+            yield from self._texts([self.output.flush()])
+
+    def _reason(self, text: str) -> Iterator:
+        self.reasoning.add(text)
+        if self.reasoning_mode == "separate":
+            yield events.Reasoning(text)
+        elif self.reasoning_mode == "inline":
+            if not self._thinking_inline:
+                self._thinking_inline = True
+                yield events.Text("<think>")
+            yield events.Text(text)
+
+    def _texts(self, texts: list[str]) -> Iterator:
+        for text in texts:
+            text = self.output.feed(text) if text else ""
+            if not text:
+                continue
+            if self._thinking_inline:
+                self._thinking_inline = False
+                yield events.Text("</think>\n")
+            yield events.Text(text)
+
+    # -- tool calls --------------------------------------------------------------------
+    def _settle_calls(self, first: Answer, tick: float) -> Iterator:
+        calls, problems = self._check(first, "repair")
+        if problems:
+            second = Answer(True)
+            repair = contract.repair_text(problems, require_call=self.chat.tool_choice.requires_call)
+            yield from self._read(self._ask_again(first, repair), second, tick, live=False)
+            retried, left = self._check(second, "failure")
+            calls = retried or calls
+            if left and self.chat.tool_choice.requires_call and not calls:
+                raise ApiError(502, "Lingma's answer did not call a function validly, even after"
+                               " a repair turn: " + "; ".join(left)[:1000], code="tool_call_invalid")
+        if not self.chat.parallel_tools:
+            calls = calls[:1]
+        if calls:
+            self.call_tokens = sum(estimate_tokens(c.name + c.arguments_json()) for c in calls)
+            yield events.Calls(tuple(calls))
+        yield self._finish("tool_calls" if calls else (self.output.finish_reason or "stop"))
+
+    def _check(self, answer: Answer, on_problem: str) -> tuple[list[ToolCall], list[str]]:
+        """Return the answer's valid calls and the problems of the rest (counted as `on_problem`)."""
+        calls, problems = [], []
+        for broken in answer.broken:
+            problems.append(f"tool call block: {broken.reason}")
+            stats.record("(unreadable)", on_problem, broken.reason)
+        for found in answer.calls:
+            arguments, problem = check_call(found, self.offered)
+            if problem is None:
+                calls.append(ToolCall(new_call_id(self.chat.call_prefix), found.name, arguments))
+                stats.record(found.name, "call")
+            else:
+                problems.append(problem)
+                stats.record(found.name or "(unnamed)", on_problem, problem)
+        if not calls and not problems and self.chat.tool_choice.requires_call:
+            problems.append("no function was called, but this answer must call one")
+        return calls, problems
+
+    # -- structured output -------------------------------------------------------------
+    def _settle_json(self, first: Answer, tick: float) -> Iterator:
+        schema = self.chat.response_format.schema
+        value, problem = check_json(first.text, schema)
+        if problem:
+            second = Answer(False)
+            again = self._ask_again(first, contract.json_repair_text([problem]))
+            yield from self._read(again, second, tick, live=False)
+            value, problem = check_json(second.text, schema)
+        if problem:
+            raise ApiError(502, "Lingma's answer did not match the requested response format,"
+                           f" even after a repair turn: {problem}", code="response_format_invalid")
+        text = json.dumps(value, ensure_ascii=False)
+        self.output.counter.add(text)
+        yield events.Text(text)
+        yield self._finish("stop")
+
+    # -- shared ------------------------------------------------------------------------
+    def _ask_again(self, answer: Answer, correction: str):
+        """Ask Lingma once more: the conversation, its failed answer, and what to fix."""
+        turns = self.chat.turns + (Turn("assistant", answer.text), Turn("user", correction))
+        prompt = render_prompt(turns, prompt_sections(self.chat))
+        stream = get_pool().ask(prompt, self.target.key)
+        self._streams.append(stream)
+        return stream
+
+    def _finish(self, reason: str) -> events.Finish:
+        self.record.finish_reason = reason
+        stop = self.output.stop_sequence if reason == "stop" else None
+        return events.Finish(reason, self.usage(), stop)
+
+    def usage(self) -> events.Usage:
+        """Return the estimated usage so far."""
+        reasoning = self.reasoning.count
+        completion = self.output.completion_tokens + self.call_tokens + reasoning
+        return events.Usage(self.prompt_tokens, completion, reasoning)
+
+    def cancel(self, reason: str) -> None:
+        """Tell Lingma to stop every stream of this job."""
+        for stream in self._streams:
+            stream.cancel(reason)
+
+    def close(self) -> None:
+        """Free every stream of this job (idempotent)."""
+        for stream in self._streams:
+            stream.close()
+
+
+def prompt_sections(chat: ChatRequest) -> list[str]:
+    """Return the extra system sections: offered tools, then the response format."""
+    sections = [contract.tools_section(list(chat.tools), chat.tool_choice, chat.parallel_tools)]
+    if chat.response_format is not None:
+        sections.append(contract.schema_section(chat.response_format.schema))
+    return [s for s in sections if s]
+
+
+def count_prompt_tokens(chat: ChatRequest) -> int:
+    """Estimate the prompt's tokens: every turn and every extra section (count_tokens uses it)."""
+    texts = [turn_text(t) for t in chat.turns] + prompt_sections(chat)
+    return estimate_prompt_tokens(texts)
+
+
+def start(chat: ChatRequest, record: RequestRecord) -> Job:
+    """Resolve the model, render the prompt and ask Lingma; raise before any response exists."""
+    record.model = chat.model
+    target = resolve_target(chat.model, chat.model_family)
+    record.model = target.name
+    check_images(chat, target)
+    prompt = render_prompt(chat.turns, prompt_sections(chat))
+    stream = get_pool().ask(prompt, target.key, images=chat.images)
+    record.instance = getattr(stream, "instance_name", None)
+    return Job(chat, target, prompt, count_prompt_tokens(chat), stream, record,
+               get_settings().reasoning)
+
+
+def check_images(chat: ChatRequest, target: Target) -> None:
+    """Refuse images for a model without vision, naming the models that have it."""
+    if not chat.images or (target.info is not None and target.info.is_vl):
+        return
+    vision = [m.key for m in get_pool().models() if m.is_vl]
+    offer = f"; vision models: {', '.join(vision)}" if vision else "; no model offers vision"
+    raise ApiError(400, f"The model '{target.name}' does not accept images{offer}.",
+                   param="model", code="model_not_vision")
+
+
+class Result:
+    """A whole answer, gathered for a non-streaming response."""
+
+    def __init__(self):
+        self.text: list[str] = []
+        self.reasoning: list[str] = []
+        self.calls: tuple[ToolCall, ...] = ()
+        self.finish: events.Finish | None = None
+
+    @property
+    def content(self) -> str:
+        """The answer text."""
+        return "".join(self.text)
+
+
+def collect(job: Job, client_alive: Callable[[], bool]) -> Result:
+    """Gather a whole answer; cancel it when the client goes away meanwhile."""
+    result, next_check = Result(), time.monotonic() + CLIENT_CHECK
+    for event in job.events(CLIENT_CHECK):
+        if time.monotonic() >= next_check:
+            next_check = time.monotonic() + CLIENT_CHECK
+            if not client_alive():
+                job.cancel("the client disconnected")
+                raise ApiError(499, "The client closed the connection.", code="client_disconnected")
+        if isinstance(event, events.Text):
+            result.text.append(event.text)
+        elif isinstance(event, events.Reasoning):
+            result.reasoning.append(event.text)
+        elif isinstance(event, events.Calls):
+            result.calls = event.calls
+        elif isinstance(event, events.Finish):
+            result.finish = event
+    if job.filtered is not None and not result.text:  # nothing to return but the refusal
+        raise from_lingma(job.filtered)
+    return result
