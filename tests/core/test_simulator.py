@@ -8,206 +8,30 @@ threads and under `python -m gevent.monkey --module pytest`.
 from __future__ import annotations
 
 import collections
-import itertools
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
-import uuid
-from pathlib import Path
+from urllib.parse import parse_qs
+from urllib.parse import quote
+from urllib.parse import urlsplit
 
 import pytest
 import websocket
 
-from lingma_flask.lingma.framing import FrameDecoder, encode
+from lingma_flask.lingma.framing import encode
 from lingma_flask.lingma.process import free_port
 from lingma_flask.lingma.process import port_open
-
-REPO = Path(__file__).resolve().parents[2]
-MODULE = "lingma_flask.lingma.simulator"
-PUSHES = {"chat/answer", "chat/finish", "chat/process_step_callback", "session/title/update",
-          "chat/think", "tool/invoke"}
-
-
-def poll(condition, timeout=10.0, what="condition"):
-    """Return condition()'s first truthy value, checking every 20 ms until the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-class Sim:
-    """One simulator subprocess with its own work dir and ports."""
-
-    def __init__(self, root: Path, env: dict | None = None, *, work: Path | None = None):
-        self.work = work or root / ("wd-" + uuid.uuid4().hex[:6])
-        self.port, self.http_port = free_port(), free_port()
-        self.err_path = root / ("stderr-" + uuid.uuid4().hex[:6])
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("LINGMA_SIM_")}
-        full_env.update(env or {})
-        full_env["PYTHONPATH"] = str(REPO)
-        with open(self.err_path, "wb") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", MODULE, "start", "--workDir", str(self.work),
-                 "--socketPort", str(self.port), "--httpPort", str(self.http_port)],
-                cwd=REPO, env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=err)
-
-    def wait_ready(self, timeout=15.0) -> "Sim":
-        poll(lambda: self.info_lines() and port_open(self.port), timeout, "simulator .info + port")
-        return self
-
-    def info_lines(self):
-        try:
-            return (self.work / ".info").read_text().split()
-        except FileNotFoundError:
-            return None
-
-    def http(self, path: str):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=5) as resp:
-            body = resp.read()
-        return json.loads(body) if body.startswith((b"{", b"[")) else body.decode()
-
-    def state(self) -> dict:
-        return self.http("/sim/state")
-
-    def log(self, name="lingma.log") -> str:
-        return (self.work / "logs" / name).read_text(encoding="utf-8")
-
-    def client(self, **kwargs) -> "Client":
-        return Client(self.port, **kwargs)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-
-
-class Client:
-    """A bare WebSocket JSON-RPC peer: acks pushes (unless told not to), buffers messages."""
-
-    def __init__(self, port: int, *, path="/", auto_ack=True, initialize=True):
-        self.ws = websocket.create_connection(f"ws://127.0.0.1:{port}{path}", timeout=5)
-        self.decoder = FrameDecoder()
-        self.inbox: collections.deque = collections.deque()
-        self.auto_ack = auto_ack
-        self.ids = itertools.count(1)
-        self.ws_messages = 0
-        self.binary_messages = 0
-        self.closed = False
-        if initialize:
-            self.request("initialize", {"processId": None, "capabilities": {}})
-
-    # sending -------------------------------------------------------------------
-    def send(self, message, *, binary=False) -> None:
-        self.send_raw(encode(message), binary=binary)
-
-    def send_raw(self, data: bytes, *, binary=True) -> None:
-        if binary:
-            self.ws.send_binary(data)
-        else:
-            self.ws.send(data.decode("utf-8"))
-
-    def ack(self, message) -> None:
-        self.send({"jsonrpc": "2.0", "id": message["id"], "result": {}})
-
-    def request(self, method, params=None, *, msg_id=None, timeout=5.0):
-        msg_id = next(self.ids) if msg_id is None else msg_id
-        self.send({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params or {}})
-        return self.next(lambda m: "method" not in m and m.get("id") == msg_id, timeout)
-
-    def ask(self, prompt: str, *, request_id=None, msg_id=None, **params) -> str:
-        request_id = request_id or uuid.uuid4().hex
-        body = {"requestId": request_id, "sessionId": "", "sessionType": "chat",
-                "chatTask": "FREE_INPUT", "mode": "chat", "questionText": prompt, "stream": True,
-                "source": 1, "isReply": False, "extra": {"modelConfig": {"key": "auto"}}}
-        body.update(params)
-        message = {"jsonrpc": "2.0", "method": "chat/ask", "params": body}
-        if msg_id is not None:
-            message["id"] = msg_id
-        self.send(message)
-        return request_id
-
-    # receiving -----------------------------------------------------------------
-    def pump(self, timeout: float) -> None:
-        """Read one WebSocket message (raises on timeout / close)."""
-        self.ws.settimeout(max(timeout, 0.01))
-        opcode, data = self.ws.recv_data()
-        if opcode == websocket.ABNF.OPCODE_CLOSE:
-            self.closed = True
-            raise websocket.WebSocketConnectionClosedException("closed by the simulator")
-        self.ws_messages += 1
-        self.binary_messages += opcode == websocket.ABNF.OPCODE_BINARY
-        for message in self.decoder.feed(data):
-            if self.auto_ack and message.get("method") in PUSHES and "id" in message:
-                self.ack(message)
-            self.inbox.append(message)
-
-    def next(self, predicate, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            for message in self.inbox:
-                if predicate(message):
-                    self.inbox.remove(message)
-                    return message
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError("no matching message within %.1fs" % timeout)
-            try:
-                self.pump(remaining)
-            except websocket.WebSocketTimeoutException:
-                pass
-
-    def quiet(self, seconds: float) -> list:
-        """Everything that arrives within `seconds` (used to assert silence)."""
-        deadline = time.monotonic() + seconds
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                self.pump(remaining)
-            except websocket.WebSocketTimeoutException:
-                break
-        out = list(self.inbox)
-        self.inbox.clear()
-        return out
-
-    def collect(self, request_id: str, timeout=5.0) -> list:
-        """Every push of one ask, up to and including its chat/finish."""
-        out = []
-        while True:
-            message = self.next(lambda m: _rid(m) == request_id, timeout)
-            out.append(message)
-            if message.get("method") == "chat/finish":
-                return out
-
-    def close(self) -> None:
-        self.ws.close(timeout=1)
-
-
-def _rid(message):
-    params = message.get("params")
-    return params.get("requestId") if isinstance(params, dict) else None
-
-
-def answer_text(pushes) -> str:
-    return "".join(m["params"]["text"] for m in pushes if m["method"] == "chat/answer")
-
-
-def finish_of(pushes) -> dict:
-    assert pushes[-1]["method"] == "chat/finish"
-    return pushes[-1]["params"]
+from tests.core.simclient import MODULE
+from tests.core.simclient import PUSHES
+from tests.core.simclient import REPO
+from tests.core.simclient import Sim
+from tests.core.simclient import answer_text
+from tests.core.simclient import finish_of
+from tests.core.simclient import poll
+from tests.core.simclient import rid
 
 
 @pytest.fixture
@@ -306,15 +130,28 @@ def test_login_flow_when_started_logged_out(start_sim):
         finish = finish_of(peer.collect(peer.ask("hi")))
         assert finish["statusCode"] == 401
         url = peer.request("login/generateUrl", {"loginDedicatedType": ""})["result"]
+        query = parse_qs(urlsplit(url["loginUrl"]).query)
         assert url["success"] is True and url["loginUrl"].startswith("https://devops.aliyun.com/")
-        assert f"port={sim.http_port}&" in url["loginUrl"] and url["nonce"]
-        assert "Login successful" in sim.http("/?code=abc&state=xyz")
+        assert query["port"] == [str(sim.http_port)] and url["nonce"] and query["nonce"]
+        assert query["redirect_uri"] == [f"http://127.0.0.1:{sim.http_port}/auth/callback"]
+        assert quote(query["redirect_uri"][0], safe="") in url["loginUrl"]
+        state = query["state"][0]
+        for bad in (f"state={state}", f"state={state}&code=", "code=abc&state=nope", "code=abc"):
+            assert sim.get("/auth/callback?" + bad)[0] == 400
+        assert peer.request("auth/status")["result"]["status"] == 1
+        assert sim.get("/?code=abc&state=" + state)[0] == 404
+        status, page = sim.get(f"/auth/callback?state={state}&code=abc")
+        assert status == 200 and "Login complete" in page
+        assert sim.get(f"/auth/callback?state={state}&code=abc")[0] == 400, "a state completes once"
         assert peer.request("auth/status")["result"]["status"] == 2
         assert "chat" in peer.request("config/queryModels")["result"]
+        assert (sim.work / "cache" / "id").is_file() and (sim.work / "cache" / "user").is_file()
+        assert peer.request("auth/logout")["result"] == {"success": True}
+        assert peer.request("auth/status")["result"]["status"] == 1
+        assert not (sim.work / "cache" / "user").exists()
+        assert sim.http("/sim/login") == {"logged_in": True}
         assert sim.http("/sim/logout") == {"logged_in": False}
         assert peer.request("auth/status")["result"]["status"] == 1
-        assert sim.http("/sim/login") == {"logged_in": True}
-        assert (sim.work / "cache" / "id").is_file()
     finally:
         peer.close()
 
@@ -324,7 +161,7 @@ def test_crash_fault_exits_and_leaves_stale_info(start_sim):
     peer = sim.client()
     try:
         request_id = peer.ask("[[sim:crash,chunks=6]] going down")
-        first = peer.next(lambda m: m.get("method") == "chat/answer" and _rid(m) == request_id)
+        first = peer.next(lambda m: m.get("method") == "chat/answer" and rid(m) == request_id)
         assert first["params"]["text"]
         assert sim.proc.wait(timeout=10) == 1
         assert sim.info_lines() == [str(sim.port), str(sim.proc.pid)]
@@ -410,7 +247,7 @@ def test_chat_ask_streams_answer_as_acked_requests(sim, client):
     assert methods[-2:] == ["chat/process_step_callback", "chat/finish"]
     assert all(isinstance(m["id"], int) for m in pushes)
     answers = [m["params"] for m in pushes if m["method"] == "chat/answer"]
-    assert "" in [a["text"] for a in answers] and max(len(a["text"]) for a in answers) <= 4
+    assert [a["text"] for a in answers][3] == "" and len([a for a in answers if a["text"]]) == 5
     assert all(a["overwrite"] is False and a["extra"] == {"sessionType": "chat"} and a["timestamp"]
                for a in answers)
     finish = finish_of(pushes)
@@ -491,12 +328,12 @@ def test_concurrent_asks_interleave_on_one_connection(client):
     ids = {client.ask(f"question {i} [[sim:chunk=2,delay=0.005]]"): i for i in range(40)}
     finished, texts, order = set(), collections.defaultdict(str), []
     while len(finished) < len(ids):
-        message = client.next(lambda m: _rid(m) in ids)
-        order.append(_rid(message))
+        message = client.next(lambda m: rid(m) in ids)
+        order.append(rid(message))
         if message["method"] == "chat/answer":
-            texts[_rid(message)] += message["params"]["text"]
+            texts[rid(message)] += message["params"]["text"]
         if message["method"] == "chat/finish":
-            finished.add(_rid(message))
+            finished.add(rid(message))
     assert all(texts[r] == f"You said: question {i}" for r, i in ids.items())
     switches = sum(1 for a, b in zip(order, order[1:]) if a != b)
     assert switches > len(ids) * 2, "chunks of concurrent asks must interleave"
@@ -504,25 +341,25 @@ def test_concurrent_asks_interleave_on_one_connection(client):
 
 def test_stop_sends_cancelled_finish_and_silent_mode(sim, client):
     request_id = client.ask("[[sim:stall]] wait forever")
-    client.next(lambda m: _rid(m) == request_id and m["params"].get("step") == "step_start")
+    client.next(lambda m: rid(m) == request_id and m["params"].get("step") == "step_start")
     assert client.request("chat/stop", {"requestId": request_id, "sessionId": ""})["result"] == {}
-    finish = client.next(lambda m: _rid(m) == request_id and m["method"] == "chat/finish")["params"]
+    finish = client.next(lambda m: rid(m) == request_id and m["method"] == "chat/finish")["params"]
     assert (finish["statusCode"], finish["reason"]) == (200, "cancelled")
     silent = client.ask("[[sim:stopmode=silent,chunks=50,delay=0.05]] long")
-    client.next(lambda m: _rid(m) == silent and m["method"] == "chat/answer")
+    client.next(lambda m: rid(m) == silent and m["method"] == "chat/answer")
     client.request("chat/stop", {"requestId": silent, "sessionId": ""})
-    assert not any(_rid(m) == silent and m["method"] == "chat/finish" for m in client.quiet(0.3))
+    assert not any(rid(m) == silent and m["method"] == "chat/finish" for m in client.quiet(0.3))
     assert {request_id, silent} <= set(sim.state()["stops"])
 
 
 def test_stall_after_sends_k_chunks_then_nothing(client):
     request_id = client.ask("[[sim:stall_after=2,chunk=1,empty=0]] abcdef")
-    pushes = [client.next(lambda m: _rid(m) == request_id and m["method"] == "chat/answer")
+    pushes = [client.next(lambda m: rid(m) == request_id and m["method"] == "chat/answer")
               for _ in range(2)]
     assert answer_text(pushes) == "Yo"
     assert [m for m in client.quiet(0.3) if m["method"] in ("chat/answer", "chat/finish")] == []
     client.request("chat/stop", {"requestId": request_id, "sessionId": ""})
-    finish = client.next(lambda m: _rid(m) == request_id and m["method"] == "chat/finish")
+    finish = client.next(lambda m: rid(m) == request_id and m["method"] == "chat/finish")
     assert finish["params"]["fullAnswer"] == "Yo"
 
 
@@ -546,8 +383,10 @@ def test_empty_then_full_and_think(client):
     assert answer_text(pushes) == ""
     assert finish_of(pushes)["fullAnswer"] == "You said: only in finish"
     pushes = client.collect(client.ask("[[sim:think]] ponder"))
-    thinks = [m["params"]["step"] for m in pushes if m["method"] == "chat/think"]
-    assert thinks == ["start", "done"] and answer_text(pushes) == "You said: ponder"
+    thinks = [m["params"] for m in pushes if m["method"] == "chat/think"]
+    assert [t["step"] for t in thinks] == ["start"] * 3 + ["done"]
+    assert "".join(t["text"] for t in thinks) == "Thinking about: ponder"
+    assert answer_text(pushes) == "You said: ponder"
 
 
 def test_tool_invoke_in_agent_mode(sim, client):
@@ -601,7 +440,7 @@ def test_disconnect_drops_asks_of_that_connection(sim):
     second = sim.client()
     try:
         poll(lambda: sim.state()["active_asks"] == 0, what="asks dropped on disconnect")
-        assert [m for m in second.quiet(0.6) if _rid(m) == request_id] == []
+        assert [m for m in second.quiet(0.6) if rid(m) == request_id] == []
     finally:
         second.close()
 

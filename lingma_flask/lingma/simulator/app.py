@@ -12,6 +12,7 @@ from . import VERSION
 from .config import SimConfig
 from .control import ControlServer
 from .framelog import FrameLog
+from .login import LoginStates
 from .server import WsServer, bind
 from .state import SimState
 from .workdir import WorkDir
@@ -27,6 +28,7 @@ class Sim:
         self.state.endpoint = endpoint
         self.log = _file_logger(workdir)
         self.frames = FrameLog(workdir.logs / "frames.log", config.frame_log)
+        self.logins = LoginStates()
         self.ws_port = 0
         self.http_port = 0
 

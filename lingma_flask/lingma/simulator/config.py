@@ -22,7 +22,9 @@ class SimConfig:
     auth_expired: bool = False        # a logged-in account reports auth/status 3 (expired)
     ask_reply: str = "none"           # none | success | fail | error
     answer: str | None = None         # fixed answer text instead of "You said: ..."
-    chunk_chars: int = 4              # characters per chat/answer chunk
+    echo: str = "short"               # short: echo the last user turn (capped) | full: the prompt
+    chunk_chars: int = 0              # characters per chat/answer chunk (0: by answer kind)
+    chunks: int = 5                   # chunks of a short answer when chunk_chars is 0
     empty_every: int = 3              # an empty chunk after every K real chunks (0: never)
     first_token_delay: float = 0.05   # seconds from chat/ask to the first chat/answer
     chunk_delay: float = 0.01         # seconds between chunks
@@ -42,6 +44,9 @@ class SimConfig:
     info_json: bool = False           # also write .info.json
     frame_log: bool = True            # log every frame to logs/frames.log
     state_limit: int = 1000           # how many asks/stops/tool results /sim/state keeps
+    init: str = "ok"                  # ok | silent (initialize never answered) | error
+    image_upload: str = "ok"          # ok | fail (every image/upload fails)
+    image_max_bytes: int = 10 * 1024 * 1024  # decoded size limit of one uploaded image
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "SimConfig":

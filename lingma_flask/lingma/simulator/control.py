@@ -7,11 +7,12 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-LOGIN_PAGE = b"<html><body>Login successful (Lingma simulator). You may close this page.</body></html>"
+LOGIN_PAGE = b"<html><body>Login complete (Lingma simulator). You may close this page.</body></html>"
+FAILED_PAGE = b"<html><body>Login failed: unknown or missing state or code.</body></html>"
 
 
 class ControlHandler(BaseHTTPRequestHandler):
-    """GET routes: /sim/state, /sim/login, /sim/logout, /sim/reset, /sim/sessions, / callback."""
+    """GET routes: /auth/callback and /sim/state, /sim/login, /sim/logout, /sim/reset, /sim/sessions."""
 
     server_version = "LingmaSim"
     sim = None  # set on the subclass built by ControlServer
@@ -23,13 +24,12 @@ class ControlHandler(BaseHTTPRequestHandler):
         route = self._routes().get(url.path)
         if route is not None:
             return route()
-        if self.query.keys() & {"code", "auth", "state", "tokenString"}:
-            return self._callback()
         return self._json(404, {"error": "not found", "path": url.path})
 
     def _routes(self) -> dict:
         return {"/sim/state": self._state, "/sim/login": self._login, "/sim/logout": self._logout,
-                "/sim/reset": self._reset, "/sim/sessions": self._sessions}
+                "/sim/reset": self._reset, "/sim/sessions": self._sessions,
+                "/auth/callback": self._callback}
 
     def _state(self):
         try:
@@ -55,6 +55,12 @@ class ControlHandler(BaseHTTPRequestHandler):
         self._json(200, self.sim.state.session_history())
 
     def _callback(self):
+        """The browser's return from the login page: completes an outstanding login state."""
+        code = self.query.get("code", [""])[0]
+        state = self.query.get("state", [""])[0]
+        if not code or not state or not self.sim.logins.complete(state):
+            self.sim.log.warning("login callback refused: unknown or missing state or code")
+            return self._send(400, "text/html; charset=utf-8", FAILED_PAGE)
         self.sim.login()
         self._send(200, "text/html; charset=utf-8", LOGIN_PAGE)
 

@@ -9,12 +9,21 @@ from __future__ import annotations
 import time
 import uuid
 
-from . import methods, plan, scenario
+from . import images
+from . import methods
+from . import plan
+from . import scenario
 from .protocol import ERR_INTERNAL, NO_REPLY, RpcError
 from .scheduler import AskRun
 
 
 def _initialize(session, params, msg_id):
+    mode = session.sim.config.init
+    if mode == "silent":
+        session.sim.log.warning("initialize ignored (LINGMA_SIM_INIT=silent)")
+        return NO_REPLY
+    if mode == "error":
+        raise RpcError(ERR_INTERNAL, "simulated initialize failure")
     session.initialized = True
     return methods.initialize_result()
 
@@ -42,7 +51,26 @@ def _update_endpoint(session, params, msg_id):
 
 
 def _generate_url(session, params, msg_id):
-    return methods.generate_login_url(session.sim.http_port)
+    return session.sim.logins.generate_url(session.sim.http_port)
+
+
+def _logout(session, params, msg_id):
+    session.sim.logout()
+    return {"success": True}
+
+
+def _image_upload(session, params, msg_id):
+    sim = session.sim
+    request_id = str(params.get("requestId") or "")
+    result = images.upload(params.get("imageUri"), mode=sim.config.image_upload,
+                           max_bytes=sim.config.image_max_bytes, logged_in=sim.logged_in())
+    sim.state.record_upload(result.record(request_id, session.id))
+    if msg_id is not None:
+        session.reply(msg_id, result.reply(request_id))
+    if result.success:
+        session.scheduler.send_now("image/uploadResultNotification",
+                                   {"result": {"requestId": request_id, "imageUrl": result.url}})
+    return NO_REPLY
 
 
 def _delete_session(session, params, msg_id):
@@ -79,8 +107,14 @@ def _ask_record(session, params: dict, request_id: str, session_id: str, kind: s
             "mode": params.get("mode"), "sessionType": params.get("sessionType"),
             "chatTask": params.get("chatTask"), "questionText": params.get("questionText"),
             "pluginPayloadConfig": params.get("pluginPayloadConfig"),
-            "customModel": params.get("customModel"), "as": kind,
+            "customModel": params.get("customModel"), "imageUrls": _image_urls(params), "as": kind,
             "connection": session.id, "receivedAt": time.time()}
+
+
+def _image_urls(params: dict) -> list:
+    context = params.get("chatContext") if isinstance(params.get("chatContext"), dict) else {}
+    urls = context.get("imageUrls")
+    return list(urls) if isinstance(urls, list) else []
 
 
 def _refusal(session, record: dict):
@@ -91,6 +125,8 @@ def _refusal(session, record: dict):
     model = record["model"]
     if model and model not in methods.MODEL_KEYS and sim.config.unknown_model == "reject":
         return scenario.reject(40505, "model not available: %s" % model)
+    if record["imageUrls"] and model not in methods.VL_MODEL_KEYS:
+        return scenario.reject(400, "model does not support images")
     if sim.config.max_asks and sim.state.active_asks() >= sim.config.max_asks:
         return scenario.reject(429, "too many concurrent requests")
     return None
@@ -103,7 +139,8 @@ def _chat_ask(session, params, msg_id):
     record = _ask_record(session, params, request_id, session_id,
                          "notification" if msg_id is None else "request")
     sim.state.record_ask(record)
-    chosen = scenario.build(str(params.get("questionText") or ""), sim.config)
+    chosen = scenario.build(str(params.get("questionText") or ""), sim.config,
+                            model=str(record["model"] or ""), images=len(record["imageUrls"]))
     if chosen.reply == "error":
         raise RpcError(ERR_INTERNAL, "simulated chat/ask error")
     if chosen.reply == "fail":
@@ -129,6 +166,8 @@ HANDLERS = {
     "config/getEndpoint": _get_endpoint,
     "config/updateEndpoint": _update_endpoint,
     "login/generateUrl": _generate_url,
+    "auth/logout": _logout,
+    "image/upload": _image_upload,
     "chat/deleteSessionById": _delete_session,
     "chat/ask": _chat_ask,
     "chat/stop": _chat_stop,

@@ -1,10 +1,8 @@
-"""Results of the simple request methods: auth, models, endpoint, login URL."""
+"""Results of the simple request methods: initialize, auth status, models."""
 
 from __future__ import annotations
 
-import secrets
 import time
-import uuid
 
 from . import VERSION
 from .workdir import WorkDir
@@ -12,14 +10,16 @@ from .workdir import WorkDir
 SCENES = ("assistant", "chat", "developer", "inline", "quest")
 
 MODELS = (
-    # key, displayName, isReasoning, isDefault
-    ("auto", "Auto", False, True),
-    ("dashscope_qwen3_coder", "Qwen3-Coder", False, False),
-    ("dashscope_qwen_plus_20250428_thinking", "Qwen3-Thinking", True, False),
-    ("dashscope_qwen_max_latest", "Qwen3-Max", False, False),
-    ("kmodel", "Kimi-K2.6", False, False),
+    # key, displayName, isReasoning, isDefault, isVl
+    ("auto", "Auto", False, True, False),
+    ("dashscope_qwen3_coder", "Qwen3-Coder", False, False, False),
+    ("dashscope_qwen_plus_20250428_thinking", "Qwen3-Thinking", True, False, False),
+    ("dashscope_qwen_max_latest", "Qwen3-Max", False, False, False),
+    ("kmodel", "Kimi-K2.6", False, False, False),
+    ("dashscope_qwen_vl_max", "Qwen-VL-Max", False, False, True),
 )
-MODEL_KEYS = frozenset(key for key, _, _, _ in MODELS)
+MODEL_KEYS = frozenset(row[0] for row in MODELS)
+VL_MODEL_KEYS = frozenset(row[0] for row in MODELS if row[4])
 
 LOGGED_OUT = {"status": 1, "name": "", "id": "", "accountId": "", "token": "", "refreshToken": ""}
 
@@ -44,10 +44,10 @@ def auth_status(workdir: WorkDir, *, expired: bool) -> dict:
     return result
 
 
-def model_entry(key: str, name: str, reasoning: bool, default: bool) -> dict:
+def model_entry(key: str, name: str, reasoning: bool, default: bool, vision: bool) -> dict:
     """One model registry entry."""
     return {"key": key, "displayName": name, "format": "openai", "source": "system",
-            "isReasoning": reasoning, "isVl": False, "isDefault": default,
+            "isReasoning": reasoning, "isVl": vision, "isDefault": default,
             "url": "", "apiKey": "", "model": ""}
 
 
@@ -56,14 +56,3 @@ def query_models(logged_in: bool) -> dict:
     if not logged_in:
         return {}
     return {scene: [model_entry(*row) for row in MODELS] for scene in SCENES}
-
-
-def generate_login_url(http_port: int) -> dict:
-    """`login/generateUrl`: the dict form with a devops.aliyun.com URL carrying `port`."""
-    state = uuid.uuid4().hex
-    nonce = secrets.token_hex(8)
-    url = (f"https://devops.aliyun.com/lingma/login?port={http_port}&state={state}"
-           f"&nonce={nonce}&challenge_method=S256")
-    return {"success": True, "loginUrl": url, "nonce": nonce, "verifier": secrets.token_hex(16),
-            "challenge": secrets.token_hex(16), "challengeMethod": "S256",
-            "errorCode": "", "errorMsg": ""}

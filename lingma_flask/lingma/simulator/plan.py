@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
+from .scenario import THINK_CHUNKS
 from .scenario import Scenario
+from .scenario import split_text
 
 
 @dataclasses.dataclass
@@ -65,7 +67,7 @@ def build(info: AskInfo, s: Scenario) -> list[Step]:
     """The whole timed plan of one ask."""
     steps = [push(0.0, "chat/process_step_callback", step_params(info, "step_start"))]
     if info.new_session:
-        title = (s.question or "New chat")[:30]
+        title = (s.turn or "New chat")[:30]
         steps.append(push(0.0, "session/title/update",
                           {"sessionId": info.session_id, "sessionTitle": title}))
     if s.garbage:
@@ -76,7 +78,7 @@ def build(info: AskInfo, s: Scenario) -> list[Step]:
         steps.append(Step(0.0, "tool", ("tool/invoke", params)))
     if s.stall:
         return steps + [Step(0.0, "stall")]
-    if s.think:
+    if s.think == "push":
         steps += _think(info, s)
     steps += _body(info, s)
     if s.coalesce:
@@ -87,9 +89,12 @@ def build(info: AskInfo, s: Scenario) -> list[Step]:
 
 
 def _think(info: AskInfo, s: Scenario) -> list[Step]:
+    """The reasoning as `chat/think` pushes with step "start", then an empty step "done"."""
     base = {"requestId": info.request_id, "sessionId": info.session_id, "timestamp": 0, "extra": {}}
-    return [push(s.first_token_delay / 2, "chat/think", dict(base, text="Thinking...", step="start")),
-            push(0.0, "chat/think", dict(base, text="", step="done"))]
+    steps = [push(s.first_token_delay / 2 if i == 0 else s.chunk_delay, "chat/think",
+                  dict(base, text=text, step="start"))
+             for i, text in enumerate(split_text(s.reasoning, size=1, count=THINK_CHUNKS))]
+    return steps + [push(0.0, "chat/think", dict(base, text="", step="done"))]
 
 
 def _body(info: AskInfo, s: Scenario) -> list[Step]:

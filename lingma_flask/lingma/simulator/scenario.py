@@ -10,10 +10,17 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from . import answer as answers
 from .config import SimConfig
 
 MARKER_RE = re.compile(r"\[\[sim:([^\]]*)\]\]")
 _ITEM_SPLIT = re.compile(r"[,;\s]+")
+LONG_CHUNK = 4   # characters per chunk of long answers (len=, echo=full, LINGMA_SIM_ANSWER)
+TOOL_CHUNK = 7   # characters per chunk of tool-call answers: cuts inside the markup
+THINK_CHUNKS = 3  # chat/think pushes carrying the reasoning
+# Qoder-style reasoning fence inside the answer text (protocol notes 3.12)
+FENCE_START = "\n```think::{THINK_TIME}\n"
+FENCE_END = "\n```\n"
 
 DEFAULT_REASONS = {
     200: "success",
@@ -28,8 +35,6 @@ DEFAULT_REASONS = {
     31404: "model not found",
     40505: "model unavailable",
 }
-
-_FILLER = "Lorem ipsum dolor sit amet, 灵码模拟回答。Consectetur adipiscing elit; 你好，世界！ "
 
 
 def parse_markers(text: str) -> tuple[str, dict]:
@@ -49,12 +54,6 @@ def parse_body(body: str) -> dict:
         key, sep, value = item.partition("=")
         items[key.strip().lower()] = value.strip() if sep else True
     return items
-
-
-def filler(length: int) -> str:
-    """Deterministic text of exactly `length` characters, mixing ASCII and CJK."""
-    reps = length // len(_FILLER) + 1
-    return (_FILLER * reps)[:length]
 
 
 def split_text(text: str, *, size: int, count: int | None) -> list[str]:
@@ -114,20 +113,24 @@ class Scenario:
     coalesce: bool = False
     empty_then_full: bool = False
     toolinvoke: bool = False
-    think: bool = False
+    think: str = "off"               # off | push (chat/think pushes) | fence (inside the text)
+    turn: str = ""                   # the last user turn, markers removed
+    reasoning: str = ""
     items: dict = dataclasses.field(default_factory=dict)
 
 
-def build(question_text: str, config: SimConfig) -> Scenario:
-    """Decide everything about one ask from its prompt and the process config."""
+def build(question_text: str, config: SimConfig, *, model: str = "", images: int = 0) -> Scenario:
+    """Decide everything about one ask from its prompt, model and the process config."""
     cleaned, prompt_items = parse_markers(question_text)
     items = dict(parse_body(config.fault))
     items.update(prompt_items)
-    answer = _answer(cleaned, items, config)
-    chunks = split_text(answer, size=_num(items, "chunk", config.chunk_chars, int),
-                        count=_opt_int(items, "chunks"))
+    chosen = answers.compose(cleaned, items, config, images=images)
+    think = think_mode(items, model)
+    text = chosen.text
+    if think == "fence":
+        text = FENCE_START + chosen.reasoning + FENCE_END + text
     scenario = Scenario(
-        question=cleaned, answer=answer, chunks=chunks,
+        question=cleaned, answer=text, chunks=split_text(text, **chunking(items, config, chosen.kind)),
         first_token_delay=_num(items, "ttft", config.first_token_delay),
         chunk_delay=_num(items, "delay", config.chunk_delay),
         empty_every=_num(items, "empty", config.empty_every, int),
@@ -135,19 +138,32 @@ def build(question_text: str, config: SimConfig) -> Scenario:
         stop_mode=str(items.get("stopmode", config.stop_mode)).lower(),
         stamp=bool(items.get("stamp")) or config.stamp or config.stamp_text,
         stamp_text=items.get("stamp") == "text" or config.stamp_text,
-        items=items,
+        think=think, turn=chosen.turn, reasoning=chosen.reasoning, items=items,
     )
-    _apply_faults(scenario, items, len(chunks))
+    _apply_faults(scenario, items, len(scenario.chunks))
     return scenario
 
 
-def _answer(cleaned: str, items: dict, config: SimConfig) -> str:
-    length = _opt_int(items, "len")
-    if length is not None:
-        return filler(max(0, length))
-    if config.answer is not None:
-        return config.answer
-    return "You said: " + cleaned
+def chunking(items: dict, config: SimConfig, kind: str) -> dict:
+    """`split_text` arguments: markers, then LINGMA_SIM_CHUNK_CHARS, then the answer's kind."""
+    count, size = _opt_int(items, "chunks"), _opt_int(items, "chunk")
+    if count or size:
+        return {"size": size or LONG_CHUNK, "count": count}
+    if config.chunk_chars > 0:
+        return {"size": config.chunk_chars, "count": None}
+    if kind == answers.SHORT:
+        return {"size": LONG_CHUNK, "count": config.chunks}
+    return {"size": TOOL_CHUNK if kind == answers.TOOL else LONG_CHUNK, "count": None}
+
+
+def think_mode(items: dict, model: str) -> str:
+    """`push`, `fence` or `off`: the `think` marker, else `push` for a thinking model."""
+    value = items.get("think")
+    if value is True:
+        return "push"
+    if isinstance(value, str) and value.lower() in ("push", "fence", "off"):
+        return value.lower()
+    return "push" if "thinking" in (model or "").lower() else "off"
 
 
 def _apply_faults(s: Scenario, items: dict, n_chunks: int) -> None:
@@ -166,7 +182,7 @@ def _apply_faults(s: Scenario, items: dict, n_chunks: int) -> None:
         s.crash_after = _num(items, "crash", half, int)
     if "drop" in items:
         s.drop_after = _num(items, "drop", half, int)
-    for flag in ("garbage", "split", "coalesce", "empty_then_full", "toolinvoke", "think"):
+    for flag in ("garbage", "split", "coalesce", "empty_then_full", "toolinvoke"):
         setattr(s, flag, flag in items)
 
 

@@ -137,6 +137,16 @@ class Scheduler:
                 self._push(run)
                 self._cond.notify()
 
+    def send_now(self, method: str, params: dict) -> bool:
+        """Send one push outside any ask (acks are tracked); False when the socket is gone."""
+        with self._cond:
+            if self._closed:
+                return False
+            push_id = next(self._ids)
+            self.acks.add(push_id, time.monotonic())
+        message = {"jsonrpc": "2.0", "id": push_id, "method": method, "params": params}
+        return self.session.send_message(message)
+
     def stop(self, request_id: str) -> bool:
         """`chat/stop`: end the ask's stream; False when no such ask is active."""
         with self._cond:

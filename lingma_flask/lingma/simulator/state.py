@@ -1,4 +1,4 @@
-"""Process-wide records the control endpoint reports: asks, stops, acks, tool results, sessions."""
+"""Process-wide records the control endpoint reports: asks, stops, acks, tool results, uploads."""
 
 from __future__ import annotations
 
@@ -23,11 +23,12 @@ class SimState:
         self.asks = collections.deque(maxlen=self._limit)
         self.stops = collections.deque(maxlen=self._limit)
         self.tool_results = collections.deque(maxlen=self._limit)
+        self.uploads = collections.deque(maxlen=self._limit)
         self.asks_total = 0
         self.closed_acks = {"sent": 0, "acked": 0, "missing": 0, "late": 0}
 
     def reset(self) -> None:
-        """Forget asks, stops, tool results and closed connections' ack counts."""
+        """Forget asks, stops, tool results, uploads and closed connections' ack counts."""
         with self._lock:
             self._reset_records()
             sessions = list(self.connections.values())
@@ -71,6 +72,11 @@ class SimState:
         with self._lock:
             self.tool_results.append(result)
 
+    def record_upload(self, record: dict) -> None:
+        """Remember one `image/upload`."""
+        with self._lock:
+            self.uploads.append(record)
+
     def touch_session(self, session_id: str, request_id: str, question: str) -> bool:
         """Add a turn to a session; True when the session is new."""
         with self._lock:
@@ -99,7 +105,7 @@ class SimState:
         return totals
 
     def snapshot(self, *, logged_in: bool, limit: int = -1) -> dict:
-        """The `/sim/state` document; `limit` >= 0 keeps only the newest asks/stops/results."""
+        """The `/sim/state` document; `limit` >= 0 keeps only the newest records of each list."""
         acks = self.ack_counts()
         with self._lock:
             sessions = list(self.connections.values())
@@ -108,6 +114,7 @@ class SimState:
                 "asks": _tail(self.asks, limit), "asks_total": self.asks_total,
                 "stops": _tail(self.stops, limit),
                 "tool_results": _tail(self.tool_results, limit),
+                "uploads": _tail(self.uploads, limit),
                 "sessions": len(self.sessions), "endpoint": self.endpoint,
             }
         doc["acks"] = acks
