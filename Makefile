@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-plain test-gevent bench clean
+.PHONY: run test test-plain test-gevent tools bench clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,27 @@ $(STAMP): requirements.txt
 run: $(STAMP)
 	$(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
 
-test: $(STAMP)
+# Debian programs the tests drive, as `program:package`: nginx and systemd-analyze check the
+# files in docs/deploy/, curl runs its /ready checker, chromium + chromium-driver are the browser.
+TOOLS := nginx:nginx systemd-analyze:systemd curl:curl chromium:chromium chromedriver:chromium-driver
+
+# Install the missing ones, only as root with apt-get (CI runs so) and never through sudo.
+# Otherwise their tests skip, except under CI=true, where a missing program fails its tests.
+tools:
+	@missing=""; \
+	for pair in $(TOOLS); do \
+	  PATH="$$PATH:/usr/sbin:/sbin" command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+	  echo "make tools: not root with apt-get, so not installing:$$missing (their tests skip)"; exit 0; \
+	fi; \
+	echo "make tools: installing Debian packages:$$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+	  || echo "make tools: apt-get could not install:$$missing"
+
+test: $(STAMP) tools
 	$(PY) -m pytest
 	$(PY) -m gevent.monkey --module pytest tests/core -p no:cacheprovider
 
