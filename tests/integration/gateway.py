@@ -37,7 +37,7 @@ class Gateway:
         self.proc = None
 
     def start(self, timeout: float = 60.0) -> "Gateway":
-        """Start gunicorn on a free port and wait until /health says ready."""
+        """Start gunicorn on a free port and wait until /ready says ready."""
         deadline = time.monotonic() + timeout
         self.start_process(timeout)
         while not self.ready():
@@ -73,18 +73,23 @@ class Gateway:
         if time.monotonic() > deadline:
             raise RuntimeError("gateway not ready in time:\n" + "".join(self.lines[-50:]))
 
-    def health(self) -> tuple[int, dict]:
-        """Return /health's status and JSON."""
+    def get(self, path: str) -> tuple[int, dict]:
+        """Return a GET's status and JSON."""
         try:
-            with urllib.request.urlopen(self.url + "/health", timeout=5) as resp:
+            with urllib.request.urlopen(self.url + path, timeout=5) as resp:
                 return resp.status, json.loads(resp.read())
         except urllib.error.HTTPError as err:
             return err.code, json.loads(err.read() or b"{}")
 
+    def health(self) -> tuple[int, dict]:
+        """Return the pool's detailed health (the admin view; local clients need no key)."""
+        code, body = self.get("/admin/api/health")
+        return (200 if body.get("ready") else 503) if code == 200 else code, body
+
     def ready(self) -> bool:
-        """True once the pool is ready and logged in."""
+        """True once the pool is ready and logged in (GET /ready)."""
         try:
-            return self.health()[0] == 200
+            return self.get("/ready")[0] == 200
         except (OSError, ValueError):
             return False
 
