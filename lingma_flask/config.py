@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +24,8 @@ DEFAULTS: dict[str, Any] = {
     "LOG_LEVEL": "INFO",
     "WORKERS": 1,
     "WORKER_CONNECTIONS": 2000,
+    # operator features (lingma_flask/ops/)
+    "METRICS_KEY": "",
 }
 
 
@@ -35,6 +38,7 @@ class ApiSettings:
     max_body_bytes: int = DEFAULTS["MAX_BODY_BYTES"]
     sse_keepalive: float = DEFAULTS["SSE_KEEPALIVE"]
     log_level: str = DEFAULTS["LOG_LEVEL"]
+    metrics_key: str = ""
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> "ApiSettings":
@@ -45,7 +49,19 @@ class ApiSettings:
             max_body_bytes=int(config.get("MAX_BODY_BYTES") or DEFAULTS["MAX_BODY_BYTES"]),
             sse_keepalive=float(config.get("SSE_KEEPALIVE") or DEFAULTS["SSE_KEEPALIVE"]),
             log_level=str(config.get("LOG_LEVEL") or "INFO").upper(),
+            metrics_key=raw_string(config, "METRICS_KEY"),
         )
+
+
+def raw_string(config: Mapping[str, Any], name: str) -> str:
+    """Return a string setting as written: `from_prefixed_env` turns "null" or "1e3" into JSON."""
+    value = config.get(name)
+    if isinstance(value, str):
+        return value.strip()
+    raw = os.environ.get("LINGMA_" + name)
+    if raw is not None:
+        return raw.strip()
+    return "" if value is None else str(value)
 
 
 def parse_api_keys(value: Any) -> tuple[str, ...]:

@@ -11,6 +11,8 @@ import logging
 import threading
 import time
 
+from . import metrics
+
 log = logging.getLogger(__name__)
 
 
@@ -21,7 +23,13 @@ def start_worker(app, worker) -> None:
     watcher = threading.Thread(target=watch_worker, args=(worker, pool),
                                name="lingma-drain-watch", daemon=True)
     watcher.start()
+    start_operator_threads(app)
     atexit.register(stop_worker, app)
+
+
+def start_operator_threads(app) -> None:
+    """Start this worker's metrics poller."""
+    metrics.start_poller(app)
 
 
 def watch_worker(worker, pool, interval: float = 0.5) -> None:
@@ -37,7 +45,13 @@ def stop_worker(app) -> None:
     if app.extensions.get("lingma_stopped"):
         return
     app.extensions["lingma_stopped"] = True
+    stop_operator_threads(app)
     app.extensions["lingma"].stop()
+
+
+def stop_operator_threads(app) -> None:
+    """Stop the metrics poller (if it runs) without holding up the exit."""
+    metrics.stop_poller(app, timeout=1.0)
 
 
 
