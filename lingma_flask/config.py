@@ -24,8 +24,10 @@ DEFAULTS: dict[str, Any] = {
     "LOG_LEVEL": "INFO",
     "WORKERS": 1,
     "WORKER_CONNECTIONS": 2000,
-    # operator features (lingma_flask/ops/)
+    # operator features (lingma_flask/ops/): metrics key, alert webhook and its rate limit
     "METRICS_KEY": "",
+    "ALERT_WEBHOOK": "",
+    "ALERT_INTERVAL": 300.0,
 }
 
 
@@ -39,6 +41,8 @@ class ApiSettings:
     sse_keepalive: float = DEFAULTS["SSE_KEEPALIVE"]
     log_level: str = DEFAULTS["LOG_LEVEL"]
     metrics_key: str = ""
+    alert_webhook: str = ""
+    alert_interval: float = DEFAULTS["ALERT_INTERVAL"]
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> "ApiSettings":
@@ -50,7 +54,14 @@ class ApiSettings:
             sse_keepalive=float(config.get("SSE_KEEPALIVE") or DEFAULTS["SSE_KEEPALIVE"]),
             log_level=str(config.get("LOG_LEVEL") or "INFO").upper(),
             metrics_key=raw_string(config, "METRICS_KEY"),
+            alert_webhook=raw_string(config, "ALERT_WEBHOOK"),
+            alert_interval=float(_or_default(config, "ALERT_INTERVAL")),  # 0 is allowed: no limit
         )
+
+
+def _or_default(config: Mapping[str, Any], name: str) -> Any:
+    value = config.get(name)
+    return DEFAULTS[name] if value in (None, "") else value
 
 
 def raw_string(config: Mapping[str, Any], name: str) -> str:

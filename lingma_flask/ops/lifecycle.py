@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 
+from . import alert_watch
 from . import metrics
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,9 @@ def start_worker(app, worker) -> None:
 
 
 def start_operator_threads(app) -> None:
-    """Start this worker's metrics poller."""
+    """Start this worker's metrics poller and, if a webhook is set, its alert watcher."""
     metrics.start_poller(app)
+    alert_watch.start_watching(app)
 
 
 def watch_worker(worker, pool, interval: float = 0.5) -> None:
@@ -50,7 +52,8 @@ def stop_worker(app) -> None:
 
 
 def stop_operator_threads(app) -> None:
-    """Stop the metrics poller (if it runs) without holding up the exit."""
+    """Stop the metrics poller and the alert watcher (if they run) without holding up the exit."""
+    alert_watch.stop_watching(app, timeout=1.0)
     metrics.stop_poller(app, timeout=1.0)
 
 
