@@ -104,6 +104,49 @@ errorlog = "-"
 
 
 # -- Server hooks -------------------------------------------------------------------------
+def on_starting(server):
+    """Give this server an empty directory for prometheus-client's per-worker metric files.
+
+    Set before any worker exists (workers inherit the variable and import prometheus_client
+    after it is set): $PROMETHEUS_MULTIPROC_DIR if the operator chose one, else a private
+    temporary directory, removed again by on_exit.
+    """
+    import glob
+    import tempfile
+
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        os.makedirs(path, exist_ok=True)
+        for stale in glob.glob(os.path.join(path, "*.db")):  # a previous run's values
+            os.remove(stale)
+    else:
+        path = tempfile.mkdtemp(prefix="lingma-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+        server.lingma_metrics_tmp = path
+    server.log.info("metrics: multiprocess files in %s", path)
+
+
+def on_exit(server):
+    """Remove the private metrics directory (an operator's own directory is left in place)."""
+    import shutil
+
+    path = getattr(server, "lingma_metrics_tmp", None)
+    if path:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges (open streams, instance states); counters stay."""
+    try:
+        # Replacement workers inherit this import made before gevent patches them; harmless,
+        # since prometheus-client holds its lock only around file writes, never across a switch.
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+    except Exception:
+        server.log.exception("could not drop the metrics of worker %s", worker.pid)
+
+
 def pre_fork(server, worker):
     """Give the new worker the lowest free index (stable per-worker work dirs on respawn)."""
     # runs in the master: no app imports here

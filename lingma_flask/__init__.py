@@ -43,8 +43,10 @@ def _register(app: Flask) -> None:
     from .ops import admin
     from .ops import health
     from .ops import lifecycle
+    from .ops import metrics_view
 
     api.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(metrics_view.bp)
     lifecycle.start_on_first_request(app)

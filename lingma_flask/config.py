@@ -30,6 +30,10 @@ DEFAULTS: dict[str, Any] = {
     "LOG_LEVEL": "INFO",
     "WORKERS": 1,
     "WORKER_CONNECTIONS": 2000,
+    # operator features (lingma_flask/ops/): metrics key, alert webhook and its rate limit
+    "METRICS_KEY": None,
+    "ALERT_WEBHOOK": None,
+    "ALERT_INTERVAL": 300.0,
 }
 REASONING_MODES = ("separate", "inline", "off")
 
@@ -49,6 +53,9 @@ class ApiSettings:
     sse_keepalive: float = DEFAULTS["SSE_KEEPALIVE"]
     reasoning: str = DEFAULTS["REASONING"]
     log_level: str = DEFAULTS["LOG_LEVEL"]
+    metrics_key: str | None = None
+    alert_webhook: str | None = None
+    alert_interval: float = DEFAULTS["ALERT_INTERVAL"]
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> "ApiSettings":
@@ -68,6 +75,9 @@ class ApiSettings:
             sse_keepalive=number("SSE_KEEPALIVE"),
             reasoning=parse_choice("REASONING", config.get("REASONING"), REASONING_MODES),
             log_level=str(config.get("LOG_LEVEL") or "INFO").upper(),
+            metrics_key=_opt_str(config.get("METRICS_KEY")),
+            alert_webhook=_opt_str(config.get("ALERT_WEBHOOK")),
+            alert_interval=number("ALERT_INTERVAL"),  # 0 is allowed: no rate limit
         )
 
 

@@ -1,1 +1,1 @@
-"""For the operator: health and the worker lifecycle (pool start, drain, stop)."""
+"""For the operator: health, the worker lifecycle (pool start, drain, stop), metrics and alerts."""

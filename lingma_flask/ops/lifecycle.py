@@ -12,6 +12,8 @@ import threading
 import time
 
 from ..api.connection import WATCHDOG
+from . import alert_watch
+from . import metrics
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +25,14 @@ def start_worker(app, worker) -> None:
     watcher = threading.Thread(target=watch_worker, args=(worker, pool),
                                name="lingma-drain-watch", daemon=True)
     watcher.start()
+    start_operator_threads(app)
     atexit.register(stop_worker, app)
+
+
+def start_operator_threads(app) -> None:
+    """Start this worker's metrics poller and, if a webhook is set, its alert watcher."""
+    metrics.start_poller(app)
+    alert_watch.start_watching(app)
 
 
 def watch_worker(worker, pool, interval: float = 0.5) -> None:
@@ -40,7 +49,14 @@ def stop_worker(app) -> None:
     if app.extensions.get("lingma_stopped"):
         return
     app.extensions["lingma_stopped"] = True
+    stop_operator_threads(app)
     app.extensions["lingma"].stop()
+
+
+def stop_operator_threads(app) -> None:
+    """Stop the metrics poller and the alert watcher (if they run) without holding up the exit."""
+    alert_watch.stop_watching(app, timeout=1.0)
+    metrics.stop_poller(app, timeout=1.0)
 
 
 

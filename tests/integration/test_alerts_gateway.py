@@ -1,0 +1,64 @@
+"""Alerts under real gunicorn: a logout and the login after it reach the webhook from the worker."""
+
+import http.server
+import json
+import threading
+import urllib.request
+
+import pytest
+
+from lingma_flask.lingma.instance import wait_until
+from tests.integration.gateway import Gateway
+
+pytestmark = pytest.mark.integration
+SECRET_PATH = "/hooks/T0/s3cr3t-token"
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    """A webhook that records every JSON body posted to it."""
+
+    received: list = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((self.path, json.loads(body)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def webhook():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    Receiver.received = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}{SECRET_PATH}", Receiver.received
+    server.shutdown()
+    server.server_close()
+
+
+def texts(received):
+    return [body["text"] for _, body in received]
+
+
+def test_logout_and_login_are_alerted_from_the_worker(tmp_path, webhook):
+    url, received = webhook
+    gw = Gateway(tmp_path / "work", LINGMA_ALERT_WEBHOOK=url, LINGMA_MODELS_REFRESH="1",
+                 NO_PROXY="127.0.0.1", no_proxy="127.0.0.1").start()
+    try:
+        sim = f"http://127.0.0.1:{gw._http_port(0)}/sim"
+        assert wait_until(lambda: any("baseline logged_in=True" in line for line in gw.lines), 30)
+        urllib.request.urlopen(sim + "/logout", timeout=5).read()
+        assert wait_until(lambda: len(received) == 1, 30), gw.lines[-20:]
+        urllib.request.urlopen(sim + "/login", timeout=5).read()
+        assert wait_until(lambda: len(received) == 2, 30), gw.lines[-20:]
+    finally:
+        gw.stop()
+    assert [path for path, _ in received] == [SECRET_PATH] * 2
+    first, second = texts(received)
+    assert first.startswith("ALERT [") and "logged out" in first
+    assert second.startswith("RECOVERED [") and "logged in again" in second
+    log = "".join(gw.lines)
+    assert "alerts go to the webhook at 127.0.0.1" in log and "s3cr3t" not in log
