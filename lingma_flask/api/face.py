@@ -19,6 +19,7 @@ from flask import request
 
 from ..extension import get_settings
 from ..lingma.errors import LingmaError
+from ..ops import metrics
 from . import sse
 from .body import decode_json
 from .connection import client_gone
@@ -72,6 +73,7 @@ def stream_answer(job: Job, encoder, headers: dict[str, str] | None = None):
 
 def _frames(job: Job, encoder, keepalive: float) -> Iterator:
     record, ended = job.record, False
+    metrics.stream_opened()
     try:
         yield from encoder.open()
         for event in job.events(keepalive):
@@ -89,6 +91,7 @@ def _frames(job: Job, encoder, keepalive: float) -> Iterator:
     finally:
         # never yield here: a GeneratorExit (client gone) passes through this block
         job.close()
+        metrics.stream_closed()
         if not ended:
             record.error = record.error or "client_disconnected"
         record.write()

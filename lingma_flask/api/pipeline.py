@@ -18,7 +18,10 @@ from collections.abc import Iterator
 from ..extension import get_pool
 from ..extension import get_settings
 from ..lingma.errors import LingmaContentFilterError
+from ..lingma.errors import LingmaQuotaError
 from ..lingma.stream import Thought
+from ..ops import alert_watch
+from ..ops import metrics
 from . import events
 from .conversation import ChatRequest
 from .conversation import Turn
@@ -117,6 +120,11 @@ class Job:
         except LingmaContentFilterError as err:
             self.filtered = err
             yield self._finish("content_filter")
+        except LingmaQuotaError:
+            alert_watch.report_quota(True)
+            raise
+        else:
+            alert_watch.report_quota(False)
         finally:
             self.close()
 
@@ -185,15 +193,15 @@ class Job:
         calls, problems = [], []
         for broken in answer.broken:
             problems.append(f"tool call block: {broken.reason}")
-            stats.record("(unreadable)", on_problem, broken.reason)
+            tool_event("(unreadable)", on_problem, broken.reason)
         for found in answer.calls:
             arguments, problem = check_call(found, self.offered)
             if problem is None:
                 calls.append(ToolCall(new_call_id(self.chat.call_prefix), found.name, arguments))
-                stats.record(found.name, "call")
+                tool_event(found.name, "call")
             else:
                 problems.append(problem)
-                stats.record(found.name or "(unnamed)", on_problem, problem)
+                tool_event(found.name or "(unnamed)", on_problem, problem)
         if not calls and not problems and self.chat.tool_choice.requires_call:
             problems.append("no function was called, but this answer must call one")
         return calls, problems
@@ -225,9 +233,12 @@ class Job:
         return stream
 
     def _finish(self, reason: str) -> events.Finish:
+        usage = self.usage()
         self.record.finish_reason = reason
+        self.record.prompt_tokens, self.record.completion_tokens = (usage.prompt_tokens,
+                                                                    usage.completion_tokens)
         stop = self.output.stop_sequence if reason == "stop" else None
-        return events.Finish(reason, self.usage(), stop)
+        return events.Finish(reason, usage, stop)
 
     def usage(self) -> events.Usage:
         """Return the estimated usage so far."""
@@ -241,9 +252,20 @@ class Job:
             stream.cancel(reason)
 
     def close(self) -> None:
-        """Free every stream of this job (idempotent)."""
+        """Free every stream of this job (idempotent); count Lingma's finish codes once."""
         for stream in self._streams:
             stream.close()
+        streams, self._streams = self._streams, []
+        for stream in streams:
+            finish = getattr(stream, "finish", None)
+            if finish is not None:
+                metrics.observe_finish(finish.status_code if finish.status_code is not None else 200)
+
+
+def tool_event(tool: str, event: str, detail: str = "") -> None:
+    """Count a tool event (call, repair, failure) in the stats, the log and the metrics."""
+    stats.record(tool, event, detail)
+    metrics.observe_tool(tool, event)
 
 
 def prompt_sections(chat: ChatRequest) -> list[str]:

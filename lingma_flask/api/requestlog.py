@@ -13,6 +13,7 @@ from flask import g
 from flask import request
 
 from ..logs import REQUEST_LOGGER
+from ..ops import metrics
 
 HEADER = "x-request-id"
 FIELD_LIMIT = 200
@@ -37,6 +38,8 @@ class RequestRecord:
         self.deferred = False
         self._start = time.monotonic()
         self.first_token_ms: int | None = None
+        self.prompt_tokens: int | None = None
+        self.completion_tokens: int | None = None
         self._written = False
 
     def mark_first_token(self) -> None:
@@ -53,6 +56,9 @@ class RequestRecord:
                   if not k.startswith("_") and k != "deferred"}
         fields["total_ms"] = self._elapsed_ms()
         log.info(json.dumps(fields, ensure_ascii=False, separators=(",", ":")))
+        metrics.observe_request(self.route, self.status or 0, self.model, fields["total_ms"] / 1000,
+                                None if self.first_token_ms is None else self.first_token_ms / 1000,
+                                self.prompt_tokens or 0, self.completion_tokens or 0)
 
     def _elapsed_ms(self) -> int:
         return int((time.monotonic() - self._start) * 1000)

@@ -57,6 +57,7 @@ class LingmaInstance:
         self.auth: dict = {}
         self.models: list = []
         self.restarts = 0
+        self.reconnects = 0               # connections lost and made again
         self.in_flight = 0                # maintained by the pool under its lock
         self._stop = threading.Event()
         self._refresh_now = threading.Event()
@@ -119,6 +120,7 @@ class LingmaInstance:
                     self._watch()
                     if self._stop.is_set():
                         return
+                    self.reconnects += 1
                     self._set_state(RECONNECTING, self.conn.close_error.message if self.conn.close_error else "")
                 if self._stop.wait(backoff):
                     return
@@ -268,7 +270,7 @@ class LingmaInstance:
         return {
             "name": self.name, "state": self.state, "logged_in": self.logged_in,
             "account": self.auth.get("name") or None, "in_flight": self.in_flight,
-            "models": len(self.models), "restarts": self.restarts,
+            "models": len(self.models), "restarts": self.restarts, "reconnects": self.reconnects,
             "pid": proc.pid if proc else None, "port": self.conn.port if self.conn else None,
             "work_dir": str(self.work_dir), "last_error": self.last_error or None,
         }

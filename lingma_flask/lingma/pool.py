@@ -66,6 +66,7 @@ class LingmaPool:
         self.using_simulator = False
         self._started = False
         self._lock = WorkDirLock(settings.work_root())
+        self.on_queue_wait = None        # callable(seconds): told how long each chat waited
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -125,7 +126,8 @@ class LingmaPool:
             raise
 
     def _acquire(self) -> Slot:
-        deadline = time.monotonic() + self.settings.queue_timeout
+        began = time.monotonic()
+        deadline = began + self.settings.queue_timeout
         with self._cond:
             while True:
                 ready = self._ready_instances()
@@ -133,6 +135,8 @@ class LingmaPool:
                 if free:
                     chosen = min(free, key=lambda i: i.in_flight)
                     chosen.in_flight += 1
+                    if self.on_queue_wait is not None:
+                        self.on_queue_wait(time.monotonic() - began)
                     return Slot(self, chosen)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

@@ -31,6 +31,7 @@ def start_worker(app, worker) -> None:
 
 def start_operator_threads(app) -> None:
     """Start this worker's metrics poller and, if a webhook is set, its alert watcher."""
+    app.extensions["lingma"].on_queue_wait = metrics.observe_queue_wait
     metrics.start_poller(app)
     alert_watch.start_watching(app)
 
