@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 
 from flask import Flask
 from flask import request
@@ -73,6 +74,7 @@ _LINGMA_TABLE = {
     lingma_errors.LingmaRpcError: (502, "", {}),
     lingma_errors.LingmaShutdownError: (503, "The gateway is shutting down; retry.",
                                         {"Retry-After": "1"}),
+    lingma_errors.LingmaPromptTooLargeError: (400, "", {}),
     lingma_errors.LingmaCancelledError: (500, "", {}),
     lingma_errors.LingmaError: (502, "", {}),
 }
@@ -93,7 +95,8 @@ def from_lingma(err: lingma_errors.LingmaError) -> ApiError:
     elif status == 429 and isinstance(err, lingma_errors.LingmaBusyError):
         headers["Retry-After"] = "1"
     kind = "insufficient_quota" if err.kind == "insufficient_quota" else None
-    return ApiError(status, message, type=kind, code=err.kind, headers=headers)
+    param = "messages" if err.kind == "context_length_exceeded" else None
+    return ApiError(status, message, type=kind, param=param, code=err.kind, headers=headers)
 
 
 def from_http(exc: HTTPException) -> ApiError:
@@ -111,9 +114,21 @@ def from_http(exc: HTTPException) -> ApiError:
     return ApiError(status, exc.description or exc.name, code=exc.name.lower().replace(" ", "_"))
 
 
+# blueprint name -> callable(ApiError) -> (body, status, headers): faces with their own envelope
+_ENVELOPES: dict[str, Callable[[ApiError], tuple]] = {}
+
+
+def register_envelope(blueprint: str, render_error: Callable[[ApiError], tuple]) -> None:
+    """Render errors of `blueprint`'s requests with the face's own envelope (e.g. Anthropic's)."""
+    _ENVELOPES[blueprint] = render_error
+
+
 def render(err: ApiError):
     """Build the Flask response for an ApiError (and note its code for the request log)."""
     current_record().error = err.code or err.type
+    custom = _ENVELOPES.get(request.blueprint or "")
+    if custom is not None:
+        return custom(err)
     return err.body(), err.status, err.headers
 
 

@@ -1,7 +1,6 @@
 """The gateway app plus test-only routes that record metrics in whichever worker serves them.
 
-Until the request path calls the recording functions itself, these routes let a test drive
-them inside each gunicorn worker; each answers with its worker's pid.
+Each answers with its worker's pid; the request path records them like any other request.
 """
 
 import os
@@ -9,6 +8,7 @@ import os
 from flask import Blueprint
 
 from lingma_flask import create_app
+from lingma_flask.api.requestlog import current_record
 from lingma_flask.ops import metrics
 
 bp = Blueprint("metrics_test", __name__)
@@ -16,8 +16,10 @@ bp = Blueprint("metrics_test", __name__)
 
 @bp.post("/test/observe")
 def observe():
-    """Record one answered request in this worker."""
-    metrics.observe_request("/test/observe", 200, "auto", 0.01, first_token_s=0.005, tokens_in=3, tokens_out=5)
+    """Answer like a chat of 3 tokens in and 5 out; the request line records it in this worker."""
+    record = current_record()
+    record.model, record.prompt_tokens, record.completion_tokens = "auto", 3, 5
+    record.mark_first_token()
     return {"pid": os.getpid()}
 
 
