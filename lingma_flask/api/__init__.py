@@ -11,6 +11,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Register the API's error handlers, request log hooks and blueprints."""
     from . import chat
+    from . import completions
     from . import errors
     from . import guard
     from . import models
@@ -20,4 +21,5 @@ def init_app(app: Flask) -> None:
     requestlog.init_app(app)
     guard.init_app(app)
     app.register_blueprint(chat.bp)
+    app.register_blueprint(completions.bp)
     app.register_blueprint(models.bp)

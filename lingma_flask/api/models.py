@@ -71,13 +71,18 @@ FAMILIES = {
 }
 
 
-def resolve_target(requested: str | None, family: str | None = None) -> Target:
-    """Resolve a request's `model` (None: Lingma's default) or raise 404 model_not_found."""
-    models = get_pool().models()
+def resolve_target(requested: str | None, family: str | None = None, pool=None,
+                   aliases: Mapping[str, str] | None = None) -> Target:
+    """Resolve a request's `model` (None: Lingma's default) or raise 404 model_not_found.
+
+    `pool` and `aliases` default to the current app's.
+    """
+    models = (pool or get_pool()).models()
+    aliases = get_settings().model_aliases if aliases is None else aliases
     if requested is None:
         key = default_model_key(models)
         return Target(key, key, next((m for m in models if m.key == key), None))
-    found = find_model(requested, models, get_settings().model_aliases)
+    found = find_model(requested, models, aliases)
     if found is None and family in FAMILIES and FAMILIES[family].fullmatch(requested):
         key = default_model_key(models)
         found = next((m for m in models if m.key == key), None)

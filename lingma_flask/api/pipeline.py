@@ -9,11 +9,13 @@ checked tool calls after one repair turn if needed, and the finish with estimate
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
+from collections.abc import Mapping
 
 from ..extension import get_pool
 from ..extension import get_settings
@@ -88,15 +90,31 @@ class Answer:
         return texts
 
 
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """What starting a job needs from the app, captured in the view for use in a generator."""
+
+    pool: object
+    aliases: Mapping[str, str]
+    reasoning_mode: str
+    keepalive: float
+
+
+def context() -> Context:
+    """Capture the current app's pool and settings (call it inside a request)."""
+    settings = get_settings()
+    return Context(get_pool(), settings.model_aliases, settings.reasoning, settings.sse_keepalive)
+
+
 class Job:
     """One running answer; iterate `events(tick)` once, then it is closed."""
 
-    def __init__(self, chat: ChatRequest, target: Target, prompt: str, prompt_tokens: int,
-                 stream, record: RequestRecord, reasoning_mode: str):
-        self.chat, self.target, self.prompt, self.record = chat, target, prompt, record
+    def __init__(self, chat: ChatRequest, target: Target, prompt_tokens: int, stream,
+                 record: RequestRecord, ctx: Context):
+        self.chat, self.target, self.record, self.ctx = chat, target, record, ctx
         self.stream = stream
         self.prompt_tokens = prompt_tokens
-        self.reasoning_mode = reasoning_mode
+        self.reasoning_mode = ctx.reasoning_mode
         self.offered = {t.name: t for t in contract.offered_tools(list(chat.tools), chat.tool_choice)}
         self.json_mode = chat.response_format is not None
         self.output = OutputFilter(() if self.json_mode else chat.stops,
@@ -228,7 +246,7 @@ class Job:
         """Ask Lingma once more: the conversation, its failed answer, and what to fix."""
         turns = self.chat.turns + (Turn("assistant", answer.text), Turn("user", correction))
         prompt = render_prompt(turns, prompt_sections(self.chat))
-        stream = get_pool().ask(prompt, self.target.key)
+        stream = self.ctx.pool.ask(prompt, self.target.key)
         self._streams.append(stream)
         return stream
 
@@ -282,24 +300,28 @@ def count_prompt_tokens(chat: ChatRequest) -> int:
     return estimate_prompt_tokens(texts)
 
 
-def start(chat: ChatRequest, record: RequestRecord) -> Job:
-    """Resolve the model, render the prompt and ask Lingma; raise before any response exists."""
+def start(chat: ChatRequest, record: RequestRecord, ctx: Context | None = None) -> Job:
+    """Resolve the model, render the prompt and ask Lingma; raise before any response exists.
+
+    Inside a request `ctx` defaults to the current app's; a generator passes the one its view
+    captured.
+    """
+    ctx = ctx or context()
     record.model = chat.model
-    target = resolve_target(chat.model, chat.model_family)
+    target = resolve_target(chat.model, chat.model_family, ctx.pool, ctx.aliases)
     record.model = target.name
-    check_images(chat, target)
+    check_images(chat, target, ctx.pool)
     prompt = render_prompt(chat.turns, prompt_sections(chat))
-    stream = get_pool().ask(prompt, target.key, images=chat.images)
+    stream = ctx.pool.ask(prompt, target.key, images=chat.images)
     record.instance = getattr(stream, "instance_name", None)
-    return Job(chat, target, prompt, count_prompt_tokens(chat), stream, record,
-               get_settings().reasoning)
+    return Job(chat, target, count_prompt_tokens(chat), stream, record, ctx)
 
 
-def check_images(chat: ChatRequest, target: Target) -> None:
+def check_images(chat: ChatRequest, target: Target, pool) -> None:
     """Refuse images for a model without vision, naming the models that have it."""
     if not chat.images or (target.info is not None and target.info.is_vl):
         return
-    vision = [m.key for m in get_pool().models() if m.is_vl]
+    vision = [m.key for m in pool.models() if m.is_vl]
     offer = f"; vision models: {', '.join(vision)}" if vision else "; no model offers vision"
     raise ApiError(400, f"The model '{target.name}' does not accept images{offer}.",
                    param="model", code="model_not_vision")

@@ -11,10 +11,14 @@ def new_ids() -> tuple[str, str]:
 
 
 def build_ask(prompt: str, model_key: str | None, *, mode: str, request_id: str,
-              session_id: str, workspace: str, auto_memory: bool) -> dict:
+              session_id: str, workspace: str, auto_memory: bool,
+              image_urls: list[str] | None = None) -> dict:
     """Return `chat/ask` params: the prompt in `questionText`, mirrored in `chatContext.text`."""
     agent = mode == "agent"
     extra = {"workspacePath": workspace}
+    context = {"text": prompt, "features": [], "preferredLanguage": "en", "localeLang": "en"}
+    if image_urls:
+        context["imageUrls"] = list(image_urls)
     if model_key:
         extra["modelConfig"] = {"key": model_key}
     return {
@@ -30,7 +34,7 @@ def build_ask(prompt: str, model_key: str | None, *, mode: str, request_id: str,
         "codeLanguage": "",
         # the field Lingma reads, mirrored where the plugin puts it; nowhere else (protocol 3.7)
         "questionText": prompt,
-        "chatContext": {"text": prompt, "features": [], "preferredLanguage": "en", "localeLang": "en"},
+        "chatContext": context,
         "extra": extra,
         "pluginPayloadConfig": {
             "isEnableAskAgent": agent,

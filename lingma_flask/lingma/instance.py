@@ -27,6 +27,7 @@ from .errors import LingmaError
 from .errors import LingmaNotLoggedInError
 from .errors import LingmaNotReadyError
 from .errors import LingmaTimeoutError
+from .images import upload_images
 from .models import parse_models
 from .rpc import RpcConnection
 from .stream import ChatStream
@@ -287,13 +288,15 @@ class LingmaInstance:
                     "Lingma is running but not logged in. Log in with your Aliyun account in an "
                     "IDE using Lingma (then restart the gateway) or set LINGMA_LOGIN_FROM to a "
                     "logged-in Lingma cache folder.", retry_after=None)
+        image_urls = upload_images(conn, images, self.settings.rpc_timeout) if images else []
         request_id, session_id = new_ids()
         stream = ChatStream(request_id, session_id, model_key, deadlines=self._deadlines(),
                             stopper=self._stopper(conn), instance_name=self.name,
                             on_close=lambda s: self._stream_closed(conn, s, on_close),
                             max_buffer=self.settings.stream_buffer_bytes)
         params = build_ask(prompt, model_key, mode=mode, request_id=request_id, session_id=session_id,
-                           workspace=str(self.work_dir), auto_memory=self.settings.auto_memory)
+                           workspace=str(self.work_dir), auto_memory=self.settings.auto_memory,
+                           image_urls=image_urls)
         try:
             conn.register(stream)
             stream.ask_rpc_id = conn.request_nowait("chat/ask", params, on_reply=conn.ask_reply_hook(stream))

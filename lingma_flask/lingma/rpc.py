@@ -41,6 +41,28 @@ class _Pending:
         self.error = None
 
 
+class _PushWaiter:
+    """Someone waiting for one push (a method and the request id inside it)."""
+
+    __slots__ = ("key", "event", "params")
+
+    def __init__(self, key):
+        self.key = key
+        self.event = threading.Event()
+        self.params = None
+
+    def wait(self, timeout: float) -> dict | None:
+        """Return the push's params, or None after `timeout` seconds (or a lost connection)."""
+        self.event.wait(timeout)
+        return self.params
+
+
+def _push_key(params: dict):
+    result = params.get("result")
+    inner = result.get("requestId") if isinstance(result, dict) else None
+    return inner or params.get("requestId")
+
+
 class RpcConnection:
     """JSON-RPC over one WebSocket to Lingma, read by a single reader thread."""
 
@@ -59,6 +81,7 @@ class RpcConnection:
         self._state_lock = threading.Lock()
         self._pending: dict = {}
         self._reply_hooks: dict = {}
+        self._push_waiters: dict = {}
         self.streams: dict = {}
         self.closed = threading.Event()
         self.close_error: LingmaError | None = None
@@ -152,6 +175,17 @@ class RpcConnection:
                 error = {"message": str(error)}
             raise LingmaRpcError(method, error.get("code"), str(error.get("message", "")))
         return pending.message.get("result")
+
+    # -- pushes other than chat ----------------------------------------------------------
+    def expect_push(self, method: str, request_id: str) -> _PushWaiter:
+        """Register interest in the push `method` about `request_id` (before asking for it)."""
+        waiter = _PushWaiter((method, request_id))
+        self._push_waiters[waiter.key] = waiter
+        return waiter
+
+    def forget_push(self, waiter: _PushWaiter) -> None:
+        """Stop waiting for a push."""
+        self._push_waiters.pop(waiter.key, None)
 
     # -- streams -----------------------------------------------------------------------
     def register(self, stream) -> None:
@@ -247,6 +281,11 @@ class RpcConnection:
                 stream.push_think(params)
         elif method == "tool/invoke":
             outgoing.append(self._frame(_tool_refusal(next(self._ids), params)))
+        elif self._push_waiters:
+            waiter = self._push_waiters.get((method, _push_key(params)))
+            if waiter is not None:
+                waiter.params = params
+                waiter.event.set()
 
     def _frame(self, message: dict) -> bytes:
         return wsframes.text_frame(framing.encode(message))
@@ -273,6 +312,8 @@ class RpcConnection:
             pending.error = error
             pending.event.set()
         self._reply_hooks.clear()
+        for waiter in list(self._push_waiters.values()):
+            waiter.event.set()  # a lost connection ends every wait at once (params stay None)
         for stream in streams:
             stream.push_error(error)
         if self._on_close is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from lingma_flask.lingma.models import ModelInfo
+from lingma_flask.lingma.stream import Thought
 
 TICK = object()  # a script item: one quiet interval (events() yields None)
 
@@ -12,6 +13,7 @@ DEFAULT_MODELS = (
     ModelInfo("qwen3-coder", "Qwen3-Coder", ("chat",), is_default=True),
     ModelInfo("auto", "Auto", ("chat",)),
     ModelInfo("kmodel", "Kimi-K2", ("chat",), is_reasoning=True),
+    ModelInfo("vl", "Qwen-VL", ("chat",), is_vl=True),
 )
 
 
@@ -37,12 +39,16 @@ class FakeStream:
                 yield item
 
     def events(self, wait, coalesce=False, reasoning=False):
-        """Play the script: str -> chunk, TICK -> None, float -> sleep, exception -> raise."""
+        """Play the script: str -> chunk, Thought -> reasoning, TICK -> None, float -> sleep,
+        exception -> raise."""
         self.waits.append(wait)
         while self.script and not self.done:
             item = self.script.pop(0)
             if item is TICK:
                 yield None
+            elif isinstance(item, Thought):
+                if reasoning:
+                    yield item
             elif isinstance(item, float):
                 time.sleep(item)
             elif isinstance(item, BaseException):

@@ -50,7 +50,7 @@ def test_mid_stream_error_raises(sdk, pool):
 
 
 def test_models(sdk):
-    assert [m.id for m in sdk.models.list()] == ["qwen3-coder", "auto", "kmodel"]
+    assert [m.id for m in sdk.models.list()] == ["qwen3-coder", "auto", "kmodel", "vl"]
     assert sdk.models.retrieve("Kimi-K2").id == "Kimi-K2"
     with pytest.raises(openai.NotFoundError) as info:
         sdk.models.retrieve("gpt-9")
@@ -73,3 +73,50 @@ def test_bad_request_names_the_param(sdk):
     with pytest.raises(openai.BadRequestError) as info:
         sdk.chat.completions.create(model="auto", messages=HI, n=3)
     assert info.value.param == "n"
+
+
+READ = {"type": "function", "function": {
+    "name": "read_file", "description": "Read a file",
+    "parameters": {"type": "object", "properties": {"path": {"type": "string"}},
+                   "required": ["path"], "additionalProperties": False}, "strict": True}}
+CALL = '<tool_call>\n{"name": "read_file", "arguments": {"path": "a.py"}}\n</tool_call>'
+
+
+def test_the_stream_helper_accumulates_tool_calls(sdk, pool):
+    pool.script("Reading ", "it.\n<tool_", "call>\n{\"name\": \"read_file\", ", '"arguments": {"path": "a.py"}}\n</tool_call>')
+    with sdk.chat.completions.stream(model="qwen3-coder", messages=HI, tools=[READ]) as stream:
+        for _ in stream:
+            pass
+        final = stream.get_final_completion()
+    message = final.choices[0].message
+    assert final.choices[0].finish_reason == "tool_calls"
+    assert message.content == "Reading it.\n"
+    assert message.tool_calls[0].function.name == "read_file"
+    assert message.tool_calls[0].function.parsed_arguments == {"path": "a.py"}
+
+
+def test_a_tool_loop_call_result_answer(sdk, pool):
+    pool.script(CALL)
+    first = sdk.chat.completions.create(model="qwen3-coder", messages=HI, tools=[READ])
+    call = first.choices[0].message.tool_calls[0]
+    pool.script("The file says hi.")
+    history = HI + [first.choices[0].message.model_dump(exclude_none=True),
+                    {"role": "tool", "tool_call_id": call.id, "content": "print('hi')"}]
+    second = sdk.chat.completions.create(model="qwen3-coder", messages=history, tools=[READ])
+    assert second.choices[0].message.content == "The file says hi."
+    prompt = pool.asks[-1][0]
+    assert prompt.index("<tool_call>") < prompt.index("<tool_response>")
+    assert f'"call_id": "{call.id}"' in prompt
+
+
+def test_parse_with_a_pydantic_response_format(sdk, pool):
+    import pydantic
+
+    class Place(pydantic.BaseModel):
+        city: str
+        population: int
+
+    pool.script('{"city": "Paris", "population": 2100000}')
+    completion = sdk.chat.completions.parse(model="qwen3-coder", messages=HI, response_format=Place)
+    assert completion.choices[0].message.parsed == Place(city="Paris", population=2100000)
+    assert '"population"' in pool.asks[-1][0]

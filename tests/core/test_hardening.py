@@ -135,3 +135,26 @@ def test_lingma_gets_no_gateway_settings_or_secrets(make_pool, monkeypatch):
     assert b"secret-key-1" not in environ and b"LINGMA_API_KEYS" not in environ
     assert b"LINGMA_SIM_CHUNK_CHARS=4" in environ
     assert process.child_environment({"LINGMA_ADMIN_KEY": "a", "PATH": "/bin"}) == {"PATH": "/bin"}
+
+
+PIXEL = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4"
+         "DwABBAEAwS2OUAAAAABJRU5ErkJggg==")
+
+
+def test_images_are_uploaded_and_their_urls_reach_chat_ask(make_pool):
+    pool = make_pool()
+    stream = pool.ask("what is this?", "dashscope_qwen_vl_max", images=(PIXEL, PIXEL))
+    assert "".join(stream) == "You said: what is this? [2 image(s)]"
+    state = sim_state(pool.instances[0])
+    assert len(state["uploads"]) == 2 and all(u["success"] for u in state["uploads"])
+    ask = state["asks"][-1]
+    assert ask["imageUrls"] == [u["imageUrl"] for u in state["uploads"]]
+    assert in_flight(pool) == [0]
+
+
+def test_a_refused_upload_is_a_clear_error_naming_the_step(make_pool, monkeypatch):
+    monkeypatch.setenv("LINGMA_SIM_IMAGE_UPLOAD", "fail")
+    pool = make_pool()
+    with pytest.raises(errors.LingmaUpstreamError, match=r"image/upload.*simulated upload failure"):
+        pool.ask("what is this?", "dashscope_qwen_vl_max", images=(PIXEL,))
+    assert in_flight(pool) == [0] and sim_state(pool.instances[0])["asks"] == []

@@ -1,0 +1,192 @@
+"""POST /v1/completions: the legacy text completions face of the pipeline.
+
+`prompt` is a string or a list of strings: one choice per prompt, in order (answered one after
+the other). `stream`, `stop`, `max_tokens` (OpenAI's default of 16 applies when it is not
+given), usage estimated. `echo: true`, a `suffix`, `n`/`best_of` above 1 and `logprobs` are
+clear 400s: Lingma cannot honour them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+
+from flask import Blueprint
+from pydantic import Field
+from pydantic import field_validator
+
+from . import events
+from . import pipeline
+from . import sse
+from .auth import require_api_key
+from .conversation import ChatRequest
+from .conversation import Turn
+from .errors import ApiError
+from .face import answer_headers
+from .face import collect_answer
+from .face import read_json_body
+from .face import stream_answer
+from .requestlog import current_record
+from .schemas import Count
+from .schemas import Flag
+from .schemas import Lenient
+from .schemas import ignored_fields
+from .schemas import model_field
+from .schemas import validate
+from .shapes import usage_object
+
+MAX_PROMPTS = 16
+DEFAULT_MAX_TOKENS = 16   # OpenAI's default for this endpoint
+USED = frozenset({"model", "prompt", "stream", "stop", "max_tokens", "echo", "suffix", "n",
+                  "best_of", "logprobs", "stream_options"})
+
+bp = Blueprint("completions", __name__)
+bp.before_request(require_api_key)
+
+
+class CompletionBody(Lenient):
+    """The body of POST /v1/completions."""
+
+    model: str | None = model_field()
+    prompt: str | list[str] = Field(min_length=1, max_length=MAX_PROMPTS)
+    stream: Flag | None = False
+    stop: str | list[str] | None = None
+    max_tokens: Count | None = Field(None, ge=1)
+    echo: Flag | None = False
+    suffix: str | None = None
+    n: Count | None = None
+    best_of: Count | None = None
+    logprobs: Count | None = None
+
+    @field_validator("echo")
+    @classmethod
+    def _no_echo(cls, value):
+        if value:
+            raise ValueError("echo is not supported: Lingma returns only the completion")
+        return value
+
+    @field_validator("suffix")
+    @classmethod
+    def _no_suffix(cls, value):
+        if value:
+            raise ValueError("suffix (insertion) is not supported by Lingma")
+        return value
+
+    @field_validator("n", "best_of")
+    @classmethod
+    def _only_one(cls, value):
+        if value is not None and value != 1:
+            raise ValueError("only 1 is supported")
+        return value
+
+    @field_validator("logprobs")
+    @classmethod
+    def _no_logprobs(cls, value):
+        if value:
+            raise ValueError("logprobs are not available from Lingma")
+        return value
+
+
+@dataclasses.dataclass(frozen=True)
+class TextCompletion:
+    """Builds every object of one legacy completion: same id, created and model throughout."""
+
+    model: str
+    id: str = dataclasses.field(default_factory=lambda: "cmpl-" + uuid.uuid4().hex)
+    created: int = dataclasses.field(default_factory=lambda: int(time.time()))
+
+    def body(self, choices: list[dict], usage: dict | None) -> dict:
+        """Return a `text_completion` object (a whole answer, or one streamed chunk)."""
+        body = {"id": self.id, "object": "text_completion", "created": self.created,
+                "model": self.model, "system_fingerprint": None, "choices": choices}
+        if usage is not None:
+            body["usage"] = usage
+        return body
+
+
+def choice(index: int, text: str, finish_reason: str | None) -> dict:
+    """Return one choice."""
+    return {"text": text, "index": index, "logprobs": None, "finish_reason": finish_reason}
+
+
+@bp.post("/v1/completions")
+@bp.post("/completions")
+def create_completion():
+    """Complete each prompt, as one JSON object or as SSE chunks."""
+    data = read_json_body()
+    body = validate(CompletionBody, data)
+    prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
+    stops = [body.stop] if isinstance(body.stop, str) else (body.stop or [])
+    chats = [ChatRequest((Turn("user", p),), model=body.model, stream=bool(body.stream),
+                         stops=tuple(s for s in stops[:4] if s),
+                         max_tokens=body.max_tokens or DEFAULT_MAX_TOKENS,
+                         ignored=ignored_fields(data, USED)) for p in prompts]
+    record = current_record()
+    record.stream = bool(body.stream)
+    ctx = pipeline.context()
+    first = pipeline.start(chats[0], record, ctx)
+    shape = TextCompletion(first.target.name)
+    if not body.stream:
+        return whole(first, chats, shape), 200, answer_headers(first)
+    return stream_answer(first, ChoicesEncoder(shape, chats, first.record, ctx),
+                         answer_headers(first))
+
+
+def whole(first: pipeline.Job, chats: list[ChatRequest], shape: TextCompletion) -> dict:
+    """Answer every prompt in turn and return the whole `text_completion`."""
+    choices, prompt_tokens, completion_tokens = [], 0, 0
+    for index, chat in enumerate(chats):
+        job = first if index == 0 else pipeline.start(chat, first.record, first.ctx)
+        result = collect_answer(job)
+        choices.append(choice(index, result.content, result.finish.reason))
+        prompt_tokens += result.finish.usage.prompt_tokens
+        completion_tokens += result.finish.usage.completion_tokens
+    usage = events.Usage(prompt_tokens, completion_tokens)
+    return shape.body(choices, usage_object(usage))
+
+
+class ChoicesEncoder:
+    """Encode the events of each prompt's job as `text_completion` chunks, one choice index each.
+
+    The first job is the one the face streams; the next prompts' jobs start when the previous
+    one finishes, and their events are encoded here too.
+    """
+
+    def __init__(self, shape: TextCompletion, chats: list[ChatRequest], record, ctx):
+        self.shape, self.chats, self.record, self.ctx = shape, chats, record, ctx
+        self.index, self.prompt_tokens, self.completion_tokens = 0, 0, 0
+
+    def open(self):
+        """Nothing before the first text (a keepalive comment keeps the line warm)."""
+        yield sse.KEEPALIVE
+
+    def event(self, event):
+        """Frames for one event of the current prompt (and, at its end, the next prompts)."""
+        if event is events.KEEPALIVE:
+            yield sse.KEEPALIVE
+        elif isinstance(event, events.Text):
+            yield sse.encode(self.shape.body([choice(self.index, event.text, None)], None))
+        elif isinstance(event, events.Finish):
+            yield from self._finish(event)
+
+    def _finish(self, finish: events.Finish):
+        yield sse.encode(self.shape.body([choice(self.index, "", finish.reason)], None))
+        self.prompt_tokens += finish.usage.prompt_tokens
+        self.completion_tokens += finish.usage.completion_tokens
+        self.index += 1
+        if self.index < len(self.chats):
+            job = pipeline.start(self.chats[self.index], self.record, self.ctx)
+            try:
+                for event in job.events(self.ctx.keepalive):
+                    yield from self.event(event)
+            finally:
+                job.close()
+            return
+        usage = usage_object(events.Usage(self.prompt_tokens, self.completion_tokens))
+        yield sse.encode(self.shape.body([], usage))
+        yield sse.DONE
+
+    def fail(self, error: ApiError):
+        """One error frame ends the stream."""
+        yield sse.encode(error.body())
