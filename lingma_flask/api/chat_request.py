@@ -8,6 +8,7 @@ token limits. Types are strict where OpenAI is strict (`stream: "yes"` is a 400)
 
 from __future__ import annotations
 
+from typing import Annotated
 from typing import Any
 from typing import Literal
 
@@ -82,7 +83,7 @@ class Message(Lenient):
     """One chat message."""
 
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[Part] | None = Field(None, max_length=MAX_PARTS)
+    content: str | Annotated[list[Part], Field(max_length=MAX_PARTS)] | None = None
     name: str | None = None
     tool_call_id: str | None = None
     tool_calls: list[ToolCall] | None = Field(None, max_length=MAX_PARTS)

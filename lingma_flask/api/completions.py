@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
+from typing import Annotated
 
 from flask import Blueprint
 from pydantic import Field
@@ -49,7 +50,7 @@ class CompletionBody(Lenient):
     """The body of POST /v1/completions."""
 
     model: str | None = model_field()
-    prompt: str | list[str] = Field(min_length=1, max_length=MAX_PROMPTS)
+    prompt: str | Annotated[list[str], Field(min_length=1, max_length=MAX_PROMPTS)]
     stream: Flag | None = False
     stop: str | list[str] | None = None
     max_tokens: Count | None = Field(None, ge=1)

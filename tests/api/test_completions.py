@@ -18,6 +18,10 @@ def test_one_prompt_non_stream(client, pool):
     assert pool.asks[0][0] == "Say hi"
 
 
+def test_a_long_prompt_is_fine(client, pool):
+    assert client.post(URL, json={"prompt": "a long prompt " * 500}).status_code == 200
+
+
 def test_a_list_of_prompts_gives_one_choice_each_in_order(client, pool):
     pool.script("A")
     pool.script("B")

@@ -253,3 +253,12 @@ def test_bad_settings_name_themselves(monkeypatch, pool, name, value, words):
     monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match=words):
         create_app({} if name == "LINGMA_POOL_SIZE" else {"LINGMA_POOL": pool})
+
+
+def test_long_text_content_is_not_mistaken_for_too_many_parts(client, pool):
+    text = "long line of text " * 2000
+    resp = client.post(URL, json={"messages": [{"role": "user", "content": text}]})
+    assert resp.status_code == 200 and pool.asks[-1][0] == text
+    parts = [{"type": "text", "text": "p"}] * 2001
+    resp = client.post(URL, json={"messages": [{"role": "user", "content": parts}]})
+    assert resp.status_code == 400 and resp.get_json()["error"]["param"] == "messages[0].content"

@@ -14,7 +14,7 @@ def config():
 def test_list_has_keys_then_aliases(client, path):
     data = client.get(path).get_json()
     assert data["object"] == "list"
-    assert [m["id"] for m in data["data"]] == ["qwen3-coder", "auto", "kmodel", "gpt-4o"]
+    assert [m["id"] for m in data["data"]] == ["qwen3-coder", "auto", "kmodel", "vl", "gpt-4o"]
     for model in data["data"]:
         assert set(model) == {"id", "object", "created", "owned_by"}
         assert model["object"] == "model" and model["owned_by"] == "lingma"
