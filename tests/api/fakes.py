@@ -54,8 +54,6 @@ class FakeStream:
             elif isinstance(item, BaseException):
                 self.done = True
                 raise item
-            elif isinstance(item, Thought):
-                yield item
             else:
                 self.text += item
                 yield item

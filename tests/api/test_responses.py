@@ -17,10 +17,8 @@ from lingma_flask.lingma.errors import LingmaPromptTooLargeError
 from lingma_flask.lingma.errors import LingmaQuotaError
 from lingma_flask.lingma.errors import LingmaRateLimitError
 from lingma_flask.lingma.errors import LingmaTimeoutError
-from lingma_flask.lingma.models import ModelInfo
 from lingma_flask.lingma.stream import Thought
 
-from .fakes import DEFAULT_MODELS
 from .fakes import TICK
 from .sse import frames
 
@@ -211,9 +209,7 @@ def test_missing_input_is_a_400(client):
 
 # -- images ----------------------------------------------------------------------------------
 
-def test_an_inline_image_goes_to_lingma(make_app, pool):
-    pool._models = list(DEFAULT_MODELS) + [ModelInfo("vl", "VL", ("chat",), is_vl=True)]
-    client = make_app().test_client()
+def test_an_inline_image_goes_to_lingma(client, pool):
     content = [{"type": "input_text", "text": "what is it?"},
                {"type": "input_image", "image_url": PNG, "detail": "auto"}]
     resp = client.post(URL, json=body(model="vl", input=[{"role": "user", "content": content}]))
