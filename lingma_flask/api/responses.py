@@ -17,6 +17,8 @@ from . import pipeline
 from .auth import require_api_key
 from .conversation import PastCall
 from .conversation import Turn
+from .errors import ApiError
+from .errors import register_envelope
 from .face import answer_headers
 from .face import collect_answer
 from .face import read_json_body
@@ -36,6 +38,16 @@ STORE_KEY = "lingma_responses_store"
 bp = Blueprint("responses", __name__)
 bp.before_request(require_api_key)
 bp.record_once(lambda state: state.app.extensions.setdefault(STORE_KEY, ResponseStore()))
+
+
+def render_error(err: ApiError):
+    """The OpenAI envelope, with "busy" named as the rate limit Codex retries after Retry-After."""
+    if err.code == "lingma_busy":
+        err.code = "rate_limit_exceeded"
+    return err.body(), err.status, err.headers
+
+
+register_envelope(bp.name, render_error)
 
 
 def get_store() -> ResponseStore:

@@ -488,7 +488,7 @@ def test_errors_before_the_stream_are_the_openai_envelope(client, pool, stream_f
     assert resp.status_code == 429 and resp.mimetype == "application/json"
     assert resp.headers["Retry-After"] == "3"
     error = resp.get_json()["error"]
-    assert set(error) == {"message", "type", "param", "code"} and error["code"] == "lingma_busy"
+    assert set(error) == {"message", "type", "param", "code"} and error["code"] == "rate_limit_exceeded"
 
 
 def test_unknown_model_is_404_but_codex_names_map_to_the_default(client, pool):
@@ -613,3 +613,11 @@ def test_store_evicts_by_size_counting_shared_turns_once():
     assert store.get("base") == base and store.get("next") is not None
     store.put("big", (Turn("user", "y" * 600),))
     assert store.get("base") is None and store.get("big") is not None
+
+
+def test_busy_is_the_rate_limit_codex_retries(client, pool):
+    from lingma_flask.lingma.errors import LingmaBusyError
+    pool.ask_error = LingmaBusyError("all slots busy", retry_after=2)
+    resp = client.post("/v1/responses", json={"model": "qwen3-coder", "input": "hi"})
+    assert resp.status_code == 429 and resp.headers["Retry-After"] == "2"
+    assert resp.get_json()["error"]["code"] == "rate_limit_exceeded"
