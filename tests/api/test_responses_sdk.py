@@ -102,7 +102,7 @@ def test_errors_before_the_stream_raise(sdk, pool):
     pool.ask_error = LingmaBusyError("full", retry_after=2)
     with pytest.raises(openai.RateLimitError) as info:
         sdk.responses.create(model="gpt-5", input="hi", stream=True)
-    assert info.value.code == "lingma_busy"
+    assert info.value.code == "rate_limit_exceeded"
     with pytest.raises(openai.BadRequestError) as info:
         sdk.responses.create(model="gpt-5", input="hi", previous_response_id="resp_gone")
     assert info.value.code == "previous_response_not_found"

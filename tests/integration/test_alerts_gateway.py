@@ -4,6 +4,8 @@ import http.server
 import json
 import threading
 import urllib.request
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -48,11 +50,15 @@ def test_logout_and_login_are_alerted_from_the_worker(tmp_path, webhook):
     gw = Gateway(tmp_path / "work", LINGMA_ALERT_WEBHOOK=url, LINGMA_MODELS_REFRESH="1",
                  NO_PROXY="127.0.0.1", no_proxy="127.0.0.1").start()
     try:
-        sim = f"http://127.0.0.1:{gw._http_port(0)}/sim"
         assert wait_until(lambda: any("baseline logged_in=True" in line for line in gw.lines), 30)
-        urllib.request.urlopen(sim + "/logout", timeout=5).read()
+        admin = gw.url + "/admin/api"  # a local client: no admin key needed
+        urllib.request.urlopen(urllib.request.Request(admin + "/logout", method="POST"), timeout=10).read()
         assert wait_until(lambda: len(received) == 1, 30), gw.lines[-20:]
-        urllib.request.urlopen(sim + "/login", timeout=5).read()
+        started = urllib.request.urlopen(urllib.request.Request(admin + "/login", method="POST"), timeout=10)
+        login_url = json.loads(started.read())["login_url"]
+        query = parse_qs(urlsplit(login_url).query)
+        callback = f"{query['redirect_uri'][0]}?state={query['state'][0]}&code=ok"
+        urllib.request.urlopen(callback, timeout=10).read()  # the browser, on this machine
         assert wait_until(lambda: len(received) == 2, 30), gw.lines[-20:]
     finally:
         gw.stop()
