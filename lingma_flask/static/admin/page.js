@@ -85,7 +85,7 @@
     state.replaceChildren(badge);
     cell(row, "PID", instance.pid);
     cell(row, "Ports (socket / http)", text(instance.socket_port) + " / " + text(instance.http_port));
-    cell(row, "Login", instance.logged_in ? "yes" : "no");
+    cell(row, "Logged in", instance.logged_in ? "yes" : "no");
     cell(row, "Account", instance.account);
     cell(row, "Restarts", instance.restarts);
     cell(row, "Reconnects", instance.reconnects);
@@ -271,13 +271,13 @@
   function requestRow(record) {
     const row = document.createElement("tr");
     cell(row, "Time", localTime(record.time)).title = text(record.time);
-    cell(row, "Id", record.id);
-    cell(row, "Route", record.route);
-    cell(row, "Model", record.model);
     cell(row, "Status", record.status);
-    cell(row, "Finish", record.finish_reason);
+    cell(row, "Model", record.model);
     cell(row, "First token (ms)", record.first_token_ms);
     cell(row, "Total (ms)", record.total_ms);
+    cell(row, "Finish", record.finish_reason);
+    cell(row, "Route", record.route);
+    cell(row, "Id", record.id);
     return row;
   }
 
