@@ -244,7 +244,7 @@ def test_requests_are_listed_as_text(browser, admin_gateway):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(req, timeout=10)
     refused.value.close()
-    assert refused.value.code == 404
+    assert refused.value.code in (404, 503)  # unknown model; 503 if Lingma is logged out
     open_page(browser, admin_gateway)
     cells = wait_for(lambda: [c for c in browser.find_elements(By.CSS_SELECTOR, "#requests td")
                               if c.text == HOSTILE_MODEL], what="the request row")
