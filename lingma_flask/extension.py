@@ -15,6 +15,7 @@ from .lingma.settings import CoreSettings
 def core_settings(config: Mapping[str, Any]) -> CoreSettings:
     """Build CoreSettings from config; a WORKER_INDEX gives this worker its own work dir."""
     settings = CoreSettings.from_mapping(config)
+    settings = settings.replace(login_dir=str(settings.login_root()))  # before any worker suffix
     index = config.get("WORKER_INDEX")
     if index not in (None, ""):
         settings = settings.replace(work_dir=str(settings.work_root() / f"w{int(index)}"))

@@ -16,6 +16,7 @@ def init_app(app: Flask) -> None:
     from . import guard
     from . import models
     from . import requestlog
+    from . import responses
 
     errors.init_app(app)
     requestlog.init_app(app)
@@ -23,3 +24,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(chat.bp)
     app.register_blueprint(completions.bp)
     app.register_blueprint(models.bp)
+    app.register_blueprint(responses.bp)

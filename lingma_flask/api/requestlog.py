@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import datetime
 import json
 import logging
 import re
@@ -37,6 +39,7 @@ class RequestRecord:
         self.error: str | None = None
         self.deferred = False
         self._start = time.monotonic()
+        self.started_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
         self.first_token_ms: int | None = None
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
@@ -53,15 +56,34 @@ class RequestRecord:
             return
         self._written = True
         fields = {k: _capped(v) for k, v in vars(self).items()
-                  if not k.startswith("_") and k != "deferred"}
+                  if not k.startswith("_") and k not in ("deferred", "started_at")}
         fields["total_ms"] = self._elapsed_ms()
         log.info(json.dumps(fields, ensure_ascii=False, separators=(",", ":")))
+        _remember(self, fields["total_ms"])
         metrics.observe_request(self.route, self.status or 0, self.model, fields["total_ms"] / 1000,
                                 None if self.first_token_ms is None else self.first_token_ms / 1000,
                                 self.prompt_tokens or 0, self.completion_tokens or 0)
 
     def _elapsed_ms(self) -> int:
         return int((time.monotonic() - self._start) * 1000)
+
+
+RECENT = collections.deque(maxlen=100)     # this worker's last API requests, for the admin
+UNLISTED = ("/admin", "/metrics", "/health", "/ready", "/openapi")
+
+
+def recent_requests() -> list[dict]:
+    """Return this worker's last 100 API requests, newest first (no prompt text in them)."""
+    return list(reversed(RECENT))
+
+
+def _remember(record: "RequestRecord", total_ms: int) -> None:
+    if not record.route.startswith(UNLISTED):
+        RECENT.append({
+            "id": record.id, "time": record.started_at, "route": _capped(record.route),
+            "model": _capped(record.model), "status": record.status,
+            "finish_reason": record.finish_reason, "first_token_ms": record.first_token_ms,
+            "total_ms": total_ms})
 
 
 def _capped(value):

@@ -13,6 +13,7 @@ spawning *thread* exits, and this thread lives exactly as long as the process sh
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import threading
@@ -27,7 +28,9 @@ from .errors import LingmaError
 from .errors import LingmaNotLoggedInError
 from .errors import LingmaNotReadyError
 from .errors import LingmaTimeoutError
+from .errors import LingmaUpstreamError
 from .images import upload_images
+from .login import SharedLogin
 from .models import parse_models
 from .rpc import RpcConnection
 from .stream import ChatStream
@@ -60,6 +63,10 @@ class LingmaInstance:
         self.restarts = 0
         self.reconnects = 0               # connections lost and made again
         self.in_flight = 0                # maintained by the pool under its lock
+        self.shared_login = SharedLogin(settings.login_root())
+        self.logged_in_since: float | None = None
+        self.first_token_ms: collections.deque = collections.deque(maxlen=200)
+        self._restart_reason: str | None = None
         self._stop = threading.Event()
         self._refresh_now = threading.Event()
         self._supervisor: threading.Thread | None = None
@@ -197,6 +204,9 @@ class LingmaInstance:
             self._refresh_now.clear()
             if conn.closed.is_set() or self._stop.is_set():
                 return
+            if self._restart_reason is not None:
+                self._restart(conn, self._restart_reason)
+                return
             if not self._probe(conn, forced=woken):
                 return
             if woken or time.monotonic() - refreshed >= refresh_every:
@@ -205,6 +215,52 @@ class LingmaInstance:
                     self._refresh(conn)
                 except LingmaError as exc:
                     log.warning("[%s] refresh failed: %s", self.name, exc)
+            if not self._sync_login(conn):
+                return
+
+    def _sync_login(self, conn: RpcConnection) -> bool:
+        """Keep this instance's login in step with the shared one; False when it must restart."""
+        shared, cache = self.shared_login, self.work_dir / "cache"
+        try:
+            if self.logged_in:
+                out = shared.logged_out_at()
+                if out is not None and out > (self.logged_in_since or 0):
+                    self._logout_here(conn)  # an operator logged out after this login
+                elif not shared.has_login():
+                    shared.publish(cache)    # a login newer than any logout: share it
+                return True
+            if shared.has_login() and shared.differs_from(cache) and self.command is not None:
+                shared.seed(cache)
+                self._restart(conn, "starting with the gateway's shared login")
+                return False
+        except (OSError, LingmaError) as exc:
+            log.warning("[%s] login sync failed: %s", self.name, exc)
+        return True
+
+    def _logout_here(self, conn: RpcConnection) -> None:
+        log.info("[%s] logging out (an operator logged the gateway out)", self.name)
+        conn.request("auth/logout", {}, timeout=self.settings.rpc_timeout)
+        (self.work_dir / "cache" / "user").unlink(missing_ok=True)
+        self._refresh(conn)
+
+    def request_refresh(self) -> None:
+        """Ask the supervisor to re-read auth and models (and probe) now."""
+        self._refresh_now.set()
+
+    def request_restart(self, reason: str) -> None:
+        """Ask the supervisor to restart this instance's Lingma (a new process) at once."""
+        self._restart_reason = reason
+        self._refresh_now.set()
+
+    def _restart(self, conn: RpcConnection, reason: str) -> None:
+        """Drop the connection and the process; the supervisor then starts afresh."""
+        self._restart_reason = None
+        log.info("[%s] restarting: %s", self.name, reason)
+        self._set_state(RECONNECTING, reason)
+        conn.close(LingmaConnectionError(f"Lingma is restarting: {reason}"))
+        if self.command is not None and self.process is not None:
+            self.restarts += 1
+            self._stop_process()
 
     def _probe(self, conn: RpcConnection, forced: bool) -> bool:
         """Return whether Lingma answers; a hung one is disconnected and its process stopped."""
@@ -218,19 +274,18 @@ class LingmaInstance:
         except LingmaError:
             return not conn.closed.is_set()  # an error reply still proves it is alive
         message = (f"Lingma did not answer a health probe within {self.settings.probe_timeout:g} s"
-                   " (LINGMA_PROBE_TIMEOUT); restarting it")
+                   " (LINGMA_PROBE_TIMEOUT)")
         log.warning("[%s] %s", self.name, message)
-        self._set_state(RECONNECTING, message)
-        conn.close(LingmaConnectionError(message))
-        if self.command is not None and self.process is not None:
-            self.restarts += 1
-            self._stop_process()
+        self._restart(conn, message)
         return False
 
     def _refresh(self, conn: RpcConnection) -> None:
         timeout = self.settings.rpc_timeout
         auth = conn.request("auth/status", {}, timeout=timeout)
+        was_logged_in = self.logged_in
         self.auth = auth if isinstance(auth, dict) else {}
+        if self.logged_in and not was_logged_in:
+            self.logged_in_since = time.time()
         models = conn.request("config/queryModels", {}, timeout=timeout) if self.logged_in else {}
         self.models = parse_models(models)
 
@@ -273,7 +328,8 @@ class LingmaInstance:
             "account": self.auth.get("name") or None, "in_flight": self.in_flight,
             "models": len(self.models), "restarts": self.restarts, "reconnects": self.reconnects,
             "pid": proc.pid if proc else None, "port": self.conn.port if self.conn else None,
-            "work_dir": str(self.work_dir), "last_error": self.last_error or None,
+            "http_port": self.http_port, "work_dir": str(self.work_dir),
+            "last_error": self.last_error or None, "first_token_ms": latency(self.first_token_ms),
         }
 
     # -- chat --------------------------------------------------------------------------
@@ -317,6 +373,8 @@ class LingmaInstance:
 
     def _stream_closed(self, conn: RpcConnection, stream: ChatStream, on_close) -> None:
         conn.unregister(stream.request_id)
+        if stream.finish is not None and stream.finish.first_token_ms is not None:
+            self.first_token_ms.append(stream.finish.first_token_ms)
         conn.forget_reply(stream.ask_rpc_id)
         if isinstance(stream.error, LingmaNotLoggedInError):
             self._refresh_now.set()  # Lingma says logged out: let health and routing know now
@@ -324,6 +382,36 @@ class LingmaInstance:
             self._refresh_now.set()  # silence may mean a hung Lingma: probe it now
         if on_close is not None:
             on_close(stream)
+
+    # -- login and settings (the admin API) ---------------------------------------------
+    def start_login(self) -> str:
+        """Ask Lingma for a login URL (`login/generateUrl`); return it."""
+        result = self._live_conn().request("login/generateUrl", {"loginDedicatedType": ""},
+                                           timeout=self.settings.rpc_timeout)
+        url = login_url_of(result)
+        if not url:
+            detail = result.get("errorMsg") if isinstance(result, dict) else ""
+            raise LingmaUpstreamError(f"Lingma gave no login URL{': ' + detail if detail else ''}")
+        return url
+
+    def logout(self) -> None:
+        """Log this instance out (`auth/logout`) and re-read its state."""
+        self._logout_here(self._live_conn())
+
+    def endpoint(self) -> str:
+        """Return Lingma's cloud endpoint (`config/getEndpoint`; "" means the default)."""
+        result = self._live_conn().request("config/getEndpoint", {}, timeout=self.settings.rpc_timeout)
+        return str(result.get("endpoint") or "") if isinstance(result, dict) else ""
+
+    def set_endpoint(self, endpoint: str) -> None:
+        """Change Lingma's cloud endpoint (`config/updateEndpoint`)."""
+        self._live_conn().request("config/updateEndpoint", {"endpoint": endpoint},
+                                  timeout=self.settings.rpc_timeout)
+
+    @property
+    def http_port(self) -> int | None:
+        """Lingma's local HTTP port (its login callback), when we spawned it."""
+        return getattr(self.process, "http_port", None)
 
     def drain(self, error: LingmaError) -> int:
         """End every open stream with `error`; return how many there were."""
@@ -334,6 +422,27 @@ class LingmaInstance:
         for stream in streams:
             stream.push_error(error)
         return len(streams)
+
+
+def latency(samples) -> dict:
+    """Summarise recent first-token latencies: count, median and 95th percentile (ms)."""
+    ordered = sorted(samples)
+    if not ordered:
+        return {"count": 0, "p50": None, "p95": None}
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return {"count": len(ordered), "p50": pick(0.5), "p95": pick(0.95)}
+
+
+def login_url_of(result) -> str | None:
+    """Return the login URL from a `login/generateUrl` result (a dict, or a bare string)."""
+    if isinstance(result, str):
+        return result or None
+    if not isinstance(result, dict) or result.get("success") is False:
+        return None
+    for key in ("loginUrl", "url", "login_url"):
+        if isinstance(result.get(key), str) and result[key]:
+            return result[key]
+    return None
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:

@@ -73,10 +73,11 @@ class CoreSettings:
     probe_timeout: float = 5.0             # a probe unanswered this long means Lingma hangs
     reconnect_attempts: int = 8
     machine_token: str | None = None       # optional Cosy-MachineToken header (Qoder CN)
+    login_dir: str | None = None           # the shared login folder (default <work root>/login)
 
     _CASTS = {
         "bin": _as_opt_str, "work_dir": _as_opt_str, "socket_port": _as_opt_int,
-        "login_from": _as_opt_str, "machine_token": _as_opt_str, "ask_mode": str,
+        "login_from": _as_opt_str, "machine_token": _as_opt_str, "login_dir": _as_opt_str, "ask_mode": str,
         "auto_memory": _as_bool, "max_frame_bytes": int, "max_prompt_chars": int,
         "stream_buffer_bytes": int, "pool_size": int,
         "max_concurrency": int, "reconnect_attempts": int,
@@ -107,6 +108,10 @@ class CoreSettings:
     def work_root(self) -> Path:
         """Return the folder under which each instance gets its own work dir."""
         return Path(self.work_dir).expanduser() if self.work_dir else default_work_dir()
+
+    def login_root(self) -> Path:
+        """Return the login folder shared by every instance and worker of this gateway."""
+        return Path(self.login_dir).expanduser() if self.login_dir else self.work_root() / "login"
 
     def describe(self) -> str:
         """Return the settings as JSON for logs (nothing secret in here but the token)."""

@@ -1,36 +1,58 @@
-"""The operator's API under /admin/api/, guarded by LINGMA_ADMIN_KEY.
+"""The operator's API under /admin/api/: instances, restarts, the Lingma login, the endpoint.
 
-`Authorization: Bearer <admin key>`, compared in constant time; with no admin key set, the
-admin API answers loopback clients only.
+Guarded by LINGMA_ADMIN_KEY: `Authorization: Bearer <key>` (constant-time compare), or the
+status page's signed session cookie (then unsafe methods need its `X-CSRF-Token`); with no
+admin key set, local clients only. The contract is in docs/operations.md.
 """
 
 from __future__ import annotations
 
+import hmac
+import time
+
 from flask import Blueprint
 from flask import request
+from flask import session
 
 from ..api.auth import is_local_client
 from ..api.auth import key_matches
 from ..api.errors import ApiError
+from ..api.requestlog import recent_requests
 from ..extension import get_pool
 from ..extension import get_settings
+from ..lingma.errors import LingmaNotReadyError
+from ..lingma.login import SharedLogin
+from . import callback
 
 bp = Blueprint("admin", __name__, url_prefix="/admin/api")
+
+UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+HEADLESS_HINT = (
+    "After the Aliyun login your browser is sent to http://127.0.0.1:{port}/…, Lingma's own "
+    "callback on the gateway's machine. If the browser runs elsewhere that page will not load: "
+    "copy its address from the address bar and paste it here, or forward the port first with "
+    "ssh -L {port}:127.0.0.1:{port} <server>.")
 
 
 @bp.before_request
 def require_admin() -> None:
-    """Refuse the request unless it carries the admin key (or is local when none is set)."""
+    """Let in the admin key, a signed-in session (with its CSRF token), or local clients."""
     admin_key = get_settings().admin_key
-    if admin_key is None:
-        if not is_local_client():
-            raise ApiError(401, "No LINGMA_ADMIN_KEY is set, so the admin API answers local"
-                           " clients only.", code="invalid_admin_key")
-        return
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not key_matches(token.strip(), (admin_key,)):
-        raise ApiError(401, "The admin API needs 'Authorization: Bearer <LINGMA_ADMIN_KEY>'.",
-                       code="invalid_admin_key")
+    if admin_key and scheme.lower() == "bearer" and key_matches(token.strip(), (admin_key,)):
+        return
+    if session.get("admin") is True:
+        sent, expected = request.headers.get("X-CSRF-Token", ""), session.get("csrf") or ""
+        if request.method in UNSAFE and not (expected and hmac.compare_digest(sent, expected)):
+            raise ApiError(403, "This action needs the page's CSRF token (X-CSRF-Token).",
+                           code="csrf_failed")
+        return
+    if admin_key is None and is_local_client():
+        return
+    message = ("No LINGMA_ADMIN_KEY is set, so the admin API answers local clients only."
+               if admin_key is None else
+               "The admin API needs 'Authorization: Bearer <LINGMA_ADMIN_KEY>'.")
+    raise ApiError(401, message, code="invalid_admin_key")
 
 
 @bp.get("/health")
@@ -39,3 +61,117 @@ def show_pool_health():
     health = dict(get_pool().health())
     health["simulator"] = bool(get_pool().using_simulator)
     return health
+
+
+@bp.get("/instances")
+def list_instances():
+    """List the instances: state, process, login (display name only), load and latency."""
+    pool, health = get_pool(), get_pool().health()
+    instances = [{**i, "socket_port": i.get("port")} for i in health.get("instances", [])]
+    return {"ready": bool(health.get("ready")), "simulator": bool(pool.using_simulator),
+            "instances": instances}
+
+
+@bp.post("/instances/<name>/restart")
+def restart_instance(name: str):
+    """Restart one instance's Lingma (a new process)."""
+    find_instance(name).request_restart("restart asked by an operator")
+    return {"restarting": name}, 202
+
+
+@bp.post("/login")
+def start_login():
+    """Start Lingma's login and return its URL (and how to finish it on a headless server)."""
+    instance = ready_instance()
+    url = instance.start_login()
+    expected = callback.expected_callback(url, instance.http_port)
+    shared_login().save_pending({"login_url": url, "instance": instance.name,
+                                 "expected": expected, "started": time.time()})
+    return {"state": "pending", "login_url": url, "instance": instance.name,
+            "callback_port": expected["port"],
+            "headless_hint": HEADLESS_HINT.format(port=expected["port"])}
+
+
+@bp.get("/login")
+def show_login():
+    """Say whether Lingma is logged in, a login is pending, or neither."""
+    logged_in = [i for i in get_pool().instances if i.ready and i.logged_in]
+    if logged_in:
+        return {"state": "logged_in", "login_url": None,
+                "account": logged_in[0].auth.get("name") or None}
+    pending = shared_login().pending()
+    if pending:
+        return {"state": "pending", "login_url": pending.get("login_url"), "account": None}
+    return {"state": "none", "login_url": None, "account": None}
+
+
+@bp.post("/login/callback")
+def deliver_callback():
+    """Deliver a callback address pasted from the browser to the Lingma that started the login."""
+    pending = shared_login().pending()
+    if not pending:
+        raise ApiError(400, "No Lingma login is in progress: start one first.", code="no_login")
+    url = (request.get_json(silent=True) or {}).get("url")
+    if not isinstance(url, str) or not url.strip():
+        raise ApiError(400, "Send {\"url\": \"<the address from the browser>\"}.", param="url",
+                       code="invalid_callback")
+    status = callback.deliver(url, pending["expected"])
+    for instance in get_pool().instances:
+        instance.request_refresh()
+    return {"delivered": True, "lingma_status": status}
+
+
+@bp.post("/logout")
+def logout():
+    """Log Lingma out: this worker's instances now, the others through the shared login."""
+    shared_login().mark_logged_out()
+    for instance in get_pool().instances:
+        if instance.ready and instance.logged_in:
+            instance.logout()
+    return {"state": "none"}
+
+
+@bp.get("/endpoint")
+def show_endpoint():
+    """Show Lingma's cloud endpoint ("" is the official default)."""
+    return {"endpoint": ready_instance().endpoint()}
+
+
+@bp.post("/endpoint")
+def change_endpoint():
+    """Change Lingma's cloud endpoint on every ready instance of this worker."""
+    endpoint = (request.get_json(silent=True) or {}).get("endpoint")
+    if not isinstance(endpoint, str) or (endpoint and not endpoint.startswith("https://")):
+        raise ApiError(400, "Send {\"endpoint\": \"https://…\"} (or \"\" for the default).",
+                       param="endpoint", code="invalid_value")
+    for instance in get_pool().instances:
+        if instance.ready:
+            instance.set_endpoint(endpoint)
+    return {"endpoint": endpoint}
+
+
+@bp.get("/requests")
+def list_requests():
+    """Show this worker's last 100 API requests (never their text)."""
+    return {"requests": recent_requests()}
+
+
+def shared_login() -> SharedLogin:
+    """The gateway's shared login folder."""
+    return SharedLogin(get_pool().settings.login_root())
+
+
+def find_instance(name: str):
+    """Return this worker's instance called `name`, or raise 404."""
+    for instance in get_pool().instances:
+        if instance.name == name:
+            return instance
+    raise ApiError(404, f"No instance called {name[:60]!r}.", code="instance_not_found")
+
+
+def ready_instance():
+    """Return a connected instance (logged in or not), or raise 503."""
+    for instance in get_pool().instances:
+        if instance.ready:
+            return instance
+    raise LingmaNotReadyError("no Lingma instance is connected yet", retry_after=5)

@@ -7,6 +7,9 @@ import json
 
 import pytest
 
+from lingma_flask.api.tools import contract
+from lingma_flask.api.tools.spec import Tool
+from lingma_flask.api.tools.spec import ToolChoice
 from lingma_flask.lingma.simulator import conversation
 from lingma_flask.lingma.simulator import images
 from lingma_flask.lingma.simulator import scenario
@@ -111,6 +114,16 @@ def test_tool_marker_calls_the_first_tool_with_synthesized_arguments():
                                    "arguments": {"path": "sim", "limit": 1, "mode": "r"}}]
     assert {len(c) for c in s.chunks[:-1]} == {7} and "".join(s.chunks) == s.answer
     assert not any("<tool_call>" in c or "</tool_call>" in c for c in s.chunks), "tags are cut"
+
+
+def test_the_gateways_own_tools_section_is_read():
+    tool = Tool("get_weather", "Weather", {"type": "object", "properties": {
+        "city": {"type": "string"}}, "required": ["city"]})
+    section = contract.tools_section([tool], ToolChoice.auto(), True)
+    assert "<tools></tools>" in section   # the prose mentions the tags before the block
+    prompt = "System instructions:\n" + section + "\n\nUser:\nweather? [[sim:tool]]\n\nAssistant:"
+    assert [t["name"] for t in conversation.offered_tools(prompt)] == ["get_weather"]
+    assert calls_in(build(prompt).answer) == [{"name": "get_weather", "arguments": {"city": "sim"}}]
 
 
 def test_named_tool_several_calls_given_arguments_and_prose():

@@ -17,7 +17,8 @@ CUE = "\n\nAssistant:"
 CAP = 200
 ELLIPSIS = "…"
 
-_TOOLS_RE = re.compile(r"<tools>(.*?)</tools>", re.S)
+# the block starts a line; the contract's own prose mentions an empty "<tools></tools>" first
+_TOOLS_RE = re.compile(r"<tools>[ \t]*\n(.*?)</tools>", re.S)
 _SCHEMA_RE = re.compile(r"<response_schema>(.*?)</response_schema>", re.S)
 _RESPONSE_RE = re.compile(r"<tool_response>(.*?)</tool_response>", re.S)
 

@@ -1,0 +1,76 @@
+"""POST /v1/responses: the OpenAI Responses API face of the pipeline (Codex CLI, the SDK).
+
+The view validates (a `previous_response_id` is looked up in this process's store), starts
+the job (everything that can fail early leaves through the OpenAI error envelope), then
+answers with one `response` object or the event stream of `responses_stream`. A response is
+stored for later `previous_response_id` requests unless the request says `store: false`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint
+from flask import current_app
+
+from . import pipeline
+from .auth import require_api_key
+from .conversation import PastCall
+from .conversation import Turn
+from .face import answer_headers
+from .face import collect_answer
+from .face import read_json_body
+from .face import stream_answer
+from .requestlog import current_record
+from .responses_request import ResponsesRequest
+from .responses_request import parse_responses_request
+from .responses_shapes import ResponseHead
+from .responses_shapes import response_body
+from .responses_store import ResponseStore
+from .responses_stream import ResponseEncoder
+
+log = logging.getLogger(__name__)
+
+STORE_KEY = "lingma_responses_store"
+
+bp = Blueprint("responses", __name__)
+bp.before_request(require_api_key)
+bp.record_once(lambda state: state.app.extensions.setdefault(STORE_KEY, ResponseStore()))
+
+
+def get_store() -> ResponseStore:
+    """Return this app's store of recent responses."""
+    return current_app.extensions[STORE_KEY]
+
+
+@bp.post("/v1/responses")
+@bp.post("/responses")
+def create_response():
+    """Answer a Responses API request, streamed as SSE or as one JSON object."""
+    store = get_store()
+    parsed = parse_responses_request(read_json_body(), store.get)
+    chat = parsed.chat
+    if chat.ignored:
+        log.debug("fields accepted but not forwarded: %s", ", ".join(chat.ignored))
+    record = current_record()
+    record.stream = chat.stream
+    job = pipeline.start(chat, record)
+    head = ResponseHead(job.target.name, parsed.echo)
+
+    def remember(text: str, calls: tuple) -> None:
+        if parsed.store:
+            keep(store, head.id, parsed, text, calls)
+
+    if not chat.stream:
+        result = collect_answer(job)
+        remember(result.content, result.calls)
+        return response_body(head, result), 200, answer_headers(job)
+    return stream_answer(job, ResponseEncoder(head, remember), answer_headers(job))
+
+
+def keep(store: ResponseStore, response_id: str, parsed: ResponsesRequest, text: str,
+         calls: tuple) -> None:
+    """Store a response's conversation: the earlier turns, its input, and its answer."""
+    answer = Turn("assistant", text, calls=tuple(PastCall(c.id, c.name, c.arguments)
+                                                 for c in calls))
+    store.put(response_id, parsed.conversation + (answer,), shared=parsed.shared)

@@ -1,0 +1,370 @@
+"""Validate a Responses API body (POST /v1/responses) into the common `ChatRequest`.
+
+`input` is a string or a list of items: messages of every role (Codex sends its system prompt
+as `developer` messages), earlier function and custom tool calls with their outputs (each call
+joins the assistant turn before it, each output becomes a tool turn), and items Lingma cannot
+use (`reasoning`, hosted-tool calls, compaction, ...), which are dropped. Function tools are
+offered; hosted, namespace and custom tools are accepted and left out of the prompt. Types are
+strict where OpenAI is strict; unknown fields and item kinds never fail a request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Annotated
+from typing import Any
+from typing import Literal
+
+from pydantic import Discriminator
+from pydantic import Field
+from pydantic import Tag
+from pydantic import model_validator
+
+from .conversation import ChatRequest
+from .conversation import PastCall
+from .conversation import ResponseFormat
+from .conversation import Turn
+from .errors import ApiError
+from .schemas import MAX_MESSAGES
+from .schemas import MAX_NAME
+from .schemas import MAX_PARTS
+from .schemas import MAX_TOOLS
+from .schemas import Count
+from .schemas import Flag
+from .schemas import Lenient
+from .schemas import function_tool
+from .schemas import ignored_fields
+from .schemas import image_data_uri
+from .schemas import model_field
+from .schemas import validate
+from .tools.spec import ToolChoice
+
+USED = frozenset({"model", "input", "instructions", "stream", "max_output_tokens", "tools",
+                  "tool_choice", "parallel_tool_calls", "text", "previous_response_id", "store"})
+TEXT_PARTS = ("input_text", "output_text", "text", "summary_text", "reasoning_text")
+CALLS = ("function_call", "custom_tool_call")
+OUTPUTS = ("function_call_output", "custom_tool_call_output")
+
+
+# -- content parts ---------------------------------------------------------------------------
+
+class Part(Lenient):
+    """One content part: text, a refusal, or an inline image; files and audio are refused."""
+
+    type: str
+    text: str | None = None
+    refusal: str | None = None
+    image_url: str | None = None
+    file_id: str | None = None
+
+    @model_validator(mode="after")
+    def _known(self):
+        if self.type in TEXT_PARTS and self.text is None:
+            raise ValueError(f"an {self.type} part needs a 'text' string")
+        if self.type == "input_image" and self.image_url is None:
+            raise ValueError("this gateway takes images only as data URIs in 'image_url'"
+                             + ("; a 'file_id' cannot be resolved" if self.file_id else ""))
+        if self.type not in TEXT_PARTS + ("refusal", "input_image"):
+            raise ValueError(f"content parts of type {self.type[:40]!r} are not supported;"
+                             " send input_text or input_image parts")
+        return self
+
+
+Parts = Annotated[list[Part], Field(max_length=MAX_PARTS)]
+
+
+# -- input items -----------------------------------------------------------------------------
+
+class MessageItem(Lenient):
+    """A message of any role (`type` may be left out)."""
+
+    type: Literal["message"] | None = None
+    role: Literal["user", "assistant", "system", "developer"]
+    content: str | Parts
+
+
+class CallItem(Lenient):
+    """An earlier function call (`arguments`) or custom tool call (`input`)."""
+
+    type: Literal["function_call", "custom_tool_call"]
+    call_id: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=MAX_NAME)
+    arguments: str | None = None
+    input: str | None = None
+
+
+class OutputItem(Lenient):
+    """The result of an earlier call: a string, or text (and image) parts."""
+
+    type: Literal["function_call_output", "custom_tool_call_output"]
+    call_id: str = Field(min_length=1)
+    output: str | Parts
+
+
+class OtherItem(Lenient):
+    """Any other item (reasoning, hosted-tool calls, compaction, ...): accepted and dropped."""
+
+    type: str
+
+
+def item_kind(value: Any) -> str:
+    """Tell which item model validates a raw input item."""
+    if not isinstance(value, dict):
+        return "Other"
+    kind = value.get("type")
+    if kind == "message" or (kind is None and "role" in value):
+        return "Message"
+    return "Call" if kind in CALLS else "Output" if kind in OUTPUTS else "Other"
+
+
+# Tags are capitalised so error locations (`input[3].content`) leave them out.
+Item = Annotated[
+    Annotated[MessageItem, Tag("Message")] | Annotated[CallItem, Tag("Call")]
+    | Annotated[OutputItem, Tag("Output")] | Annotated[OtherItem, Tag("Other")],
+    Discriminator(item_kind)]
+Items = Annotated[list[Item], Field(max_length=MAX_MESSAGES)]
+
+
+# -- tools, formats, the body ----------------------------------------------------------------
+
+class FunctionTool(Lenient):
+    """A function tool: offered to the model."""
+
+    type: Literal["function"]
+    name: str = Field(min_length=1, max_length=MAX_NAME)
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: Flag | None = None
+
+
+class OtherTool(Lenient):
+    """A hosted, namespace, custom or local tool: accepted, not offered."""
+
+    type: str
+
+
+Tool = Annotated[
+    Annotated[FunctionTool, Tag("Function")] | Annotated[OtherTool, Tag("Other")],
+    Discriminator(lambda v: "Function" if isinstance(v, dict) and v.get("type") == "function"
+                  else "Other")]
+
+
+class NamedChoice(Lenient):
+    """An object `tool_choice`: `{"type": "function", "name": ...}` or a hosted kind."""
+
+    type: str
+    name: str | None = Field(None, max_length=MAX_NAME)
+
+
+class TextFormat(Lenient):
+    """`text.format`."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    name: str | None = None
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    strict: Flag | None = None
+
+    @model_validator(mode="after")
+    def _schema(self):
+        if self.type == "json_schema" and self.schema_ is None:
+            raise ValueError("a json_schema format needs a 'schema'")
+        return self
+
+
+class TextConfig(Lenient):
+    """`text`: the output format (and verbosity, not forwarded)."""
+
+    format: TextFormat | None = None
+    verbosity: str | None = None
+
+
+class ReasoningConfig(Lenient):
+    """`reasoning`: accepted and echoed; Lingma's models reason on their own."""
+
+    effort: str | None = None
+    summary: str | None = None
+
+
+class ResponsesBody(Lenient):
+    """The body of POST /v1/responses."""
+
+    model: str | None = model_field()
+    input: str | Items | None = None
+    instructions: str | None = None
+    previous_response_id: str | None = Field(None, min_length=1)
+    stream: Flag | None = False
+    store: Flag | None = True
+    background: Flag | None = None
+    max_output_tokens: Count | None = Field(None, ge=1)
+    max_tool_calls: Count | None = Field(None, ge=1)
+    tools: list[Tool] | None = Field(None, max_length=MAX_TOOLS)
+    tool_choice: Literal["none", "auto", "required"] | NamedChoice | None = None
+    parallel_tool_calls: Flag | None = None
+    text: TextConfig | None = None
+    reasoning: ReasoningConfig | None = None
+    metadata: dict[str, str] | None = None
+    include: list[str] | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    truncation: Literal["auto", "disabled"] | None = None
+    user: str | None = None
+    service_tier: str | None = None
+    prompt_cache_key: str | None = None
+    safety_identifier: str | None = None
+    client_metadata: dict[str, Any] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ResponsesRequest:
+    """A validated Responses request: the chat, what the response echoes, what gets stored."""
+
+    chat: ChatRequest
+    echo: dict
+    conversation: tuple[Turn, ...]   # earlier turns and this input, without `instructions`
+    store: bool = True
+    shared: int = 0                  # how many leading turns came from previous_response_id
+
+
+History = Callable[[str], "tuple[Turn, ...] | None"]
+
+
+def parse_responses_request(data: Any, history: History) -> ResponsesRequest:
+    """Validate a body or raise a 400 ApiError; `history(id)` gives a stored conversation."""
+    body = validate(ResponsesBody, data)
+    earlier = earlier_turns(body.previous_response_id, history)
+    conversation = earlier + input_turns(body.input)
+    if not any(turn.role != "system" for turn in conversation):
+        raise ApiError(400, "Missing required parameter: 'input'.", param="input",
+                       code="missing_required_parameter")
+    instructions = (Turn("system", body.instructions),) if body.instructions else ()
+    chat = ChatRequest(
+        turns=instructions + conversation,
+        model=body.model,
+        stream=bool(body.stream),
+        max_tokens=body.max_output_tokens,
+        tools=offered(body.tools or []),
+        tool_choice=choice(body),
+        parallel_tools=body.parallel_tool_calls is not False,
+        response_format=response_format(body.text),
+        model_family="openai",
+        call_prefix="call_",
+        ignored=ignored_fields(data, USED),
+    )
+    return ResponsesRequest(chat, echo_fields(data, body), conversation,
+                            store=body.store is not False, shared=len(earlier))
+
+
+def earlier_turns(previous_id: str | None, history: History) -> tuple[Turn, ...]:
+    """Return the stored conversation `previous_response_id` names, or raise 400."""
+    if previous_id is None:
+        return ()
+    turns = history(previous_id)
+    if turns is None:
+        raise ApiError(400, f"Previous response with id '{previous_id[:100]}' not found. This"
+                       " gateway keeps recent stored responses in memory, per worker process.",
+                       param="previous_response_id", code="previous_response_not_found")
+    return turns
+
+
+def input_turns(value: str | list | None) -> tuple[Turn, ...]:
+    """Turn `input` into conversation turns, calls joining the assistant turn before them."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (Turn("user", value),)
+    turns: list[Turn] = []
+    for index, item in enumerate(value):
+        if isinstance(item, MessageItem):
+            turns.append(message_turn(item, index))
+        elif isinstance(item, CallItem):
+            add_call(turns, item)
+        elif isinstance(item, OutputItem):
+            turns.append(Turn("tool", parts_text(item.output), call_id=item.call_id))
+    return tuple(turns)
+
+
+def message_turn(item: MessageItem, index: int) -> Turn:
+    """Return the turn of one message item (images only on user turns)."""
+    role = "system" if item.role == "developer" else item.role
+    if isinstance(item.content, str):
+        return Turn(role, item.content)
+    images = tuple(image_data_uri(part.image_url, f"input[{index}].content[{j}]")
+                   for j, part in enumerate(item.content) if part.type == "input_image")
+    return Turn(role, parts_text(item.content), images=images if role == "user" else ())
+
+
+def parts_text(content: str | list[Part]) -> str:
+    """Return the text of a content (parts joined by newlines; images as placeholders)."""
+    if isinstance(content, str):
+        return content
+    texts = []
+    for part in content:
+        if part.type == "input_image":
+            continue
+        texts.append(part.text if part.text is not None else part.refusal or "")
+    return "\n".join(texts)
+
+
+def add_call(turns: list[Turn], item: CallItem) -> None:
+    """Add an earlier call to the assistant turn just before it, or start one."""
+    arguments = item.arguments if item.type == "function_call" else item.input
+    call = PastCall(item.call_id, item.name, arguments or "")
+    if turns and turns[-1].role == "assistant":
+        turns[-1] = dataclasses.replace(turns[-1], calls=turns[-1].calls + (call,))
+    else:
+        turns.append(Turn("assistant", calls=(call,)))
+
+
+def offered(tools: list) -> tuple:
+    """Return the function tools; other kinds are left out of the prompt."""
+    return tuple(function_tool(t.name, t.description, t.parameters)
+                 for t in tools if isinstance(t, FunctionTool))
+
+
+def choice(body: ResponsesBody) -> ToolChoice:
+    """Return the tool choice; a named function must be among the offered tools."""
+    value = body.tool_choice
+    if value is None:
+        return ToolChoice.auto()
+    if isinstance(value, str):
+        return ToolChoice(value)
+    if value.type != "function":
+        return ToolChoice.auto()
+    names = {t.name for t in body.tools or [] if isinstance(t, FunctionTool)}
+    if not value.name or value.name not in names:
+        raise ApiError(400, f"tool_choice names the function {value.name!r}, which is not in"
+                       " 'tools'.", param="tool_choice", code="invalid_value")
+    return ToolChoice.named(value.name)
+
+
+def response_format(text: TextConfig | None) -> ResponseFormat | None:
+    """Return the structured-output request of `text.format`, or None for plain text."""
+    spec = text.format if text is not None else None
+    if spec is None or spec.type == "text":
+        return None
+    if spec.type == "json_object":
+        return ResponseFormat()
+    return ResponseFormat(spec.schema_, spec.name or "response", bool(spec.strict))
+
+
+def echo_fields(data: dict, body: ResponsesBody) -> dict:
+    """Return the request fields every response object repeats (OpenAI's defaults otherwise)."""
+    return {
+        "instructions": body.instructions,
+        "max_output_tokens": body.max_output_tokens,
+        "metadata": body.metadata or {},
+        "parallel_tool_calls": body.parallel_tool_calls is not False,
+        "previous_response_id": body.previous_response_id,
+        "prompt_cache_key": body.prompt_cache_key,
+        "reasoning": {"effort": None, "summary": None, **(data.get("reasoning") or {})},
+        "service_tier": body.service_tier or "default",
+        "store": body.store is not False,
+        "temperature": 1.0 if body.temperature is None else body.temperature,
+        "text": data.get("text") or {"format": {"type": "text"}},
+        "tool_choice": data.get("tool_choice") or "auto",
+        "tools": data.get("tools") or [],
+        "top_p": 1.0 if body.top_p is None else body.top_p,
+        "truncation": body.truncation or "disabled",
+        "user": body.user,
+    }

@@ -1,0 +1,211 @@
+"""Encode the common events as the Responses API's SSE stream (Codex, `client.responses.*`).
+
+Every frame is `event: <type>` plus `data: <json>` whose `type` is the event name and whose
+`sequence_number` counts from 0. Order: `response.created`, `response.in_progress`; then each
+output item in turn — a `reasoning` item (summary part and text deltas) while Lingma reasons,
+a `message` item (one `output_text` part, a delta per chunk) while it answers, one
+`function_call` item per call — each opened with `response.output_item.added` and closed with
+`response.output_item.done` carrying the whole item; finally `response.completed` (or
+`response.incomplete`) with the whole response. A failure after the start is one
+`response.failed`. No `[DONE]`.
+
+While Lingma is quiet, each keepalive interval sends a `: keepalive` comment (for proxies) and
+a repeated `response.in_progress` event: Codex resets its idle timer only on events, not on
+comments.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from collections.abc import Iterator
+
+from . import events
+from . import sse
+from .responses_shapes import ResponseHead
+from .responses_shapes import failure_error
+from .responses_shapes import function_call_item
+from .responses_shapes import message_item
+from .responses_shapes import new_id
+from .responses_shapes import output_text_part
+from .responses_shapes import reasoning_item
+from .responses_shapes import status_of
+from .responses_shapes import summary_part
+from .responses_shapes import usage_object
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class Sequencer:
+    """Numbers and encodes the frames of one stream."""
+
+    def __init__(self):
+        self.number = 0
+
+    def frame(self, kind: str, payload: dict) -> str:
+        """Encode one event with the next sequence number."""
+        data = _dumps({"type": kind, **payload, "sequence_number": self.number})
+        self.number += 1
+        return f"event: {kind}\ndata: {data}\n\n"
+
+    def deltas(self, kind: str, payload: dict) -> Callable[[str], bytes]:
+        """Return `fill(delta)`: the event with `delta` added, encoded once but for the text."""
+        head, tail = _dumps({"type": kind, **payload, "delta": sse.SLOT}).split(_dumps(sse.SLOT))
+        assert tail == "}"
+        start = f"event: {kind}\ndata: {head}".encode()
+
+        def fill(delta: str) -> bytes:
+            number, self.number = self.number, self.number + 1
+            return start + _dumps(delta).encode() + b',"sequence_number":%d}\n\n' % number
+        return fill
+
+
+class MessageWriter:
+    """One `message` output item: its events, and its text so far."""
+
+    def __init__(self, seq: Sequencer, index: int):
+        self.seq, self.index, self.id, self.texts = seq, index, new_id("msg_"), []
+        self.where = {"item_id": self.id, "output_index": index, "content_index": 0}
+        self.delta = seq.deltas("response.output_text.delta", {**self.where, "logprobs": []})
+
+    def opening(self) -> Iterator[str]:
+        """The item and its empty text part."""
+        yield self.seq.frame("response.output_item.added",
+                             {"output_index": self.index,
+                              "item": message_item(self.id, None, "in_progress")})
+        yield self.seq.frame("response.content_part.added",
+                             {**self.where, "part": output_text_part("")})
+
+    def write(self, text: str) -> bytes:
+        """One text delta."""
+        self.texts.append(text)
+        return self.delta(text)
+
+    def item(self, status: str) -> dict:
+        """The whole item."""
+        return message_item(self.id, "".join(self.texts), status)
+
+    def closing(self, status: str) -> Iterator[str]:
+        """The text, the part and the item, done."""
+        text = "".join(self.texts)
+        yield self.seq.frame("response.output_text.done", {**self.where, "text": text,
+                                                           "logprobs": []})
+        yield self.seq.frame("response.content_part.done", {**self.where,
+                                                            "part": output_text_part(text)})
+        yield self.seq.frame("response.output_item.done",
+                             {"output_index": self.index, "item": self.item(status)})
+
+
+class ReasoningWriter:
+    """One `reasoning` output item whose single summary part carries Lingma's reasoning."""
+
+    def __init__(self, seq: Sequencer, index: int):
+        self.seq, self.index, self.id, self.texts = seq, index, new_id("rs_"), []
+        self.where = {"item_id": self.id, "output_index": index, "summary_index": 0}
+        self.delta = seq.deltas("response.reasoning_summary_text.delta", self.where)
+
+    def opening(self) -> Iterator[str]:
+        """The item and its empty summary part."""
+        yield self.seq.frame("response.output_item.added",
+                             {"output_index": self.index, "item": reasoning_item(self.id, None)})
+        yield self.seq.frame("response.reasoning_summary_part.added",
+                             {**self.where, "part": summary_part("")})
+
+    def write(self, text: str) -> bytes:
+        """One summary text delta."""
+        self.texts.append(text)
+        return self.delta(text)
+
+    def item(self, status: str) -> dict:
+        """The whole item (reasoning items carry no status)."""
+        return reasoning_item(self.id, "".join(self.texts))
+
+    def closing(self, status: str) -> Iterator[str]:
+        """The summary text, the part and the item, done."""
+        text = "".join(self.texts)
+        yield self.seq.frame("response.reasoning_summary_text.done", {**self.where, "text": text})
+        yield self.seq.frame("response.reasoning_summary_part.done",
+                             {**self.where, "part": summary_part(text)})
+        yield self.seq.frame("response.output_item.done",
+                             {"output_index": self.index, "item": self.item(status)})
+
+
+class ResponseEncoder:
+    """Encode one job's events; `on_finish(text, calls)` is told the answer before the end."""
+
+    def __init__(self, head: ResponseHead, on_finish: Callable[[str, tuple], None]):
+        self.head = head
+        self.on_finish = on_finish
+        self.seq = Sequencer()
+        self.output: list[dict] = []
+        self.current: MessageWriter | ReasoningWriter | None = None
+        self.texts: list[str] = []
+        self.calls: tuple = ()
+
+    def open(self) -> Iterator[str]:
+        """`response.created` and `response.in_progress`, at once."""
+        snapshot = self.head.object("in_progress")
+        yield self.seq.frame("response.created", {"response": snapshot})
+        yield self.seq.frame("response.in_progress", {"response": snapshot})
+
+    def event(self, event) -> Iterator:
+        """Frames for one event."""
+        if event is events.KEEPALIVE:
+            yield sse.KEEPALIVE
+            yield self.seq.frame("response.in_progress",
+                                 {"response": self.head.object("in_progress", self.output)})
+        elif isinstance(event, events.Text) and event.text:
+            self.texts.append(event.text)
+            yield from self._write(MessageWriter, event.text)
+        elif isinstance(event, events.Reasoning) and event.text:
+            yield from self._write(ReasoningWriter, event.text)
+        elif isinstance(event, events.Calls):
+            yield from self._close("completed")
+            for call in event.calls:
+                yield from self._call(call)
+        elif isinstance(event, events.Finish):
+            yield from self._finish(event)
+
+    def fail(self, error) -> Iterator[str]:
+        """One `response.failed` ends the stream; the output so far comes with it."""
+        output = self.output + ([self.current.item("incomplete")] if self.current else [])
+        response = self.head.object("failed", output, error=failure_error(error))
+        yield self.seq.frame("response.failed", {"response": response})
+
+    def _write(self, kind: type, text: str) -> Iterator:
+        if not isinstance(self.current, kind):
+            yield from self._close("completed")
+            self.current = kind(self.seq, len(self.output))
+            yield from self.current.opening()
+        yield self.current.write(text)
+
+    def _close(self, status: str) -> Iterator[str]:
+        if self.current is not None:
+            yield from self.current.closing(status)
+            self.output.append(self.current.item(status))
+            self.current = None
+
+    def _call(self, call) -> Iterator[str]:
+        index, item_id, arguments = len(self.output), new_id("fc_"), call.arguments_json()
+        where = {"item_id": item_id, "output_index": index}
+        yield self.seq.frame("response.output_item.added", {
+            "output_index": index, "item": function_call_item(item_id, call, "in_progress", "")})
+        yield self.seq.frame("response.function_call_arguments.delta", {**where,
+                                                                        "delta": arguments})
+        yield self.seq.frame("response.function_call_arguments.done", {**where,
+                                                                       "arguments": arguments})
+        item = function_call_item(item_id, call, "completed")
+        yield self.seq.frame("response.output_item.done", {"output_index": index, "item": item})
+        self.output.append(item)
+        self.calls += (call,)
+
+    def _finish(self, finish: events.Finish) -> Iterator[str]:
+        status, incomplete = status_of(finish.reason)
+        yield from self._close("completed" if status == "completed" else "incomplete")
+        self.on_finish("".join(self.texts), self.calls)
+        response = self.head.object(status, self.output, usage_object(finish.usage),
+                                    incomplete=incomplete)
+        kind = "response.completed" if status == "completed" else "response.incomplete"
+        yield self.seq.frame(kind, {"response": response})

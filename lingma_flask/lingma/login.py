@@ -1,0 +1,103 @@
+"""One Lingma login for the whole gateway: a shared login folder every instance syncs with.
+
+Lingma keeps its login in `<work dir>/cache/id` and `cache/user` (protocol 1.4); a copy of the
+pair in another work dir restores the login when Lingma starts there. The folder
+`<LINGMA_WORK_DIR>/login/` (shared by every instance of every worker) holds:
+
+* `id`, `user`: the last login an instance saw, published by it;
+* `loggedout`: written when an operator logs out, so instances logged in before it log out;
+* `pending.json`: the login in progress (URL, state, callback port and path), so any worker
+  can report it and accept its pasted callback.
+
+Files are replaced atomically; nothing here talks to Lingma.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+FILES = ("id", "user")   # `user` last: once it exists, the pair is complete
+LOGGED_OUT = "loggedout"
+PENDING = "pending.json"
+
+
+def _write(path: Path, data: bytes) -> None:
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_bytes(data)
+    os.chmod(partial, 0o600)
+    os.replace(partial, path)
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+class SharedLogin:
+    """The shared login folder (see the module docstring)."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    def has_login(self) -> bool:
+        """Tell whether a published login is there."""
+        return all((self.folder / name).is_file() for name in FILES)
+
+    def publish(self, cache: Path) -> bool:
+        """Copy a logged-in `cache/` (id and user) here; clear the logout and pending marks."""
+        records = {name: _read(Path(cache) / name) for name in FILES}
+        if any(data is None for data in records.values()):
+            return False
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for name in FILES:
+            _write(self.folder / name, records[name])
+        for name in (LOGGED_OUT, PENDING):
+            (self.folder / name).unlink(missing_ok=True)
+        return True
+
+    def differs_from(self, cache: Path) -> bool:
+        """Tell whether the published login is not the one in `cache/`."""
+        return any(_read(self.folder / name) != _read(Path(cache) / name) for name in FILES)
+
+    def seed(self, cache: Path) -> bool:
+        """Copy the published login into `cache/`; return whether it was copied."""
+        records = {name: _read(self.folder / name) for name in FILES}
+        if any(data is None for data in records.values()):
+            return False
+        Path(cache).mkdir(parents=True, exist_ok=True)
+        for name in FILES:
+            _write(Path(cache) / name, records[name])
+        return True
+
+    def mark_logged_out(self) -> None:
+        """Forget the published login and tell every instance to log out."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for name in (*FILES, PENDING):
+            (self.folder / name).unlink(missing_ok=True)
+        _write(self.folder / LOGGED_OUT, str(time.time()).encode())
+
+    def logged_out_at(self) -> float | None:
+        """When an operator last logged out (None if the login stands)."""
+        data = _read(self.folder / LOGGED_OUT)
+        try:
+            return float(data) if data else None
+        except ValueError:
+            return None
+
+    def save_pending(self, pending: dict) -> None:
+        """Remember the login in progress."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        _write(self.folder / PENDING, json.dumps(pending).encode())
+
+    def pending(self) -> dict | None:
+        """The login in progress, if any."""
+        data = _read(self.folder / PENDING)
+        try:
+            return json.loads(data) if data else None
+        except ValueError:
+            return None
