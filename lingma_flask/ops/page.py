@@ -29,7 +29,10 @@ from .qr import is_login_url
 from .qr import qr_svg
 from .secret import init_secret_key
 
-bp = Blueprint("page", __name__, url_prefix="/admin")
+# the page's CSS and script are served under /admin/static/, so that everything of the page
+# lives under /admin (one prefix to route, and left out of the recent-requests list)
+bp = Blueprint("page", __name__, url_prefix="/admin", static_folder="../static/admin",
+               static_url_path="/static")
 
 log = logging.getLogger(__name__)
 

@@ -160,12 +160,23 @@ class TestWithoutAdminKey:
         assert resp.status_code == 303 and session_of(client).get("admin") is None
 
 
-def test_api_posts_by_cookie_need_the_csrf_header(client, app):
-    if not any(rule.rule == "/admin/api/instances/<name>/restart" for rule in app.url_map.iter_rules()):
-        pytest.skip("the admin API's restart endpoint (ops/admin.py) is not in this branch yet")
+def test_api_posts_by_cookie_need_the_csrf_header(client, pool):
+    pool.instances = []  # the restart endpoint looks its instance up there
     sign_in(client)
     url = "/admin/api/instances/no-such-instance/restart"
     assert client.post(url).status_code == 403
     assert client.post(url, headers={"X-CSRF-Token": "forged"}).get_json()["error"]["code"] == "csrf_failed"
     token = session_of(client)["csrf"]
-    assert client.post(url, headers={"X-CSRF-Token": token}).status_code == 404
+    resp = client.post(url, headers={"X-CSRF-Token": token})
+    assert resp.status_code == 404 and resp.get_json()["error"]["code"] == "instance_not_found"
+    assert client.get("/admin/api/instances").status_code == 200  # safe methods need no token
+
+
+def test_the_page_assets_are_served_under_admin(client):
+    sign_in(client)
+    html = client.get("/admin/").get_data(as_text=True)
+    for path in re.findall(r'(?:src|href)="(/admin/static/[^"]+)"', html):
+        with client.get(path) as resp:  # a file response: close it
+            assert resp.status_code == 200 and resp.get_data(), path
+    assert {"/admin/static/page.js", "/admin/static/page.css"} <= set(
+        re.findall(r'(?:src|href)="(/admin/static/[^"]+)"', html))

@@ -27,6 +27,7 @@ from tests.integration.gateway import ROOT
 from tests.integration.gateway import Gateway
 from tests.integration.tools import require_tool
 
+pytestmark = pytest.mark.integration
 ADMIN_KEY = "admin-page-key-4711"
 ARTIFACTS = ROOT / "test-artifacts" / "admin-page"
 SIM_ACCOUNT = "sim-user@example.com"

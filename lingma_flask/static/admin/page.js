@@ -111,7 +111,7 @@
     byId("instances").tBodies[0].replaceChildren(...(data.instances || []).map(instanceRow));
     const note = byId("instances-note");
     note.hidden = data.ready !== false;
-    note.textContent = "No instance is ready yet.";
+    note.textContent = "Not ready for chats: no instance is both running and logged in.";
   }
 
   async function restartInstance(button) {
