@@ -11,6 +11,7 @@ from flask import Flask
 from . import config
 from . import extension
 from .logs import configure_logging
+from .ops import page
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -35,6 +36,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = app.extensions["lingma_api"].max_body_bytes
     configure_logging(app.extensions["lingma_api"].log_level)
     _register(app)
+    page.init_app(app)  # the status page at /admin/, its session key and cookie
     return app
 
 

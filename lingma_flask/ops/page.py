@@ -1,0 +1,157 @@
+"""The operator's status page at /admin/: sign-in, then the instances, the Lingma login, requests.
+
+The page is rendered here; its numbers come from the admin JSON API (ops/admin.py), which the
+page's script polls with the session cookie and the `X-CSRF-Token` header. Sign-in takes
+LINGMA_ADMIN_KEY; with no admin key set, the page signs in loopback clients by itself and
+tells everyone else that admin is local-only.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint
+from flask import Flask
+from flask import Response
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import session
+from flask import url_for
+
+from ..api.auth import is_local_client
+from ..api.auth import key_matches
+from ..extension import get_pool
+from ..extension import get_settings
+from . import csrf
+from .cookie import init_session_cookie
+from .qr import is_login_url
+from .qr import qr_svg
+from .secret import init_secret_key
+
+# the page's CSS and script are served under /admin/static/, so that everything of the page
+# lives under /admin (one prefix to route, and left out of the recent-requests list)
+bp = Blueprint("page", __name__, url_prefix="/admin", static_folder="../static/admin",
+               static_url_path="/static")
+
+log = logging.getLogger(__name__)
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';"
+        " connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    # the login link leaves for aliyun.com, which need not learn the gateway's address; not
+    # no-referrer: then Chrome sends `Origin: null` with the page's own forms (refused by guard)
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def init_app(app: Flask) -> None:
+    """Give the app its session key and cookie flags, and register the page."""
+    init_secret_key(app)
+    init_session_cookie(app)
+    app.register_blueprint(bp)
+
+
+@bp.after_request
+def add_security_headers(response: Response) -> Response:
+    """Forbid framing, foreign scripts and caching of the page and its QR codes."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def keyless() -> bool:
+    """Tell whether no LINGMA_ADMIN_KEY is set (then admin is for loopback clients only)."""
+    return get_settings().admin_key is None
+
+
+def admin_allowed() -> bool:
+    """Tell whether this browser may use the page: signed in, or loopback with no admin key."""
+    if keyless():
+        return is_local_client()
+    return session.get("admin") is True
+
+
+def start_admin_session() -> None:
+    """Mark the session as the admin's, with a fresh CSRF token."""
+    session.clear()
+    session["admin"] = True
+    csrf.rotate_token()
+
+
+@bp.get("/")
+def show_page():
+    """Show the status page, the sign-in form, or why admin is local-only."""
+    if keyless() and not is_local_client():
+        return local_only()
+    if not admin_allowed():
+        return signin_form()
+    if session.get("admin") is not True:
+        start_admin_session()  # loopback without a key: signed in automatically
+    return render_template("admin/page.html", csrf_token=csrf.issue_token(),
+                           keyless=keyless(), **pool_view())
+
+
+def pool_view() -> dict:
+    """Return the pool's state for the page's first paint (the script refreshes it)."""
+    pool = get_pool()
+    health = pool.health()
+    instances = list(health.get("instances") or [])
+    accounts = [i.get("account") for i in instances if i.get("logged_in") and i.get("account")]
+    return {"instances": instances, "ready": bool(health.get("ready")),
+            "simulator": bool(pool.using_simulator), "account": accounts[0] if accounts else None,
+            "logged_in": any(i.get("logged_in") for i in instances)}
+
+
+def signin_form(error: str | None = None, status: int = 200):
+    """Render the sign-in form with the session's CSRF token."""
+    return render_template("admin/signin.html", csrf_token=csrf.issue_token(), error=error), status
+
+
+def local_only():
+    """Render the page that says admin needs LINGMA_ADMIN_KEY off this machine."""
+    return render_template("admin/message.html", title="Admin is local-only", message=(
+        "No LINGMA_ADMIN_KEY is set on this gateway, so its admin page answers only browsers"
+        " on the gateway's own machine. Set LINGMA_ADMIN_KEY to sign in from elsewhere.")), 403
+
+
+@bp.post("/login")
+def sign_in():
+    """Sign the browser in when the form carries the admin key and its CSRF token."""
+    admin_key = get_settings().admin_key
+    if admin_key is None:
+        return redirect(url_for(".show_page"), 303)
+    if not csrf.token_matches(request.form.get(csrf.FIELD)):
+        return signin_form("This form has expired. Please sign in again.", 400)
+    if not key_matches(request.form.get("key", ""), (admin_key,)):
+        log.warning("Admin sign-in refused (wrong key) from %s", request.remote_addr)
+        return signin_form("Wrong admin key.", 401)
+    start_admin_session()
+    log.info("Admin signed in from %s", request.remote_addr)
+    return redirect(url_for(".show_page"), 303)
+
+
+@bp.post("/logout")
+def sign_out():
+    """End the admin session (the form must carry its CSRF token)."""
+    if not csrf.token_matches(request.form.get(csrf.FIELD)):
+        return render_template("admin/message.html", title="Not signed out", message=(
+            "The sign-out form expired. Reload the page and try again.")), 403
+    session.clear()
+    return redirect(url_for(".show_page"), 303)
+
+
+@bp.get("/qr")
+def show_login_qr():
+    """Return a QR code (SVG) of a Lingma login link on an aliyun.com host."""
+    if not admin_allowed():
+        return Response("Sign in first.\n", 401, mimetype="text/plain")
+    url = request.args.get("data", "")
+    if not is_login_url(url):
+        return Response("Only https links on aliyun.com hosts are encoded.\n", 400,
+                        mimetype="text/plain")
+    return Response(qr_svg(url), mimetype="image/svg+xml")

@@ -1,0 +1,75 @@
+"""The key that signs session cookies: LINGMA_SECRET_KEY, else one kept in the work-dir root.
+
+Every gunicorn worker builds its own app, and a cookie signed by one worker must be read by
+the others, so a generated key is written once to `<LINGMA_WORK_DIR>/.secret_key` (mode 0600)
+and read back by every worker after that, and by the next start of the gateway.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+from ..lingma.settings import CoreSettings
+
+FILE_NAME = ".secret_key"
+KEY_BYTES = 32
+
+log = logging.getLogger(__name__)
+
+
+def init_secret_key(app: Flask) -> None:
+    """Give `app` its secret key: configured, else ephemeral under TESTING, else the file's."""
+    # LINGMA_SECRET_KEY arrives as SECRET_KEY through from_prefixed_env("LINGMA")
+    if app.config.get("SECRET_KEY"):
+        return
+    if app.testing:
+        # test apps must not write into the user's real work dir
+        app.config["SECRET_KEY"] = secrets.token_urlsafe(KEY_BYTES)
+        return
+    root = CoreSettings.from_mapping(app.config).work_root()
+    app.config["SECRET_KEY"] = load_or_create(root / FILE_NAME)
+
+
+def load_or_create(path: Path) -> str:
+    """Return the key stored at `path`, creating it (0600) first if there is none."""
+    key = _read(path)
+    if key:
+        return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _publish(path, secrets.token_urlsafe(KEY_BYTES))
+    key = _read(path)
+    if not key:
+        raise RuntimeError(f"The session key file {path} is empty; delete it to get a new key,"
+                           " or set LINGMA_SECRET_KEY.")
+    return key
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="ascii").strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def _publish(path: Path, key: str) -> None:
+    """Write `key` to a private temporary file, then link it into place unless one exists.
+
+    The link is atomic and refuses to replace a file, so when workers start together exactly
+    one key wins and nobody reads a half-written file.
+    """
+    temp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as file:
+            file.write(key + "\n")
+        os.link(temp, path)
+        log.info("Generated the session key in %s (set LINGMA_SECRET_KEY to choose one)", path)
+    except FileExistsError:
+        pass  # another worker was first: its key is the one
+    finally:
+        temp.unlink(missing_ok=True)
