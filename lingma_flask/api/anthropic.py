@@ -111,10 +111,13 @@ def new_signature() -> str:
     return "lingma-" + secrets.token_urlsafe(24)
 
 
-def usage_object(input_tokens: int, output_tokens: int) -> dict:
-    """Return Anthropic's usage object (no prompt caching here)."""
-    return {"input_tokens": input_tokens, "output_tokens": output_tokens,
-            "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+def usage_object(input_tokens: int, output_tokens: int, thinking_tokens: int = 0) -> dict:
+    """Return Anthropic's usage object (no prompt caching here; reasoning is in the output)."""
+    usage = {"input_tokens": input_tokens, "output_tokens": output_tokens,
+             "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+    if thinking_tokens:
+        usage["output_tokens_details"] = {"thinking_tokens": thinking_tokens}
+    return usage
 
 
 def stop_fields(finish: events.Finish) -> dict:
@@ -138,11 +141,12 @@ class MessageHead:
         self.input_tokens = input_tokens
         self.request_id = request_id   # streamed errors are written outside the request context
 
-    def message(self, content: list, stop: dict, output_tokens: int) -> dict:
-        """Return the `message` object."""
+    def message(self, content: list, stop: dict, usage: events.Usage | None = None) -> dict:
+        """Return the `message` object (no usage yet: a message just started)."""
+        output, thinking = (usage.completion_tokens, usage.reasoning_tokens) if usage else (0, 0)
         return {"id": self.id, "type": "message", "role": "assistant", "model": self.model,
                 "content": content, **stop,
-                "usage": usage_object(self.input_tokens, output_tokens)}
+                "usage": usage_object(self.input_tokens, output, thinking)}
 
 
 def message_body(head: MessageHead, result: pipeline.Result, thinking: bool) -> dict:
@@ -154,7 +158,7 @@ def message_body(head: MessageHead, result: pipeline.Result, thinking: bool) -> 
     if result.content:
         content.append({"type": "text", "text": result.content})
     content += [tool_use_block(call) for call in result.calls]
-    return head.message(content, stop_fields(result.finish), result.finish.usage.completion_tokens)
+    return head.message(content, stop_fields(result.finish), result.finish.usage)
 
 
 # -- the event stream ----------------------------------------------------------------------
@@ -182,7 +186,7 @@ class MessageEncoder:
 
     def open(self):
         """`message_start`, at once."""
-        message = self.head.message([], {"stop_reason": None, "stop_sequence": None}, 0)
+        message = self.head.message([], {"stop_reason": None, "stop_sequence": None})
         yield frame("message_start", {"type": "message_start", "message": message})
 
     def event(self, event):
@@ -243,7 +247,8 @@ class MessageEncoder:
 
     def _finish(self, finish: events.Finish):
         yield from self._close()
-        usage = usage_object(finish.usage.prompt_tokens, finish.usage.completion_tokens)
+        usage = usage_object(finish.usage.prompt_tokens, finish.usage.completion_tokens,
+                             finish.usage.reasoning_tokens)
         yield frame("message_delta", {"type": "message_delta", "delta": stop_fields(finish),
                                       "usage": usage})
         yield frame("message_stop", {"type": "message_stop"})

@@ -77,6 +77,7 @@ def test_non_stream_thinking_text_and_tool_use(client, pool):
     assert tool["type"] == "tool_use" and tool["id"].startswith("toolu_")
     assert tool["name"] == "Read" and tool["input"] == {"file_path": "/a.txt"}
     assert data["stop_reason"] == "tool_use"
+    assert data["usage"]["output_tokens_details"]["thinking_tokens"] == 3
 
 
 # -- the stream ----------------------------------------------------------------------------
@@ -142,7 +143,8 @@ def test_thinking_block_first_on_a_reasoning_model(client, pool):
     assert signature["type"] == "signature_delta" and signature["signature"]
     thinking, text = blocks(events)
     assert thinking["thinking"] == "Hmm, yes." and text == {"type": "text", "text": "Answer here"}
-    assert events[-2][1]["usage"]["output_tokens"] > 2   # reasoning counts as output
+    usage = events[-2][1]["usage"]
+    assert usage["output_tokens"] > usage["output_tokens_details"]["thinking_tokens"] > 0
 
 
 @pytest.mark.parametrize("thinking", [{"type": "enabled", "budget_tokens": 2048},
