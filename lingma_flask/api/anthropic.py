@@ -58,7 +58,8 @@ def create_message():
     thinking = shows_thinking(options, job)
     headers = {**answer_headers(job), "request-id": record.id}
     if not chat.stream:
-        return message_body(head, collect_answer(job), thinking), 200, headers
+        body = message_body(head, collect_answer(job), thinking, options.omits_text)
+        return body, 200, headers
     return stream_answer(job, MessageEncoder(head, thinking, options.omits_text), headers)
 
 
@@ -149,12 +150,13 @@ class MessageHead:
                 "usage": usage_object(self.input_tokens, output, thinking)}
 
 
-def message_body(head: MessageHead, result: pipeline.Result, thinking: bool) -> dict:
+def message_body(head: MessageHead, result: pipeline.Result, thinking: bool,
+                 omit_thinking_text: bool = False) -> dict:
     """Return the `message` object of a whole answer: thinking, text, tool_use blocks."""
     content = []
     if thinking and result.reasoning:
-        content.append({"type": "thinking", "thinking": "".join(result.reasoning),
-                        "signature": new_signature()})
+        text = "" if omit_thinking_text else "".join(result.reasoning)
+        content.append({"type": "thinking", "thinking": text, "signature": new_signature()})
     if result.content:
         content.append({"type": "text", "text": result.content})
     content += [tool_use_block(call) for call in result.calls]

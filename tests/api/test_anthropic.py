@@ -166,11 +166,15 @@ def test_reasoning_is_dropped_when_not_asked_on_a_plain_model(client, pool, thin
 
 
 def test_thinking_display_omitted_keeps_the_block_without_text(client, pool):
+    omitted = {"type": "adaptive", "display": "omitted"}
     pool.script(Thought("private"), "done")
-    events = stream(client, model="kmodel", thinking={"type": "adaptive", "display": "omitted"})
+    events = stream(client, model="kmodel", thinking=omitted)
     thinking, text = blocks(events)
     assert thinking["thinking"] == "" and thinking["signature"]
     assert "private" not in json.dumps(events) and text["text"] == "done"
+    pool.script(Thought("private"), "done")
+    data = client.post(URL, json=body(model="kmodel", thinking=omitted)).get_json()
+    assert data["content"][0]["type"] == "thinking" and data["content"][0]["thinking"] == ""
 
 
 def test_tool_use_blocks_after_the_text(client, pool):
@@ -487,7 +491,8 @@ def test_server_tools_and_their_blocks_are_left_out(client, pool):
         tools=[READ, {"type": "web_search_20250305", "name": "web_search", "max_uses": 3},
                {"type": "bash_20250124", "name": "bash"},
                {"type": "text_editor_20250728", "name": "str_replace_based_edit_tool"},
-               {"type": "computer_20250124", "name": "computer", "display_width_px": 1}],
+               {"type": "computer_20250124", "name": "computer", "display_width_px": 1},
+               {"type": "mcp_toolset", "mcp_server_name": "docs"}],
         messages=[{"role": "user", "content": "q"},
                   {"role": "assistant", "content": [
                       {"type": "server_tool_use", "id": "srv", "name": "web_search", "input": {}},
