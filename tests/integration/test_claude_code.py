@@ -6,8 +6,8 @@ import json
 import pytest
 
 from lingma_flask.lingma.instance import wait_until
-from tests.integration.claude_code import claude_binary
-from tests.integration.claude_code import run_claude
+from tests.integration.agents import claude_binary
+from tests.integration.agents import run_claude
 from tests.integration.gateway import API_KEY
 from tests.integration.gateway import Gateway
 
