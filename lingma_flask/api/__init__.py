@@ -10,6 +10,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the API's error handlers, request log hooks and blueprints."""
+    from . import anthropic
     from . import chat
     from . import completions
     from . import errors
@@ -23,5 +24,6 @@ def init_app(app: Flask) -> None:
     guard.init_app(app)
     app.register_blueprint(chat.bp)
     app.register_blueprint(completions.bp)
+    app.register_blueprint(anthropic.bp)
     app.register_blueprint(models.bp)
     app.register_blueprint(responses.bp)

@@ -1,0 +1,306 @@
+"""POST /v1/messages and /v1/messages/count_tokens: the Anthropic Messages face of the pipeline.
+
+A message is answered as one `message` object or as the event stream Claude Code and the
+`anthropic` SDK parse: `message_start`, content blocks with contiguous indices (thinking with
+its signature, text, one `tool_use` per call), `message_delta` with the stop reason and usage,
+`message_stop`; `ping` while Lingma is quiet; `error` ends a failed stream. A block is always
+started before its first delta and stopped once; an open block is abandoned on an error.
+Errors use Anthropic's envelope `{"type": "error", "error": {"type", "message"}}`.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+
+from flask import Blueprint
+
+from ..extension import get_pool
+from ..lingma.errors import LingmaError
+from ..lingma.errors import LingmaPromptTooLargeError
+from . import errors
+from . import events
+from . import pipeline
+from . import sse
+from .anthropic_request import Options
+from .anthropic_request import parse_messages_request
+from .auth import require_api_key
+from .conversation import ChatRequest
+from .errors import ApiError
+from .face import answer_headers
+from .face import collect_answer
+from .face import read_json_body
+from .face import stream_answer
+from .models import resolve_target
+from .prompt import render_prompt
+from .requestlog import current_record
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("anthropic", __name__)
+bp.before_request(require_api_key)
+
+STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
+                "content_filter": "refusal"}
+
+
+@bp.post("/v1/messages")
+def create_message():
+    """Answer a message, streamed as SSE events or as one `message` object."""
+    chat, options = parse_messages_request(read_json_body())
+    if chat.ignored:
+        log.debug("fields accepted but not forwarded: %s", ", ".join(chat.ignored))
+    record = current_record()
+    record.stream = chat.stream
+    job = start(chat, record)
+    head = MessageHead(job.target.name, job.prompt_tokens, record.id)
+    thinking = shows_thinking(options, job)
+    headers = {**answer_headers(job), "request-id": record.id}
+    if not chat.stream:
+        body = message_body(head, collect_answer(job), thinking, options.omits_text)
+        return body, 200, headers
+    return stream_answer(job, MessageEncoder(head, thinking, options.omits_text), headers)
+
+
+@bp.post("/v1/messages/count_tokens")
+def count_tokens():
+    """Count a message's input tokens with the estimator usage reports (no Lingma call)."""
+    chat, _ = parse_messages_request(read_json_body(), counting=True)
+    try:
+        resolve_target(chat.model, chat.model_family)   # an unknown model is a 404, as answered
+    except LingmaError:
+        pass   # the registry is unavailable; counting does not need Lingma
+    return {"input_tokens": pipeline.count_prompt_tokens(chat)}
+
+
+def start(chat: ChatRequest, record) -> pipeline.Job:
+    """Start the job; a prompt over the gateway's limit reads as Anthropic's "prompt is too long"."""
+    try:
+        return pipeline.start(chat, record)
+    except LingmaPromptTooLargeError as err:
+        raise prompt_too_long(chat, err) from None
+
+
+def prompt_too_long(chat: ChatRequest, err: LingmaError) -> ApiError:
+    """Build the 400 Claude Code recognises and compacts on: `prompt is too long: N tokens > M maximum`."""
+    tokens = pipeline.count_prompt_tokens(chat)
+    chars = len(render_prompt(chat.turns, pipeline.prompt_sections(chat)))
+    limit = getattr(getattr(get_pool(), "settings", None), "max_prompt_chars", None)
+    maximum = tokens * limit // chars if limit and chars else 0
+    maximum = max(1, min(maximum, tokens - 1))
+    log.info("prompt over the limit: %s", err.message)
+    return ApiError(400, f"prompt is too long: {tokens} tokens > {maximum} maximum",
+                    param="messages", code="context_length_exceeded")
+
+
+def shows_thinking(options: Options, job: pipeline.Job) -> bool:
+    """Tell whether reasoning becomes thinking blocks: asked for, or a reasoning model."""
+    info = job.target.info
+    return options.wants_thinking or bool(info is not None and info.is_reasoning)
+
+
+# -- the message object --------------------------------------------------------------------
+
+def new_message_id() -> str:
+    """Return a fresh `msg_...` id."""
+    return "msg_" + uuid.uuid4().hex
+
+
+def new_signature() -> str:
+    """Return an opaque thinking signature (clients send it back; it is never checked)."""
+    return "lingma-" + secrets.token_urlsafe(24)
+
+
+def usage_object(input_tokens: int, output_tokens: int, thinking_tokens: int = 0) -> dict:
+    """Return Anthropic's usage object (no prompt caching here; reasoning is in the output)."""
+    usage = {"input_tokens": input_tokens, "output_tokens": output_tokens,
+             "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+    if thinking_tokens:
+        usage["output_tokens_details"] = {"thinking_tokens": thinking_tokens}
+    return usage
+
+
+def stop_fields(finish: events.Finish) -> dict:
+    """Return `stop_reason` and `stop_sequence` of a finish."""
+    if finish.reason == "stop" and finish.stop_sequence is not None:
+        return {"stop_reason": "stop_sequence", "stop_sequence": finish.stop_sequence}
+    return {"stop_reason": STOP_REASONS.get(finish.reason, "end_turn"), "stop_sequence": None}
+
+
+def tool_use_block(call) -> dict:
+    """Return the `tool_use` block of a checked call."""
+    return {"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments}
+
+
+class MessageHead:
+    """What every object of one message shares: id, model, input tokens."""
+
+    def __init__(self, model: str, input_tokens: int, request_id: str = ""):
+        self.id = new_message_id()
+        self.model = model
+        self.input_tokens = input_tokens
+        self.request_id = request_id   # streamed errors are written outside the request context
+
+    def message(self, content: list, stop: dict, usage: events.Usage | None = None) -> dict:
+        """Return the `message` object (no usage yet: a message just started)."""
+        output, thinking = (usage.completion_tokens, usage.reasoning_tokens) if usage else (0, 0)
+        return {"id": self.id, "type": "message", "role": "assistant", "model": self.model,
+                "content": content, **stop,
+                "usage": usage_object(self.input_tokens, output, thinking)}
+
+
+def message_body(head: MessageHead, result: pipeline.Result, thinking: bool,
+                 omit_thinking_text: bool = False) -> dict:
+    """Return the `message` object of a whole answer: thinking, text, tool_use blocks."""
+    content = []
+    if thinking and result.reasoning:
+        text = "" if omit_thinking_text else "".join(result.reasoning)
+        content.append({"type": "thinking", "thinking": text, "signature": new_signature()})
+    if result.content:
+        content.append({"type": "text", "text": result.content})
+    content += [tool_use_block(call) for call in result.calls]
+    return head.message(content, stop_fields(result.finish), result.finish.usage)
+
+
+# -- the event stream ----------------------------------------------------------------------
+
+def frame(name: str, payload: dict) -> str:
+    """Encode one named SSE event (its `type` repeats the name, as Anthropic sends it)."""
+    return f"event: {name}\n" + sse.encode(payload)
+
+
+PING = frame("ping", {"type": "ping"})
+EMPTY_BLOCKS = {"thinking": {"type": "thinking", "thinking": "", "signature": ""},
+                "text": {"type": "text", "text": ""}}
+
+
+class MessageEncoder:
+    """Encode the common events as Anthropic stream events, one content block at a time."""
+
+    def __init__(self, head: MessageHead, thinking: bool, omit_thinking_text: bool = False):
+        self.head = head
+        self.thinking = thinking
+        self.omit_thinking_text = omit_thinking_text
+        self.index = -1          # the index of the last block started
+        self.open_kind = None    # the kind of the block now open, if any
+        self.delta = None        # fill(text) of the open block's deltas
+
+    def open(self):
+        """`message_start`, at once."""
+        message = self.head.message([], {"stop_reason": None, "stop_sequence": None})
+        yield frame("message_start", {"type": "message_start", "message": message})
+
+    def event(self, event):
+        """Frames for one event."""
+        if event is events.KEEPALIVE:
+            yield PING
+        elif isinstance(event, events.Text):
+            yield from self._enter("text")
+            yield self.delta(event.text)
+        elif isinstance(event, events.Reasoning):
+            if self.thinking:
+                yield from self._enter("thinking")
+                if not self.omit_thinking_text:
+                    yield self.delta(event.text)
+        elif isinstance(event, events.Calls):
+            yield from self._close()
+            for call in event.calls:
+                yield from self._tool_use(call)
+        elif isinstance(event, events.Finish):
+            yield from self._finish(event)
+
+    def fail(self, error: ApiError):
+        """One `error` event ends the stream; an open block is abandoned."""
+        yield frame("error", error_body(error, self.head.request_id)[0])
+
+    def _enter(self, kind: str):
+        """Make a block of `kind` the open one, stopping the previous block first."""
+        if self.open_kind == kind:
+            return
+        yield from self._close()
+        self.index += 1
+        self.open_kind = kind
+        yield self._start(EMPTY_BLOCKS[kind])
+        key = "thinking" if kind == "thinking" else "text"
+        self.delta = delta_template(self.index, {"type": f"{key}_delta", key: sse.SLOT})
+
+    def _close(self):
+        if self.open_kind is None:
+            return
+        if self.open_kind == "thinking":
+            yield self._delta({"type": "signature_delta", "signature": new_signature()})
+        yield frame("content_block_stop", {"type": "content_block_stop", "index": self.index})
+        self.open_kind = self.delta = None
+
+    def _tool_use(self, call):
+        self.index += 1
+        yield self._start({**tool_use_block(call), "input": {}})
+        yield self._delta({"type": "input_json_delta", "partial_json": call.arguments_json()})
+        yield frame("content_block_stop", {"type": "content_block_stop", "index": self.index})
+
+    def _start(self, block: dict) -> str:
+        return frame("content_block_start", {"type": "content_block_start", "index": self.index,
+                                             "content_block": block})
+
+    def _delta(self, delta: dict) -> str:
+        return frame("content_block_delta", {"type": "content_block_delta", "index": self.index,
+                                             "delta": delta})
+
+    def _finish(self, finish: events.Finish):
+        yield from self._close()
+        usage = usage_object(finish.usage.prompt_tokens, finish.usage.completion_tokens,
+                             finish.usage.reasoning_tokens)
+        yield frame("message_delta", {"type": "message_delta", "delta": stop_fields(finish),
+                                      "usage": usage})
+        yield frame("message_stop", {"type": "message_stop"})
+
+
+def delta_template(index: int, delta: dict):
+    """Return fill(text) -> the `content_block_delta` frame of a text or thinking delta."""
+    fill = sse.template({"type": "content_block_delta", "index": index, "delta": delta})
+    head = b"event: content_block_delta\n"
+    return lambda text: head + fill(text)
+
+
+# -- errors --------------------------------------------------------------------------------
+
+ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
+               403: "permission_error", 404: "not_found_error", 413: "request_too_large",
+               429: "rate_limit_error", 500: "api_error", 502: "api_error",
+               504: "timeout_error", 529: "overloaded_error"}
+
+
+def anthropic_status(error: ApiError) -> int:
+    """Return the status Anthropic's clients expect for an error.
+
+    Gateway capacity (busy slots, Lingma not ready, shutting down) is 529 overloaded; a Lingma
+    that is not logged in is a server fault no wait will fix (500, x-should-retry false).
+    """
+    if error.code == "lingma_not_logged_in":
+        return 500
+    if error.code == "lingma_busy" or error.status == 503:
+        return 529
+    return error.status
+
+
+def error_body(error: ApiError, request_id: str) -> tuple[dict, int]:
+    """Return Anthropic's error envelope and its status."""
+    status = anthropic_status(error)
+    kind = ERROR_TYPES.get(status) or ("api_error" if status >= 500 else "invalid_request_error")
+    message = error.message
+    if error.param and error.param not in message and not message.startswith("prompt is too long"):
+        message = f"{error.param}: {message}"   # Anthropic's envelope has no `param`
+    body = {"type": "error", "error": {"type": kind, "message": message},
+            "request_id": request_id}
+    return body, status
+
+
+def render_error(error: ApiError):
+    """Render an error of this face (status, envelope, Retry-After / x-should-retry kept)."""
+    request_id = current_record().id
+    body, status = error_body(error, request_id)
+    return body, status, {**error.headers, "request-id": request_id}
+
+
+errors.register_envelope(bp.name, render_error)
