@@ -155,9 +155,12 @@ def pre_fork(server, worker):
 
 
 def post_fork(server, worker):
-    """With several workers, tell the app which one this is: it suffixes its work dir."""
-    if server.cfg.workers > 1:
-        os.environ["LINGMA_WORKER_INDEX"] = str(getattr(worker, "lingma_index", worker.age))
+    """Tell the app which worker this is: it works in `<LINGMA_WORK_DIR>/w<index>`.
+
+    Always, even with one worker: on a reload (HUP) the new worker starts its Lingma in a free
+    index's dirs while the old one still finishes its chats in its own.
+    """
+    os.environ["LINGMA_WORKER_INDEX"] = str(getattr(worker, "lingma_index", worker.age))
 
 
 def post_worker_init(worker):

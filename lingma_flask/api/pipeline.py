@@ -98,22 +98,25 @@ class Context:
     aliases: Mapping[str, str]
     reasoning_mode: str
     keepalive: float
+    startup_timeout: float = 30.0
 
 
 def context() -> Context:
     """Capture the current app's pool and settings (call it inside a request)."""
-    settings = get_settings()
-    return Context(get_pool(), settings.model_aliases, settings.reasoning, settings.sse_keepalive)
+    settings, pool = get_settings(), get_pool()
+    startup = getattr(getattr(pool, "settings", None), "startup_timeout", 30.0)
+    return Context(pool, settings.model_aliases, settings.reasoning, settings.sse_keepalive,
+                   startup)
 
 
 class Job:
     """One running answer; iterate `events(tick)` once, then it is closed."""
 
-    def __init__(self, chat: ChatRequest, target: Target, prompt_tokens: int, stream,
-                 record: RequestRecord, ctx: Context):
-        self.chat, self.target, self.record, self.ctx = chat, target, record, ctx
-        self.stream = stream
-        self.prompt_tokens = prompt_tokens
+    def __init__(self, chat: ChatRequest, record: RequestRecord, ctx: Context):
+        self.chat, self.record, self.ctx = chat, record, ctx
+        self.target = Target("", chat.model or "auto")  # until launched
+        self.stream = None
+        self.prompt_tokens = 0
         self.reasoning_mode = ctx.reasoning_mode
         self.offered = {t.name: t for t in contract.offered_tools(list(chat.tools), chat.tool_choice)}
         self.json_mode = chat.response_format is not None
@@ -121,14 +124,39 @@ class Job:
                                    None if self.json_mode else chat.max_tokens)
         self.reasoning = TokenCounter()
         self.call_tokens = 0
-        self._streams = [stream]
+        self._streams = []
         self._thinking_inline = False
         self.filtered: LingmaContentFilterError | None = None
+
+    # -- starting --------------------------------------------------------------------
+    def launch(self) -> None:
+        """Resolve the model, render the prompt and ask Lingma."""
+        chat, ctx = self.chat, self.ctx
+        self.record.model = chat.model
+        self.target = resolve_target(chat.model, chat.model_family, ctx.pool, ctx.aliases)
+        self.record.model = self.target.name
+        check_images(chat, self.target, ctx.pool)
+        prompt = render_prompt(chat.turns, prompt_sections(chat))
+        self.prompt_tokens = count_prompt_tokens(chat)
+        self.stream = ctx.pool.ask(prompt, self.target.key, images=chat.images)
+        self._streams.append(self.stream)
+        self.record.instance = getattr(self.stream, "instance_name", None)
+
+    def _launch_when_ready(self, tick: float) -> Iterator:
+        """Wait for Lingma (starting, reconnecting) with keepalives, then launch."""
+        deadline = time.monotonic() + self.ctx.startup_timeout
+        while not self.ctx.pool.await_ready(min(tick, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                break  # launch() then says why Lingma is not ready
+            yield events.KEEPALIVE
+        self.launch()
 
     # -- the events --------------------------------------------------------------------
     def events(self, tick: float) -> Iterator:
         """Yield the answer's events (see events.py); raise LingmaError / ApiError on failure."""
         try:
+            if self.stream is None:
+                yield from self._launch_when_ready(tick)
             first = Answer(bool(self.offered))
             yield from self._read(self.stream, first, tick, live=not self.json_mode)
             if self.json_mode:
@@ -301,20 +329,22 @@ def count_prompt_tokens(chat: ChatRequest) -> int:
 
 
 def start(chat: ChatRequest, record: RequestRecord, ctx: Context | None = None) -> Job:
-    """Resolve the model, render the prompt and ask Lingma; raise before any response exists.
+    """Start a job: everything that can fail before a response exists fails here.
 
-    Inside a request `ctx` defaults to the current app's; a generator passes the one its view
-    captured.
+    When no Lingma is ready (starting, reconnecting, respawning), a non-streamed request waits
+    here for one (at most LINGMA_STARTUP_TIMEOUT); a streamed one starts its response and
+    waits inside it, with keepalives. Inside a request `ctx` defaults to the current app's;
+    a generator passes the one its view captured.
     """
     ctx = ctx or context()
     record.model = chat.model
-    target = resolve_target(chat.model, chat.model_family, ctx.pool, ctx.aliases)
-    record.model = target.name
-    check_images(chat, target, ctx.pool)
-    prompt = render_prompt(chat.turns, prompt_sections(chat))
-    stream = ctx.pool.ask(prompt, target.key, images=chat.images)
-    record.instance = getattr(stream, "instance_name", None)
-    return Job(chat, target, count_prompt_tokens(chat), stream, record, ctx)
+    job = Job(chat, record, ctx)
+    if not ctx.pool.wait_ready(0):
+        if chat.stream:
+            return job  # launched by events(), after the wait
+        ctx.pool.await_ready(ctx.startup_timeout)
+    job.launch()
+    return job
 
 
 def check_images(chat: ChatRequest, target: Target, pool) -> None:

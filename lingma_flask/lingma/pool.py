@@ -108,6 +108,17 @@ class LingmaPool:
         """Wait until at least one instance is ready; return whether one is."""
         return wait_until(lambda: any(i.ready for i in self.instances), timeout)
 
+    def await_ready(self, timeout: float) -> bool:
+        """Like `wait_ready`, but first start afresh any instance that gave up."""
+        for instance in self.instances:
+            if instance.state == FAILED:
+                instance.start()
+        return self.wait_ready(timeout)
+
+    def open_streams(self) -> int:
+        """How many chats are open on all instances."""
+        return sum(len(i.conn.streams) for i in self.instances if i.conn is not None)
+
     # -- chat --------------------------------------------------------------------------
     def ask(self, prompt: str, model_key: str | None, *, ask_mode: str | None = None,
             images: tuple[str, ...] = ()):

@@ -17,6 +17,8 @@ from . import metrics
 
 log = logging.getLogger(__name__)
 
+DRAIN_MARGIN = 3.0   # seconds kept before gunicorn's graceful_timeout to end chats cleanly
+
 
 def start_worker(app, worker) -> None:
     """Start the app's pool in the background and watch for the worker's shutdown."""
@@ -37,12 +39,21 @@ def start_operator_threads(app) -> None:
 
 
 def watch_worker(worker, pool, interval: float = 0.5) -> None:
-    """Drain every open stream once the worker stops being alive."""
+    """Once the worker is told to stop, let open chats finish, then end the rest.
+
+    gunicorn kills the worker at `graceful_timeout`; chats still open a few seconds before
+    that are ended with a shutdown error (retry) rather than cut mid-data.
+    """
     while worker.alive:
         time.sleep(interval)
-    log.info("worker shutting down: draining open streams")
     WATCHDOG.drain()  # clients blocked in a write get a short grace, then are dropped
-    pool.drain("server shutting down")
+    grace = max(1.0, float(getattr(worker.cfg, "graceful_timeout", 20)) - DRAIN_MARGIN)
+    log.info("worker shutting down: open chats get %g s to finish", grace)
+    deadline = time.monotonic() + grace
+    while pool.open_streams() and time.monotonic() < deadline:
+        time.sleep(interval)
+    if pool.open_streams():
+        log.info("ending %d chat(s) still open", pool.drain("server shutting down"))
 
 
 def stop_worker(app) -> None:

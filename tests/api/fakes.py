@@ -77,6 +77,7 @@ class FakePool:
         self.using_simulator = simulator
         self.asks: list[tuple] = []
         self.images: list[tuple] = []
+        self.awaited: list[float] = []
         self.streams: list[FakeStream] = []
         self.scripts: list = []
         self.ask_error: BaseException | None = None
@@ -99,6 +100,10 @@ class FakePool:
         return 0
 
     def wait_ready(self, timeout):
+        return self.ready
+
+    def await_ready(self, timeout):
+        self.awaited.append(timeout)
         return self.ready
 
     def ask(self, prompt, model_key, *, ask_mode=None, images=()):

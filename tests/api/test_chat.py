@@ -254,3 +254,23 @@ def test_stream_log_line_is_written_when_the_stream_ends(client, pool, request_l
     assert line["finish_reason"] == "stop"
     assert isinstance(line["total_ms"], int) and isinstance(line["first_token_ms"], int)
     assert len([x for x in request_log() if x["id"] == line["id"]]) == 1
+
+
+def test_a_stream_waits_for_a_starting_lingma_with_keepalives(client, pool):
+    pool.ready = False
+    real = pool.await_ready
+
+    def becomes_ready(timeout):
+        if len(pool.awaited) >= 2:
+            pool.ready = True
+        return real(timeout)
+    pool.await_ready = becomes_ready
+    body = client.post(URL, json={"messages": HI, "stream": True}).get_data(as_text=True)
+    assert body.count(": keepalive") >= 2 and content(payloads(body)) == "Hello world"
+    assert pool.asks and pool.awaited
+
+
+def test_a_non_streamed_request_waits_for_a_starting_lingma(client, pool):
+    pool.ready = False
+    resp = client.post(URL, json={"messages": HI})
+    assert resp.status_code == 200 and pool.awaited == [30.0]
