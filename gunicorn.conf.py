@@ -10,6 +10,8 @@ import os
 from gunicorn import util
 from gunicorn.workers.ggevent import GeventWorker
 
+from lingma_flask.logs import gunicorn_logconfig
+
 
 def _setting(name, default):
     """Read LINGMA_<name> from the environment, then from .env (as the app does)."""
@@ -21,6 +23,18 @@ def _setting(name, default):
         path = find_dotenv(usecwd=True)
         value = dotenv_values(path).get("LINGMA_" + name) if path else None
     return int(value or default)
+
+
+def _text_setting(name, default):
+    """Read a text LINGMA_<name> like `_setting` reads numbers."""
+    value = os.environ.get("LINGMA_" + name)
+    if value is None:
+        from dotenv import dotenv_values
+        from dotenv import find_dotenv
+
+        path = find_dotenv(usecwd=True)
+        value = dotenv_values(path).get("LINGMA_" + name) if path else None
+    return (value or default).strip().lower()
 
 
 # -- Server socket ------------------------------------------------------------------------
@@ -97,10 +111,12 @@ limit_request_field_size = 8190
 control_socket_disable = True
 
 # -- Logging ------------------------------------------------------------------------------
-# The app writes one JSON line per request (id, route, model, instance, status, first-token
-# and total ms); gunicorn's own access line would repeat it at a per-request cost.
+# One format for every line (LINGMA_LOG_FORMAT: json, the default, or text), gunicorn's own
+# included, secrets scrubbed; the app writes one line per request (id, route, model,
+# instance, status, first-token and total ms), so gunicorn's access line is off.
 accesslog = None
 errorlog = "-"
+logconfig_dict = gunicorn_logconfig(_text_setting("LOG_FORMAT", "json"))
 
 
 # -- Server hooks -------------------------------------------------------------------------

@@ -1,17 +1,16 @@
-"""lingma-flask: an OpenAI-compatible HTTP gateway in front of Tongyi Lingma."""
+"""lingma-flask: an OpenAI-compatible HTTP gateway in front of Tongyi Lingma.
+
+Importing the package is cheap (Flask and the rest load inside `create_app`), so gunicorn's
+master can use `lingma_flask.logs` and the simulator process never loads Flask.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from typing import Any
 
-from dotenv import find_dotenv
-from dotenv import load_dotenv
-from flask import Flask
-
-from . import config
-from . import extension
-from .logs import configure_logging
-from .ops import page
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -20,7 +19,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     The pool is registered but not started: gunicorn's post_worker_init starts it, after
     gevent patched the worker. Pass `LINGMA_POOL` in test_config to use another pool object.
     """
-    app = Flask(__name__)
+    from dotenv import find_dotenv
+    from dotenv import load_dotenv
+    from flask import Flask
+
+    from . import config
+    from . import extension
+    from .logs import configure_logging
+    from .logs import register_secrets
+    from .ops import page
+
+    app = Flask(__name__, static_folder=None)
     app.config.from_mapping(config.DEFAULTS)
     # real environment variables win over the .env file
     dotenv_path = find_dotenv(usecwd=True)
@@ -34,9 +43,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False
     extension.init_app(app)
     app.config["MAX_CONTENT_LENGTH"] = app.extensions["lingma_api"].max_body_bytes
-    configure_logging(app.extensions["lingma_api"].log_level)
+    api_settings = app.extensions["lingma_api"]
+    configure_logging(api_settings.log_level, api_settings.log_format, config.secrets_of(api_settings))
     _register(app)
     page.init_app(app)  # the status page at /admin/, its session key and cookie
+    register_secrets([app.secret_key])
     return app
 
 

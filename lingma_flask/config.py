@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "SSE_KEEPALIVE": 5.0,
     "REASONING": "separate",
     "LOG_LEVEL": "INFO",
+    "LOG_FORMAT": "json",
     "WORKERS": 1,
     "WORKER_CONNECTIONS": 2000,
     # operator features (lingma_flask/ops/): metrics key, alert webhook and its rate limit
@@ -36,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "ALERT_INTERVAL": 300.0,
 }
 REASONING_MODES = ("separate", "inline", "off")
+LOG_FORMATS = ("json", "text")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +55,7 @@ class ApiSettings:
     sse_keepalive: float = DEFAULTS["SSE_KEEPALIVE"]
     reasoning: str = DEFAULTS["REASONING"]
     log_level: str = DEFAULTS["LOG_LEVEL"]
+    log_format: str = DEFAULTS["LOG_FORMAT"]
     metrics_key: str | None = None
     alert_webhook: str | None = None
     alert_interval: float = DEFAULTS["ALERT_INTERVAL"]
@@ -75,10 +78,16 @@ class ApiSettings:
             sse_keepalive=number("SSE_KEEPALIVE"),
             reasoning=parse_choice("REASONING", config.get("REASONING"), REASONING_MODES),
             log_level=str(config.get("LOG_LEVEL") or "INFO").upper(),
+            log_format=parse_choice("LOG_FORMAT", config.get("LOG_FORMAT"), LOG_FORMATS),
             metrics_key=_opt_str(config.get("METRICS_KEY")),
             alert_webhook=_opt_str(config.get("ALERT_WEBHOOK")),
             alert_interval=number("ALERT_INTERVAL"),  # 0 is allowed: no rate limit
         )
+
+
+def secrets_of(settings: ApiSettings) -> list[str]:
+    """The configured values no log line may show."""
+    return [*settings.api_keys, settings.admin_key, settings.metrics_key, settings.alert_webhook]
 
 
 def _opt_str(value: Any) -> str | None:

@@ -1,11 +1,82 @@
-"""Logging setup: app logs at LINGMA_LOG_LEVEL, and one JSON line per request on stdout."""
+"""One log format for everything the gateway writes, with secrets scrubbed from every line.
+
+`LINGMA_LOG_FORMAT=json` (the default): one JSON object per line — `time`, `level`, `logger`
+and `message`, or, for the per-request line, the request's fields (id, route, model,
+instance, status, finish reason, first-token and total ms). gunicorn's own lines use the same
+formatter (gunicorn.conf.py). `text`: the classic `[time] [pid] [LEVEL] logger: message`, and
+request lines as `request key=value ...`.
+
+Whatever the format, the final line is scrubbed: the configured API keys, admin key, metrics
+key, session secret and webhook URL, bearer tokens, and Lingma's `pt-`/`rt-` OAuth tokens are
+replaced by `***`. Importing this module loads nothing but the standard library (gunicorn's
+master imports it before gevent patches anything).
+"""
 
 from __future__ import annotations
 
+import datetime
+import json
 import logging
+import os
+import re
 import sys
 
 REQUEST_LOGGER = "lingma_flask.requests"
+MASK = "***"
+_PATTERNS = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+|\b(pt|rt)-[A-Za-z0-9_\-.]{6,}")
+_secrets: set[str] = set()
+
+
+def register_secrets(values) -> None:
+    """Add values (keys, tokens, URLs) that must never appear in a log line."""
+    _secrets.update(str(v) for v in values if v and len(str(v)) >= 4)
+
+
+def scrub(line: str) -> str:
+    """Replace every known secret and every token-looking string in a log line."""
+    for secret in _secrets:
+        if secret in line:
+            line = line.replace(secret, MASK)
+    return _PATTERNS.sub(lambda m: (m.group(1) or "") + MASK, line)
+
+
+class JsonFormatter(logging.Formatter):
+    """Format a record as one scrubbed JSON line (request lines carry their fields)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {"time": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
+                .isoformat(timespec="milliseconds"), "level": record.levelname,
+                "logger": record.name, "pid": record.process}
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            data.update(fields)
+        else:
+            data["message"] = record.getMessage()
+        if record.exc_info:
+            data["traceback"] = self.formatException(record.exc_info)
+        return scrub(json.dumps(data, ensure_ascii=False, default=str))
+
+
+class TextFormatter(logging.Formatter):
+    """Format a record as one scrubbed human line (request lines as key=value pairs)."""
+
+    def __init__(self):
+        super().__init__("[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
+                         "%Y-%m-%d %H:%M:%S %z")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            record.message = "request " + " ".join(f"{k}={v}" for k, v in fields.items())
+        return super().formatMessage(record)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub(super().format(record))
+
+
+def formatter(kind: str) -> logging.Formatter:
+    """Return the formatter for LINGMA_LOG_FORMAT (`json` or `text`)."""
+    return TextFormatter() if kind == "text" else JsonFormatter()
 
 
 class _StdoutHandler(logging.StreamHandler):
@@ -20,24 +91,48 @@ class _StdoutHandler(logging.StreamHandler):
         pass
 
 
-def configure_logging(level: str) -> None:
-    """Set the package's log level and give request lines their own bare stdout handler.
+def configure_logging(level: str, kind: str = "json", secrets=()) -> None:
+    """Set the package's level and format; request lines go to stdout, the rest to stderr.
 
-    When nothing configured logging (gunicorn leaves the root logger bare), the package's
-    records go to stderr in gunicorn's line format.
+    Under gunicorn the root logger already has gunicorn.conf.py's handlers (same format);
+    elsewhere the package gets a stderr handler of its own.
     """
+    register_secrets(secrets)
     package = logging.getLogger("lingma_flask")
     package.setLevel(level)
     if not package.handlers and not logging.getLogger().handlers:
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(
-            "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
-            "%Y-%m-%d %H:%M:%S %z"))
         package.addHandler(handler)
+    for handler in package.handlers:
+        handler.setFormatter(formatter(kind))
     requests = logging.getLogger(REQUEST_LOGGER)
     requests.setLevel(logging.INFO)
-    if not any(isinstance(h, _StdoutHandler) for h in requests.handlers):
+    requests.propagate = False
+    handler = next((h for h in requests.handlers if isinstance(h, _StdoutHandler)), None)
+    if handler is None:
         handler = _StdoutHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
         requests.addHandler(handler)
-        requests.propagate = False
+    handler.setFormatter(formatter(kind))
+
+
+def gunicorn_logconfig(kind: str) -> dict:
+    """gunicorn's `logconfig_dict`: its lines (and the root logger's) in the chosen format."""
+    make = "lingma_flask.logs.JsonFormatter" if kind != "text" else "lingma_flask.logs.TextFormatter"
+    stream = {"class": "logging.StreamHandler", "formatter": "gateway"}
+    return {
+        "version": 1, "disable_existing_loggers": False,
+        "formatters": {"gateway": {"()": make}},
+        "handlers": {"console": {**stream, "stream": "ext://sys.stderr"},
+                     "error_console": {**stream, "stream": "ext://sys.stderr"}},
+        "root": {"level": "INFO", "handlers": ["console"]},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False},
+            # the gateway writes its own line per request; gunicorn's would repeat it
+            "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
+        },
+    }
+
+
+def log_format_from_env() -> str:
+    """LINGMA_LOG_FORMAT as gunicorn.conf.py reads it (before the app's settings exist)."""
+    return "text" if os.environ.get("LINGMA_LOG_FORMAT", "").strip().lower() == "text" else "json"

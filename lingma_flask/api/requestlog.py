@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import datetime
-import json
 import logging
 import re
 import time
@@ -58,7 +57,7 @@ class RequestRecord:
         fields = {k: _capped(v) for k, v in vars(self).items()
                   if not k.startswith("_") and k not in ("deferred", "started_at")}
         fields["total_ms"] = self._elapsed_ms()
-        log.info(json.dumps(fields, ensure_ascii=False, separators=(",", ":")))
+        log.info("request", extra={"fields": fields})
         _remember(self, fields["total_ms"])
         metrics.observe_request(self.route, self.status or 0, self.model, fields["total_ms"] / 1000,
                                 None if self.first_token_ms is None else self.first_token_ms / 1000,

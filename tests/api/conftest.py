@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 
@@ -61,5 +60,5 @@ def request_log(caplog):
     """Collect the JSON request log lines."""
     logger = logging.getLogger(REQUEST_LOGGER)
     logger.addHandler(caplog.handler)
-    yield lambda: [json.loads(r.getMessage()) for r in caplog.records if r.name == REQUEST_LOGGER]
+    yield lambda: [r.fields for r in caplog.records if r.name == REQUEST_LOGGER]
     logger.removeHandler(caplog.handler)

@@ -78,6 +78,7 @@ class FakePool:
         self.asks: list[tuple] = []
         self.images: list[tuple] = []
         self.awaited: list[float] = []
+        self.open = 0                   # chats open (what open_streams reports)
         self.streams: list[FakeStream] = []
         self.scripts: list = []
         self.ask_error: BaseException | None = None
@@ -97,7 +98,10 @@ class FakePool:
 
     def drain(self, message="the gateway is shutting down"):
         self.drained.append(message)
-        return 0
+        return self.open
+
+    def open_streams(self):
+        return self.open
 
     def wait_ready(self, timeout):
         return self.ready
