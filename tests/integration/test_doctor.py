@@ -1,4 +1,4 @@
-"""`python -m lingma_flask doctor` as a user runs it: against the real gateway, and a broken one."""
+"""`python -m lingma_flask doctor` as a user runs it: on the real gateway and on a broken one."""
 
 import json
 import os
