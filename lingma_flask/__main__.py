@@ -46,7 +46,11 @@ def run_doctor(args: argparse.Namespace) -> int:
     from .doctor.checkup import checkup
 
     settings = Settings(args.base_url, args.api_key, args.model, args.timeout, args.json)
-    return checkup(settings, sys.stdout)
+    try:
+        return checkup(settings, sys.stdout)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 def main(argv: list[str] | None = None) -> int:

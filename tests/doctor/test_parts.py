@@ -1,13 +1,20 @@
 """The doctor's parts that need no server: running a check, the tool's checks, the CLI."""
 
+import io
+import json
+import socket
 import threading
 
 import pytest
 
 from lingma_flask.__main__ import build_parser
 from lingma_flask.doctor import tool
+from lingma_flask.doctor.checkup import CHECKS
+from lingma_flask.doctor.checkup import Settings
+from lingma_flask.doctor.checkup import checkup
 from lingma_flask.doctor.report import FAIL
 from lingma_flask.doctor.report import PASS
+from lingma_flask.doctor.report import SKIP
 from lingma_flask.doctor.runner import CheckFailed
 from lingma_flask.doctor.runner import one_line
 from lingma_flask.doctor.runner import run_check
@@ -97,3 +104,17 @@ def test_the_cli_refuses_bad_command_lines(argv, capsys):
         build_parser().parse_args(argv)
     assert info.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_without_a_model_every_check_is_skipped():
+    with socket.socket() as probe:   # a port nothing listens on: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    out = io.StringIO()
+    status = checkup(Settings(url, "none", None, 5.0, json=True), out)
+    report = json.loads(out.getvalue())
+    assert status == 1 and report["ok"] is False and report["model"] is None
+    first, *others = report["checks"]
+    assert first["status"] == FAIL and "APIConnectionError" in first["detail"]
+    assert len(others) == len(CHECKS)
+    assert {row["status"] for row in others} == {SKIP}
