@@ -71,6 +71,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
+        """List one model; anything else is a 404."""
         if self.path.startswith("/v1/models"):
             self.send_json({"object": "list", "data": [
                 {"id": MODEL, "object": "model", "created": 0, "owned_by": "test"}]})
@@ -78,6 +79,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json({"error": {"message": "no such route"}}, 404)
 
     def do_POST(self):
+        """Answer an API request (a client that went away is not an error)."""
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         path, streamed = self.path.split("?")[0], bool(body.get("stream"))
         try:
@@ -86,6 +88,7 @@ class Handler(BaseHTTPRequestHandler):
             pass   # the doctor gave up on a stream and went away
 
     def answer(self, path: str, streamed: bool):
+        """Send each route's answer: right when whole, broken when streamed."""
         if path == "/v1/chat/completions":
             if streamed:
                 self.send_sse("".join(f"data: {json.dumps(c)}\n\n" for c in chat_chunks())
@@ -107,6 +110,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json({"error": {"message": "no such route"}}, 404)
 
     def send_json(self, data: dict, status: int = 200):
+        """Send a JSON body."""
         raw = json.dumps(data).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -115,6 +119,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(raw)
 
     def send_sse(self, text: str):
+        """Send an event-stream body of known length."""
         raw = text.encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
