@@ -159,7 +159,7 @@ class Job:
                 yield from self._launch_when_ready(tick)
             first = Answer(bool(self.offered))
             yield from self._read(self.stream, first, tick, live=not self.json_mode)
-            if self.json_mode:
+            if self.json_mode and not (first.calls or first.broken):
                 yield from self._settle_json(first, tick)
             else:
                 yield from self._settle_calls(first, tick)

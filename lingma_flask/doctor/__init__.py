@@ -1,0 +1,7 @@
+"""The deployment doctor: run the official SDKs' own parsers against a running gateway.
+
+`python -m lingma_flask doctor --base-url URL` asks every API face (chat, responses, Anthropic
+messages, legacy completions) a few small questions, tool calls included, through the `openai`
+and `anthropic` packages, and prints one pass/fail row per check. It talks HTTP only, so it
+checks any deployment: the simulator, a real Lingma, a gateway behind nginx.
+"""

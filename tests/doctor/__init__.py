@@ -1,0 +1,1 @@
+"""Unit tests of the deployment doctor: its report, runner, tool checks and command line."""
