@@ -43,6 +43,8 @@ bench: $(STAMP)
 	$(PY) bench/core_latency.py
 	$(PY) bench/ttft.py
 	$(PY) bench/concurrency.py
+	$(PY) bench/faces_ttft.py
+	$(PY) bench/hostile_bodies.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

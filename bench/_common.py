@@ -174,85 +174,103 @@ def proc_cpu_s(pid: int) -> float:
 # -- a cheap streaming HTTP client (raw socket, one greenlet per stream) -------------------
 
 def sse_chat(port: int, prompt: str, api_key: str, on_content, timeout: float = 120.0) -> int:
-    """POST a streamed chat to 127.0.0.1:port and call `on_content(text, recv_ns)` per content delta.
+    """POST a streamed chat completion and call `on_content(text, recv_ns)` per content delta."""
+    import json
 
-    HTTP/1.1 over a raw socket with a minimal chunked decoder; `recv_ns` is
-    `time.monotonic_ns()` taken as soon as the bytes holding that delta came out of `recv`.
-    Returns the HTTP status; raises on a malformed or unfinished stream.
+    body = {"model": "auto", "stream": True, "messages": [{"role": "user", "content": prompt}]}
+
+    def on_data(payload, now):
+        message = json.loads(payload)
+        if "error" in message:
+            raise RuntimeError(f"error frame: {message['error']}")
+        for choice in message.get("choices", ()):
+            text = (choice.get("delta") or {}).get("content")
+            if text:
+                on_content(text, now)
+
+    return sse_request(port, "/v1/chat/completions", body, {"Authorization": f"Bearer {api_key}"},
+                       on_data, timeout)
+
+
+class StreamEnd(Exception):
+    """Raised by an `on_data` callback when the stream's last event has arrived."""
+
+
+def sse_request(port: int, path: str, body: dict, headers: dict, on_data, timeout: float = 120.0) -> int:
+    """POST `body` to a streaming route over a raw socket; call `on_data(data, recv_ns)` per event.
+
+    HTTP/1.1 with a minimal chunked decoder; `recv_ns` is `time.monotonic_ns()` taken as soon
+    as the bytes holding the event came out of `recv`. The stream ends at `data: [DONE]`, when
+    `on_data` raises StreamEnd, or when the body ends. Returns the HTTP status.
     """
     import json
     import socket
     import time
 
-    body = json.dumps({"model": "auto", "stream": True,
-                       "messages": [{"role": "user", "content": prompt}]}).encode()
-    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Authorization: Bearer {api_key}\r\nContent-Type: application/json\r\n"
-            f"Accept: text/event-stream\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    raw_body = json.dumps(body).encode()
+    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            + f"Accept: text/event-stream\r\nContent-Length: {len(raw_body)}\r\nConnection: close\r\n\r\n")
     sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.sendall(head + body)
-        raw = b""
-        status = None
-        chunked = False
-        events = b""
-        need = None  # bytes of the current chunk still to read (+2 for its CRLF)
-        ended = False
-        while True:
-            data = sock.recv(65536)
-            now = time.monotonic_ns()
-            if not data:
-                raise ConnectionError("the gateway closed the stream before [DONE]")
-            raw += data
-            if status is None:
-                end = raw.find(b"\r\n\r\n")
-                if end < 0:
-                    continue
-                header_block, raw = raw[:end].decode("latin-1"), raw[end + 4:]
-                status = int(header_block.split(" ", 2)[1])
-                chunked = "transfer-encoding: chunked" in header_block.lower()
-                if status != 200:
-                    return status
-            if chunked:
-                while True:
-                    if need is None:
-                        eol = raw.find(b"\r\n")
-                        if eol < 0:
-                            break
-                        need = int(raw[:eol].split(b";")[0], 16) + 2
-                        raw = raw[eol + 2:]
-                        if need == 2:  # the last chunk: [DONE] must be among the events read
-                            ended = True
-                            break
-                    if len(raw) < need:
-                        break
-                    events += raw[:need - 2]
-                    raw = raw[need:]
-                    need = None
-            else:
-                events, raw = events + raw, b""
-            while True:
-                end = events.find(b"\n\n")
-                if end < 0:
-                    break
-                event, events = events[:end], events[end + 2:]
-                if not event.startswith(b"data: "):
-                    continue  # a keepalive comment
-                payload = event[6:]
-                if payload == b"[DONE]":
-                    return status
-                message = json.loads(payload)
-                if "error" in message:
-                    raise RuntimeError(f"error frame: {message['error']}")
-                for choice in message.get("choices", ()):
-                    text = (choice.get("delta") or {}).get("content")
-                    if text:
-                        on_content(text, now)
-            if ended:
-                raise ConnectionError("chunked body ended before [DONE]")
+        sock.sendall(head.encode() + raw_body)
+        return _read_events(sock, on_data)
     finally:
         sock.close()
+
+
+def _read_events(sock, on_data) -> int:
+    import time
+
+    raw, status, chunked, events, need = b"", None, False, b"", None
+    while True:
+        data = sock.recv(65536)
+        now = time.monotonic_ns()
+        if not data:
+            if status is not None:
+                return status
+            raise ConnectionError("the gateway closed the connection before answering")
+        raw += data
+        if status is None:
+            end = raw.find(b"\r\n\r\n")
+            if end < 0:
+                continue
+            header_block, raw = raw[:end].decode("latin-1"), raw[end + 4:]
+            status = int(header_block.split(" ", 2)[1])
+            chunked = "transfer-encoding: chunked" in header_block.lower()
+            if status != 200:
+                return status
+        if chunked:
+            while True:
+                if need is None:
+                    eol = raw.find(b"\r\n")
+                    if eol < 0:
+                        break
+                    need = int(raw[:eol].split(b";")[0], 16) + 2
+                    raw = raw[eol + 2:]
+                    if need == 2:
+                        return status  # the last chunk
+                if len(raw) < need:
+                    break
+                events += raw[:need - 2]
+                raw, need = raw[need:], None
+        else:
+            events, raw = events + raw, b""
+        while True:
+            end = events.find(b"\n\n")
+            if end < 0:
+                break
+            event, events = events[:end], events[end + 2:]
+            payload = next((line[6:] for line in event.split(b"\n") if line.startswith(b"data: ")), None)
+            if payload is None:
+                continue  # a keepalive comment
+            if payload == b"[DONE]":
+                return status
+            try:
+                on_data(payload, now)
+            except StreamEnd:
+                return status
 
 
 def strip_stamps(text: str) -> str:
