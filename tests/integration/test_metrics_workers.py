@@ -51,7 +51,7 @@ def total(samples, name, **labels) -> float:
 def metrics_dir(gw) -> str:
     """The multiprocess directory the master announced."""
     return next(m.group(1) for line in gw.lines
-                if (m := re.search(r"metrics: multiprocess files in (\S+)", line)))
+                if (m := re.search(r"metrics: multiprocess files in ([^\s\"]+)", line)))
 
 
 def test_two_workers_add_up_and_a_killed_workers_live_gauges_go(tmp_path):
