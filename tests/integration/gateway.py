@@ -21,9 +21,10 @@ API_KEY = "test-key-123"
 class Gateway:
     """One gunicorn master + gevent worker serving the app, with its output captured."""
 
-    def __init__(self, work_dir: Path, wsgi: str = "wsgi:app", **env):
+    def __init__(self, work_dir: Path, wsgi: str = "wsgi:app", gunicorn_args: tuple = (), **env):
         self.work_dir = work_dir
         self.wsgi = wsgi
+        self.gunicorn_args = tuple(gunicorn_args)
         self.env = dict(os.environ)
         for key in [k for k in self.env if k.startswith("LINGMA_") or k == "PROMETHEUS_MULTIPROC_DIR"]:
             del self.env[key]
@@ -49,7 +50,7 @@ class Gateway:
     def start_process(self, timeout: float = 60.0) -> "Gateway":
         """Start gunicorn on a free port and wait until it listens."""
         self.proc = subprocess.Popen(
-            [str(GUNICORN), "-c", "gunicorn.conf.py", "-b", "127.0.0.1:0", self.wsgi],
+            [str(GUNICORN), "-c", "gunicorn.conf.py", "-b", "127.0.0.1:0", *self.gunicorn_args, self.wsgi],
             cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         threading.Thread(target=self._pump, daemon=True).start()
         deadline = time.monotonic() + timeout
