@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 
+import httpx2
+import openai
 import pytest
 
 from lingma_flask import create_app
@@ -62,3 +64,13 @@ def request_log(caplog):
     logger.addHandler(caplog.handler)
     yield lambda: [r.fields for r in caplog.records if r.name == REQUEST_LOGGER]
     logger.removeHandler(caplog.handler)
+
+
+@pytest.fixture
+def sdk(app):
+    """The official openai SDK against the app, in process (httpx2's WSGI transport)."""
+    http = httpx2.Client(transport=httpx2.WSGITransport(app=app))
+    client = openai.OpenAI(api_key="any", base_url="http://localhost/v1", http_client=http,
+                           max_retries=0)
+    yield client
+    client.close()

@@ -2,7 +2,6 @@
 
 import json
 
-import httpx2
 import openai
 import pytest
 
@@ -17,15 +16,6 @@ WEATHER = {"type": "function", "name": "get_weather", "description": "Weather of
                           "required": ["city"], "additionalProperties": False},
            "strict": True}
 CALL_BLOCK = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
-
-
-@pytest.fixture
-def sdk(app):
-    http = httpx2.Client(transport=httpx2.WSGITransport(app=app))
-    client = openai.OpenAI(api_key="any", base_url="http://localhost/v1", http_client=http,
-                           max_retries=0)
-    yield client
-    client.close()
 
 
 def test_create(sdk, pool):

@@ -1,6 +1,5 @@
 """The real openai SDK against the app, in process (httpx2's WSGI transport)."""
 
-import httpx2
 import openai
 import pytest
 
@@ -11,15 +10,6 @@ from lingma_flask.lingma.errors import LingmaTimeoutError
 from .fakes import TICK
 
 HI = [{"role": "user", "content": "hi"}]
-
-
-@pytest.fixture
-def sdk(app):
-    http = httpx2.Client(transport=httpx2.WSGITransport(app=app))
-    client = openai.OpenAI(api_key="any", base_url="http://localhost/v1", http_client=http,
-                           max_retries=0)
-    yield client
-    client.close()
 
 
 def test_non_stream(sdk, pool):
