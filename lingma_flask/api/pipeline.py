@@ -185,8 +185,9 @@ class Job:
                     yield from self._reason(item.text)
                 continue
             texts = answer.feed(item)
-            if live:
-                yield from self._texts(texts)
+            if not live:
+                continue  # a repair turn: read it whole, whatever the first answer's finish
+            yield from self._texts(texts)
             if self.output.finish_reason:
                 stream.cancel(f"finish_reason {self.output.finish_reason}")
                 return

@@ -86,6 +86,14 @@ def test_an_invalid_call_gets_one_repair_turn(client, pool):
     assert all(s.close_calls >= 1 for s in pool.streams)
 
 
+def test_a_repair_answer_in_many_chunks_is_read_whole(client, pool):
+    pool.script("Reading.\n", BAD)
+    pool.script(*[CALL[i:i + 7] for i in range(0, len(CALL), 7)])
+    data = chat(client, tools=[READ]).get_json()
+    assert data["choices"][0]["finish_reason"] == "tool_calls"
+    assert data["choices"][0]["message"]["content"] == "Reading.\n"
+
+
 def test_a_failed_repair_drops_the_call_and_stops(client, pool):
     pool.script("Text around. ", BAD)
     pool.script(BAD)
