@@ -90,6 +90,18 @@ def test_cancel_sends_chat_stop_seen_by_lingma(make_pool):
     assert pool.health()["in_flight"] == 0 and instance.conn.streams == {}
 
 
+def test_health_counts_open_streams_until_they_close(make_pool):
+    pool = make_pool()
+    stream = pool.ask("open [[sim:stall]]", None)
+    health = pool.health()
+    assert health["open_streams"] == health["instances"][0]["open_streams"] == 1
+    assert health["in_flight"] == 1
+    stream.close()
+    health = pool.health()
+    assert health["open_streams"] == health["instances"][0]["open_streams"] == 0
+    assert health["in_flight"] == 0
+
+
 def test_first_token_timeout_on_a_stall(make_pool):
     pool = make_pool(first_token_timeout=0.5)
     stream = pool.ask("never [[sim:stall]]", None)
