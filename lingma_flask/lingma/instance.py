@@ -328,7 +328,8 @@ class LingmaInstance:
             "account": self.auth.get("name") or None, "in_flight": self.in_flight,
             "open_streams": self.open_streams(),
             "models": len(self.models), "restarts": self.restarts, "reconnects": self.reconnects,
-            "pid": proc.pid if proc else None, "port": self.conn.port if self.conn else None,
+            "pid": proc.pid if proc is not None and proc.alive() else None,  # never a dead one
+            "port": self.conn.port if self.conn else None,
             "http_port": self.http_port, "work_dir": str(self.work_dir),
             "last_error": self.last_error or None, "first_token_ms": latency(self.first_token_ms),
         }

@@ -132,6 +132,17 @@ def test_crash_mid_stream_fails_fast_then_a_new_process_serves(make_pool):
     assert "".join(pool.ask("after crash", None)) == "You said: after crash"
 
 
+def test_health_never_names_a_dead_process(make_pool):
+    pool = make_pool()
+    instance = pool.instances[0]
+    assert instance.health()["pid"] == instance.process.pid
+    with pytest.raises(errors.LingmaConnectionError):
+        list(pool.ask("boom [[sim:crash=1]]", None))
+    # the respawn waits out a 1 s backoff: meanwhile no process runs, and health says so
+    assert wait_until(lambda: instance.health()["pid"] is None, 0.8), instance.health()
+    assert wait_until(lambda: instance.ready, 20) and process.pid_alive(instance.health()["pid"])
+
+
 def test_dropped_socket_reconnects_to_the_same_process(make_pool):
     pool = make_pool()
     instance = pool.instances[0]
