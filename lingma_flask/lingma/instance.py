@@ -326,11 +326,18 @@ class LingmaInstance:
         return {
             "name": self.name, "state": self.state, "logged_in": self.logged_in,
             "account": self.auth.get("name") or None, "in_flight": self.in_flight,
+            "open_streams": self.open_streams(),
             "models": len(self.models), "restarts": self.restarts, "reconnects": self.reconnects,
-            "pid": proc.pid if proc else None, "port": self.conn.port if self.conn else None,
+            "pid": proc.pid if proc is not None and proc.alive() else None,  # never a dead one
+            "port": self.conn.port if self.conn else None,
             "http_port": self.http_port, "work_dir": str(self.work_dir),
             "last_error": self.last_error or None, "first_token_ms": latency(self.first_token_ms),
         }
+
+    def open_streams(self) -> int:
+        """How many chats are registered on the live connection (pushes still routed to them)."""
+        conn = self.conn
+        return len(conn.streams) if conn is not None else 0
 
     # -- chat --------------------------------------------------------------------------
     def ask(self, prompt: str, model_key: str | None, *, mode: str, on_close=None,

@@ -117,7 +117,7 @@ class LingmaPool:
 
     def open_streams(self) -> int:
         """How many chats are open on all instances."""
-        return sum(len(i.conn.streams) for i in self.instances if i.conn is not None)
+        return sum(i.open_streams() for i in self.instances)
 
     # -- chat --------------------------------------------------------------------------
     def ask(self, prompt: str, model_key: str | None, *, ask_mode: str | None = None,
@@ -211,6 +211,7 @@ class LingmaPool:
             "simulator": self.using_simulator,
             "max_concurrency": self.settings.max_concurrency,
             "in_flight": sum(i.in_flight for i in self.instances),
+            "open_streams": self.open_streams(),
             "instances": instances,
         }
 

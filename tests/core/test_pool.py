@@ -90,6 +90,18 @@ def test_cancel_sends_chat_stop_seen_by_lingma(make_pool):
     assert pool.health()["in_flight"] == 0 and instance.conn.streams == {}
 
 
+def test_health_counts_open_streams_until_they_close(make_pool):
+    pool = make_pool()
+    stream = pool.ask("open [[sim:stall]]", None)
+    health = pool.health()
+    assert health["open_streams"] == health["instances"][0]["open_streams"] == 1
+    assert health["in_flight"] == 1
+    stream.close()
+    health = pool.health()
+    assert health["open_streams"] == health["instances"][0]["open_streams"] == 0
+    assert health["in_flight"] == 0
+
+
 def test_first_token_timeout_on_a_stall(make_pool):
     pool = make_pool(first_token_timeout=0.5)
     stream = pool.ask("never [[sim:stall]]", None)
@@ -118,6 +130,17 @@ def test_crash_mid_stream_fails_fast_then_a_new_process_serves(make_pool):
     assert wait_until(lambda: instance.ready and instance.process.pid != old_pid, 20), instance.health()
     assert instance.restarts == 1 and not process.pid_alive(old_pid)
     assert "".join(pool.ask("after crash", None)) == "You said: after crash"
+
+
+def test_health_never_names_a_dead_process(make_pool):
+    pool = make_pool()
+    instance = pool.instances[0]
+    assert instance.health()["pid"] == instance.process.pid
+    with pytest.raises(errors.LingmaConnectionError):
+        list(pool.ask("boom [[sim:crash=1]]", None))
+    # the respawn waits out a 1 s backoff: meanwhile no process runs, and health says so
+    assert wait_until(lambda: instance.health()["pid"] is None, 0.8), instance.health()
+    assert wait_until(lambda: instance.ready, 20) and process.pid_alive(instance.health()["pid"])
 
 
 def test_dropped_socket_reconnects_to_the_same_process(make_pool):

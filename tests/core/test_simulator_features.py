@@ -157,6 +157,13 @@ def test_init_fault(start_sim, mode):
         assert peer.request("auth/status")["error"]["code"] == -32002
     finally:
         peer.close()
+    assert sim.http("/sim/init?mode=ok") == {"init": "ok"}   # the fault ends at run time
+    healed = sim.client()
+    try:
+        assert healed.request("auth/status")["result"]["status"] == 2
+    finally:
+        healed.close()
+    assert sim.get("/sim/init?mode=hung")[0] == 400
 
 
 def test_env_echo_full_upload_fail_and_unknown_model_accept(start_sim):

@@ -31,6 +31,7 @@ class Sim:
         self.logins = LoginStates()
         self.ws_port = 0
         self.http_port = 0
+        self.init_mode = config.init      # LINGMA_SIM_INIT, changed at run time by /sim/init
 
     def logged_in(self) -> bool:
         """Logged in = `cache/user` exists and the account is not in expired mode."""

@@ -9,10 +9,12 @@ from urllib.parse import parse_qs, urlsplit
 
 LOGIN_PAGE = b"<html><body>Login complete (Lingma simulator). You may close this page.</body></html>"
 FAILED_PAGE = b"<html><body>Login failed: unknown or missing state or code.</body></html>"
+INIT_MODES = ("ok", "silent", "error")
 
 
 class ControlHandler(BaseHTTPRequestHandler):
-    """GET routes: /auth/callback and /sim/state, /sim/login, /sim/logout, /sim/reset, /sim/sessions."""
+    """GET routes: /auth/callback and /sim/state, /sim/login, /sim/logout, /sim/reset,
+    /sim/sessions, /sim/init."""
 
     server_version = "LingmaSim"
     sim = None  # set on the subclass built by ControlServer
@@ -29,7 +31,7 @@ class ControlHandler(BaseHTTPRequestHandler):
     def _routes(self) -> dict:
         return {"/sim/state": self._state, "/sim/login": self._login, "/sim/logout": self._logout,
                 "/sim/reset": self._reset, "/sim/sessions": self._sessions,
-                "/auth/callback": self._callback}
+                "/sim/init": self._init, "/auth/callback": self._callback}
 
     def _state(self):
         try:
@@ -50,6 +52,15 @@ class ControlHandler(BaseHTTPRequestHandler):
     def _reset(self):
         self.sim.state.reset()
         self._json(200, {"reset": True})
+
+    def _init(self):
+        """Set how later `initialize` requests are met (LINGMA_SIM_INIT), e.g. to end a fault."""
+        mode = self.query.get("mode", [""])[0]
+        if mode not in INIT_MODES:
+            return self._json(400, {"error": f"mode must be one of {', '.join(INIT_MODES)}"})
+        self.sim.init_mode = mode
+        self.sim.log.info("initialize mode set to %s", mode)
+        self._json(200, {"init": mode})
 
     def _sessions(self):
         self._json(200, self.sim.state.session_history())

@@ -18,7 +18,7 @@ from .scheduler import AskRun
 
 
 def _initialize(session, params, msg_id):
-    mode = session.sim.config.init
+    mode = session.sim.init_mode
     if mode == "silent":
         session.sim.log.warning("initialize ignored (LINGMA_SIM_INIT=silent)")
         return NO_REPLY
