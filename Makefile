@@ -43,7 +43,6 @@ bench: $(STAMP)
 	$(PY) bench/core_latency.py
 	$(PY) bench/ttft.py
 	$(PY) bench/concurrency.py
-	$(PY) bench/faces_ttft.py
 	$(PY) bench/hostile_bodies.py
 
 clean:

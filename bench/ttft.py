@@ -8,6 +8,9 @@ greenlets, reading the SSE stream. Baseline: `LingmaPool` in attach mode in this
 the gateway's own simulator, consumed in greenlets (as in production: gevent). At 1 stream
 (one at a time), 100 and 300 concurrent streams, rounds alternating gateway / core.
 Targets: added TTFT < 3 ms one at a time, < 40 ms median at 300 concurrent streams.
+Then, on the same gateway, `bench/faces_ttft.py`'s comparisons: added TTFT through
+`/v1/responses` and `/v1/messages` as a ratio of chat (one at a time and 100 concurrent; target
+1.2x), and the cost of offering 20 tools without a call (target +5 ms).
 Run: `python bench/ttft.py` (`--help` for the knobs).
 """
 
@@ -24,6 +27,7 @@ import gevent  # noqa: E402
 
 from _common import gateway_pids, median_ms, pct_ms, proc_cpu_s, raise_nofile, ratio  # noqa: E402
 from _common import sse_chat, stamps_in, start_gateway, stop_gateway  # noqa: E402
+import faces_ttft  # noqa: E402
 from lingma_flask.lingma.pool import LingmaPool  # noqa: E402
 from lingma_flask.lingma.settings import CoreSettings  # noqa: E402
 from tests.integration.gateway import API_KEY  # noqa: E402
@@ -107,6 +111,8 @@ def main():
     parser.add_argument("--delay", type=float, default=0.02, help="seconds between chunks (default 0.02)")
     parser.add_argument("--ttft", type=float, default=0.05, help="simulator first-token delay (default 0.05)")
     parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--no-faces", action="store_true",
+                        help="skip the Responses/Anthropic and tools comparisons (bench/faces_ttft.py)")
     args = parser.parse_args()
     levels = [int(s) for s in args.streams.split(",")]
     nofile = raise_nofile()
@@ -154,6 +160,9 @@ def main():
                   f"gunicorn worker {cpu['worker']:.2f} s, simulator {cpu['sim']:.2f} s")
             for err in (gw_err + core_err)[:3]:
                 print(f"      error: {err}")
+        if not args.no_faces:  # the same gateway, through the other API faces and with tools
+            faces_ttft.faces_benchmark(http_port, args)
+            faces_ttft.tools_benchmark(http_port, args)
     finally:
         if pool is not None:
             pool.stop()
