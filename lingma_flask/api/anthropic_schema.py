@@ -90,7 +90,8 @@ def tagger(known: frozenset[str]):
     def tag(value: Any) -> str:
         """Return the tag of one block (a dict, or a model when serialising)."""
         kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-        return TAG + (kind if kind in known else "other")
+        # a non-string type (an object, a list) is no tag: `other` refuses it as a 400
+        return TAG + (kind if isinstance(kind, str) and kind in known else "other")
     return tag
 
 

@@ -105,10 +105,16 @@ class ToolSpec(Lenient):
     function: FunctionSpec
 
 
+class ChosenFunction(Lenient):
+    """The function a tool choice names (never empty)."""
+
+    name: str = Field(min_length=1, max_length=MAX_NAME)
+
+
 class NamedChoice(Lenient):
     """`tool_choice: {"type": "function", "function": {"name": ...}}`."""
 
-    function: FunctionCall
+    function: ChosenFunction
 
 
 class JsonSchema(Lenient):
@@ -149,7 +155,7 @@ class ChatCompletionBody(Lenient):
     tool_choice: Literal["none", "auto", "required"] | NamedChoice | None = None
     parallel_tool_calls: Flag | None = None
     functions: list[FunctionSpec] | None = Field(None, max_length=MAX_TOOLS)
-    function_call: Literal["none", "auto"] | FunctionCall | None = None
+    function_call: Literal["none", "auto"] | ChosenFunction | None = None
     response_format: ResponseFormatSpec | None = None
 
     @field_validator("stop")

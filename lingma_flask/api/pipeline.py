@@ -311,10 +311,21 @@ def start(chat: ChatRequest, record: RequestRecord, ctx: Context | None = None) 
     target = resolve_target(chat.model, chat.model_family, ctx.pool, ctx.aliases)
     record.model = target.name
     check_images(chat, target, ctx.pool)
+    check_tool_choice(chat)
     prompt = render_prompt(chat.turns, prompt_sections(chat))
     stream = ctx.pool.ask(prompt, target.key, images=chat.images)
     record.instance = getattr(stream, "instance_name", None)
     return Job(chat, target, count_prompt_tokens(chat), stream, record, ctx)
+
+
+def check_tool_choice(chat: ChatRequest) -> None:
+    """Refuse a tool choice that demands a call no offered tool can make (only a 502 could follow)."""
+    choice = chat.tool_choice
+    if not choice.requires_call or contract.offered_tools(list(chat.tools), choice):
+        return
+    wanted = f"a call of {choice.name[:60]!r}" if choice.mode == "named" else "a function call"
+    raise ApiError(400, f"tool_choice demands {wanted}, but 'tools' offers no such function.",
+                   param="tool_choice", code="invalid_value")
 
 
 def check_images(chat: ChatRequest, target: Target, pool) -> None:
