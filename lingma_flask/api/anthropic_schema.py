@@ -25,6 +25,7 @@ from .schemas import MAX_TOOLS
 from .schemas import Count
 from .schemas import Flag
 from .schemas import Lenient
+from .schemas import Number
 
 TAG = "block:"   # pydantic puts the tag in error locations; the colon keeps it out of `param`
 
@@ -287,8 +288,8 @@ class MessagesBody(Lenient):
     stop_sequences: list[str] | None = Field(None, max_length=MAX_STOPS)
     stream: Flag | None = False
     metadata: Metadata | None = None
-    temperature: float | None = Field(None, ge=0, le=1)
-    top_p: float | None = Field(None, ge=0, le=1)
+    temperature: Number | None = Field(None, ge=0, le=1)
+    top_p: Number | None = Field(None, ge=0, le=1)
     top_k: Count | None = Field(None, ge=0)
     thinking: ThinkingSpec | None = None
     tools: list[ToolSpec] | None = Field(None, max_length=MAX_TOOLS)

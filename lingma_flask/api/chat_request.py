@@ -28,6 +28,7 @@ from .schemas import MAX_TOOLS
 from .schemas import Count
 from .schemas import Flag
 from .schemas import Lenient
+from .schemas import Number
 from .schemas import function_tool
 from .schemas import ignored_fields
 from .schemas import image_data_uri
@@ -122,7 +123,7 @@ class JsonSchema(Lenient):
 
     name: str = "response"
     schema_: dict[str, Any] | None = Field(None, alias="schema")
-    strict: bool | None = None
+    strict: Flag | None = None
 
 
 class ResponseFormatSpec(Lenient):
@@ -149,8 +150,8 @@ class ChatCompletionBody(Lenient):
     max_tokens: Count | None = Field(None, ge=1)
     max_completion_tokens: Count | None = Field(None, ge=1)
     n: Count | None = None
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, ge=0, le=1)
+    temperature: Number | None = Field(None, ge=0, le=2)
+    top_p: Number | None = Field(None, ge=0, le=1)
     tools: list[ToolSpec] | None = Field(None, max_length=MAX_TOOLS)
     tool_choice: Literal["none", "auto", "required"] | NamedChoice | None = None
     parallel_tool_calls: Flag | None = None

@@ -1,6 +1,7 @@
-"""Requests the fuzzer (tests/integration/test_fuzz.py) found mishandled, each pinned by a test.
+"""Requests the fuzzer and the bad-input corpus found mishandled, each pinned by a test.
 
-Every finding is listed in docs/reliability.md with its fix.
+The fuzzer is tests/integration/test_fuzz.py, the corpus tests/integration/test_bad_input.py;
+every finding (F1, F2, ...) is listed in docs/reliability.md with its fix.
 """
 
 from __future__ import annotations
@@ -88,3 +89,51 @@ def test_an_admin_body_that_is_not_an_object_is_400(client, pool, url, code, raw
     resp = client.post(url, data=raw, content_type="application/json")
     assert resp.status_code == 400, resp.get_data(as_text=True)
     assert resp.get_json()["error"]["code"] == code
+
+
+# F5: a request under /v1/messages that matched no route (a wrong method, an unknown sub-path)
+# was answered in OpenAI's envelope, which Anthropic clients cannot read
+@pytest.mark.parametrize("method, url, status, kind", [
+    ("GET", "/v1/messages", 405, "invalid_request_error"),
+    ("PUT", "/v1/messages/count_tokens", 405, "invalid_request_error"),
+    ("POST", "/v1/messages/batches", 404, "not_found_error"),
+])
+def test_unrouted_requests_under_v1_messages_get_anthropics_envelope(client, method, url, status,
+                                                                     kind):
+    resp = client.open(url, method=method)
+    body = resp.get_json()
+    assert resp.status_code == status and body["type"] == "error"
+    assert body["error"]["type"] == kind and body["request_id"] == resp.headers["x-request-id"]
+
+
+def test_other_unrouted_requests_keep_openais_envelope(client):
+    for url in ("/v1/messagesx", "/v1/chat/completions"):
+        assert client.get(url).get_json()["error"]["code"] in ("unknown_url", "method_not_allowed")
+
+
+# F6: temperature and top_p took strings and booleans ("1", true): pydantic's lax floats
+@pytest.mark.parametrize("url, body", [
+    ("/v1/chat/completions", {"messages": HI}),
+    ("/v1/responses", {"input": "hi"}),
+    ("/v1/messages", {"model": "claude-x", "max_tokens": 9, "messages": HI}),
+], ids=["chat", "responses", "messages"])
+@pytest.mark.parametrize("field, value", [("temperature", "1"), ("temperature", True),
+                                          ("top_p", "0.5"), ("top_p", False)])
+def test_numbers_are_json_numbers(client, pool, url, body, field, value):
+    resp = client.post(url, json={**body, field: value})
+    assert resp.status_code == 400, resp.get_data(as_text=True)
+    assert field in resp.get_data(as_text=True) and not pool.asks
+
+
+@pytest.mark.parametrize("value", [0, 1, 0.5])
+def test_integer_and_float_numbers_are_still_numbers(client, value):
+    resp = client.post("/v1/chat/completions", json={"messages": HI, "temperature": value,
+                                                     "top_p": value})
+    assert resp.status_code == 200
+
+
+def test_a_json_schema_strict_flag_is_a_boolean(client, pool):
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": {}, "strict": "yes"}}
+    resp = client.post("/v1/chat/completions", json={"messages": HI, "response_format": fmt})
+    assert resp.status_code == 400 and not pool.asks
+    assert resp.get_json()["error"]["param"] == "response_format.json_schema.strict"
