@@ -190,6 +190,10 @@ class Job:
     # -- tool calls --------------------------------------------------------------------
     def _settle_calls(self, first: Answer, tick: float) -> Iterator:
         calls, problems = self._check(first, "repair")
+        if self.output.finish_reason == "length":
+            # cut at the token limit: an unfinished answer is neither repaired nor required to
+            # call; it ends as `length` with the calls it completed
+            problems = []
         if problems:
             second = Answer(True)
             repair = contract.repair_text(problems, require_call=self.chat.tool_choice.requires_call)

@@ -137,3 +137,17 @@ def test_a_json_schema_strict_flag_is_a_boolean(client, pool):
     resp = client.post("/v1/chat/completions", json={"messages": HI, "response_format": fmt})
     assert resp.status_code == 400 and not pool.asks
     assert resp.get_json()["error"]["param"] == "response_format.json_schema.strict"
+
+
+# F8: an answer cut at the token limit before its required call was "repaired" (a second ask,
+# itself cut at once) and ended as a 502 `tool_call_invalid`; it is a `length` finish
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_required_call_cut_at_the_token_limit_ends_as_length(client, pool, stream):
+    pool.script("Let me call the tool now, please wait.\n",
+                '<tool_call>\n{"name": "read_file", "arguments": {}}\n</tool_call>')
+    resp = client.post("/v1/chat/completions", json={
+        "messages": HI, "tools": [{"type": "function", "function": READ}],
+        "tool_choice": "required", "max_tokens": 1, "stream": stream})
+    assert resp.status_code == 200 and len(pool.asks) == 1
+    text = resp.get_data(as_text=True)
+    assert '"finish_reason":"length"' in text.replace(" ", "") and "tool_call_invalid" not in text
