@@ -57,9 +57,11 @@ def _register(app: Flask) -> None:
     from .ops import health
     from .ops import lifecycle
     from .ops import metrics_view
+    from .ops import openapi
 
     api.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(metrics_view.bp)
+    app.register_blueprint(openapi.bp)
     lifecycle.start_on_first_request(app)

@@ -266,7 +266,8 @@ def delta_template(index: int, delta: dict):
 # -- errors --------------------------------------------------------------------------------
 
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
-               403: "permission_error", 404: "not_found_error", 413: "request_too_large",
+               403: "permission_error", 404: "not_found_error", 405: "invalid_request_error",
+               413: "request_too_large",
                429: "rate_limit_error", 500: "api_error", 502: "api_error",
                504: "timeout_error", 529: "overloaded_error"}
 
@@ -303,4 +304,4 @@ def render_error(error: ApiError):
     return body, status, {**error.headers, "request-id": request_id}
 
 
-errors.register_envelope(bp.name, render_error)
+errors.register_envelope(bp.name, render_error, prefix="/v1/messages")

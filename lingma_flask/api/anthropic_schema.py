@@ -25,6 +25,7 @@ from .schemas import MAX_TOOLS
 from .schemas import Count
 from .schemas import Flag
 from .schemas import Lenient
+from .schemas import Number
 
 TAG = "block:"   # pydantic puts the tag in error locations; the colon keeps it out of `param`
 
@@ -90,7 +91,8 @@ def tagger(known: frozenset[str]):
     def tag(value: Any) -> str:
         """Return the tag of one block (a dict, or a model when serialising)."""
         kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-        return TAG + (kind if kind in known else "other")
+        # a non-string type (an object, a list) is no tag: `other` refuses it as a 400
+        return TAG + (kind if isinstance(kind, str) and kind in known else "other")
     return tag
 
 
@@ -286,8 +288,8 @@ class MessagesBody(Lenient):
     stop_sequences: list[str] | None = Field(None, max_length=MAX_STOPS)
     stream: Flag | None = False
     metadata: Metadata | None = None
-    temperature: float | None = Field(None, ge=0, le=1)
-    top_p: float | None = Field(None, ge=0, le=1)
+    temperature: Number | None = Field(None, ge=0, le=1)
+    top_p: Number | None = Field(None, ge=0, le=1)
     top_k: Count | None = Field(None, ge=0)
     thinking: ThinkingSpec | None = None
     tools: list[ToolSpec] | None = Field(None, max_length=MAX_TOOLS)

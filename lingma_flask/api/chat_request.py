@@ -28,6 +28,7 @@ from .schemas import MAX_TOOLS
 from .schemas import Count
 from .schemas import Flag
 from .schemas import Lenient
+from .schemas import Number
 from .schemas import function_tool
 from .schemas import ignored_fields
 from .schemas import image_data_uri
@@ -105,10 +106,16 @@ class ToolSpec(Lenient):
     function: FunctionSpec
 
 
+class ChosenFunction(Lenient):
+    """The function a tool choice names (never empty)."""
+
+    name: str = Field(min_length=1, max_length=MAX_NAME)
+
+
 class NamedChoice(Lenient):
     """`tool_choice: {"type": "function", "function": {"name": ...}}`."""
 
-    function: FunctionCall
+    function: ChosenFunction
 
 
 class JsonSchema(Lenient):
@@ -116,7 +123,7 @@ class JsonSchema(Lenient):
 
     name: str = "response"
     schema_: dict[str, Any] | None = Field(None, alias="schema")
-    strict: bool | None = None
+    strict: Flag | None = None
 
 
 class ResponseFormatSpec(Lenient):
@@ -143,13 +150,13 @@ class ChatCompletionBody(Lenient):
     max_tokens: Count | None = Field(None, ge=1)
     max_completion_tokens: Count | None = Field(None, ge=1)
     n: Count | None = None
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, ge=0, le=1)
+    temperature: Number | None = Field(None, ge=0, le=2)
+    top_p: Number | None = Field(None, ge=0, le=1)
     tools: list[ToolSpec] | None = Field(None, max_length=MAX_TOOLS)
     tool_choice: Literal["none", "auto", "required"] | NamedChoice | None = None
     parallel_tool_calls: Flag | None = None
     functions: list[FunctionSpec] | None = Field(None, max_length=MAX_TOOLS)
-    function_call: Literal["none", "auto"] | FunctionCall | None = None
+    function_call: Literal["none", "auto"] | ChosenFunction | None = None
     response_format: ResponseFormatSpec | None = None
 
     @field_validator("stop")

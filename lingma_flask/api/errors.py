@@ -116,17 +116,34 @@ def from_http(exc: HTTPException) -> ApiError:
 
 # blueprint name -> callable(ApiError) -> (body, status, headers): faces with their own envelope
 _ENVELOPES: dict[str, Callable[[ApiError], tuple]] = {}
+# path prefix -> the same, for requests no route matched (a wrong method, an unknown sub-path)
+_PREFIXES: dict[str, Callable[[ApiError], tuple]] = {}
 
 
-def register_envelope(blueprint: str, render_error: Callable[[ApiError], tuple]) -> None:
-    """Render errors of `blueprint`'s requests with the face's own envelope (e.g. Anthropic's)."""
+def register_envelope(blueprint: str, render_error: Callable[[ApiError], tuple],
+                      prefix: str | None = None) -> None:
+    """Render errors of `blueprint`'s requests with the face's own envelope (e.g. Anthropic's).
+
+    With `prefix`, requests under that path that match no route (405, 404) get it too.
+    """
     _ENVELOPES[blueprint] = render_error
+    if prefix is not None:
+        _PREFIXES[prefix] = render_error
+
+
+def envelope_for_request() -> Callable[[ApiError], tuple] | None:
+    """Return the current request's face envelope, if its face has one."""
+    if request.blueprint:
+        return _ENVELOPES.get(request.blueprint)
+    path = request.path
+    return next((render for prefix, render in _PREFIXES.items()
+                 if path == prefix or path.startswith(prefix + "/")), None)
 
 
 def render(err: ApiError):
     """Build the Flask response for an ApiError (and note its code for the request log)."""
     current_record().error = err.code or err.type
-    custom = _ENVELOPES.get(request.blueprint or "")
+    custom = envelope_for_request()
     if custom is not None:
         return custom(err)
     return err.body(), err.status, err.headers

@@ -219,6 +219,10 @@ class Job:
     # -- tool calls --------------------------------------------------------------------
     def _settle_calls(self, first: Answer, tick: float) -> Iterator:
         calls, problems = self._check(first, "repair")
+        if self.output.finish_reason == "length":
+            # cut at the token limit: an unfinished answer is neither repaired nor required to
+            # call; it ends as `length` with the calls it completed
+            problems = []
         if problems:
             second = Answer(True)
             repair = contract.repair_text(problems, require_call=self.chat.tool_choice.requires_call)
@@ -339,6 +343,7 @@ def start(chat: ChatRequest, record: RequestRecord, ctx: Context | None = None) 
     """
     ctx = ctx or context()
     record.model = chat.model
+    check_tool_choice(chat)
     job = Job(chat, record, ctx)
     if not ctx.pool.wait_ready(0):
         if chat.stream:
@@ -346,6 +351,16 @@ def start(chat: ChatRequest, record: RequestRecord, ctx: Context | None = None) 
         ctx.pool.await_ready(ctx.startup_timeout)
     job.launch()
     return job
+
+
+def check_tool_choice(chat: ChatRequest) -> None:
+    """Refuse a tool choice that demands a call no offered tool can make (only a 502 could follow)."""
+    choice = chat.tool_choice
+    if not choice.requires_call or contract.offered_tools(list(chat.tools), choice):
+        return
+    wanted = f"a call of {choice.name[:60]!r}" if choice.mode == "named" else "a function call"
+    raise ApiError(400, f"tool_choice demands {wanted}, but 'tools' offers no such function.",
+                   param="tool_choice", code="invalid_value")
 
 
 def check_images(chat: ChatRequest, target: Target, pool) -> None:

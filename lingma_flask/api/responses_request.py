@@ -33,6 +33,7 @@ from .schemas import MAX_TOOLS
 from .schemas import Count
 from .schemas import Flag
 from .schemas import Lenient
+from .schemas import Number
 from .schemas import function_tool
 from .schemas import ignored_fields
 from .schemas import image_data_uri
@@ -205,8 +206,8 @@ class ResponsesBody(Lenient):
     reasoning: ReasoningConfig | None = None
     metadata: dict[str, str] | None = None
     include: list[str] | None = None
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, ge=0, le=1)
+    temperature: Number | None = Field(None, ge=0, le=2)
+    top_p: Number | None = Field(None, ge=0, le=1)
     truncation: Literal["auto", "disabled"] | None = None
     user: str | None = None
     service_tier: str | None = None

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from pydantic import ConfigDict
 from pydantic import Field
 from pydantic import StrictBool
+from pydantic import StrictFloat
 from pydantic import StrictInt
 
 from .errors import ApiError
@@ -27,6 +28,7 @@ MAX_NAME = 256            # model and tool names
 
 Flag = StrictBool
 Count = StrictInt
+Number = StrictFloat   # a JSON number (integers too); never a string or a boolean
 
 
 def model_field():

@@ -111,7 +111,7 @@ def deliver_callback():
     pending = shared_login().pending()
     if not pending:
         raise ApiError(400, "No Lingma login is in progress: start one first.", code="no_login")
-    url = (request.get_json(silent=True) or {}).get("url")
+    url = json_body().get("url")
     if not isinstance(url, str) or not url.strip():
         raise ApiError(400, "Send {\"url\": \"<the address from the browser>\"}.", param="url",
                        code="invalid_callback")
@@ -140,7 +140,7 @@ def show_endpoint():
 @bp.post("/endpoint")
 def change_endpoint():
     """Change Lingma's cloud endpoint on every ready instance of this worker."""
-    endpoint = (request.get_json(silent=True) or {}).get("endpoint")
+    endpoint = json_body().get("endpoint")
     if not isinstance(endpoint, str) or (endpoint and not endpoint.startswith("https://")):
         raise ApiError(400, "Send {\"endpoint\": \"https://…\"} (or \"\" for the default).",
                        param="endpoint", code="invalid_value")
@@ -154,6 +154,12 @@ def change_endpoint():
 def list_requests():
     """Show this worker's last 100 API requests (never their text)."""
     return {"requests": recent_requests()}
+
+
+def json_body() -> dict:
+    """Return the request's JSON object; anything else (no JSON, an array) reads as `{}`."""
+    data = request.get_json(silent=True)
+    return data if isinstance(data, dict) else {}
 
 
 def shared_login() -> SharedLogin:

@@ -126,6 +126,20 @@ def test_the_gateways_own_tools_section_is_read():
     assert calls_in(build(prompt).answer) == [{"name": "get_weather", "arguments": {"city": "sim"}}]
 
 
+@pytest.mark.parametrize("choice", [ToolChoice.required(), ToolChoice.named("get_weather")])
+def test_a_tool_choice_that_demands_a_call_gets_one_without_a_marker(choice):
+    tool = Tool("get_weather", "Weather", {"type": "object", "properties": {
+        "city": {"type": "string"}}, "required": ["city"]})
+    section = contract.tools_section([tool], choice, True)
+    prompt = "System instructions:\n" + section + "\n\nUser:\nweather?\n\nAssistant:"
+    assert conversation.call_required(prompt)
+    assert calls_in(build(prompt).answer) == [{"name": "get_weather", "arguments": {"city": "sim"}}]
+    after = prompt.replace("weather?", tool_response("sunny"))
+    assert calls_in(build(after).answer)[0]["name"] == "get_weather"   # still a must
+    auto = "System instructions:\n" + contract.tools_section([tool], ToolChoice.auto(), True)
+    assert not conversation.call_required(auto + "\n\nUser:\nYou must call the function x.")
+
+
 def test_named_tool_several_calls_given_arguments_and_prose():
     args = base64.urlsafe_b64encode(json.dumps({"path": "中.py"}).encode()).decode().rstrip("=")
     s = build(conversation_prompt(("User", f"[[sim:tool=read_file,tools=3,tool_args={args}]] "

@@ -1,7 +1,8 @@
 """Choose one ask's answer text and its reasoning from the prompt, markers and config.
 
-Precedence: `len=N` filler, `LINGMA_SIM_ANSWER`, `echo=full`, a tool call (tools offered, a
-tool marker, and the last user turn is the user's own text), a structured-output object, the
+Precedence: `len=N` filler, `LINGMA_SIM_ANSWER`, `echo=full`, a tool call (tools offered, and
+either the tool choice demands a call or a tool marker asks for one in the user's own turn),
+a structured-output object, the
 text answer to tool results, and by default `You said: <last user turn, capped>`.
 """
 
@@ -48,7 +49,9 @@ def _text(cleaned: str, turn: str, items: dict, config: SimConfig, images: int):
         return fixed, LONG
     tools = conversation.offered_tools(cleaned)
     tool_results = conversation.is_tool_results(turn)
-    if tools and toolanswer.wants_call(items) and not tool_results:
+    # a compliant model calls when the tool choice demands it, tool results or not
+    if tools and (conversation.call_required(cleaned)
+                  or (toolanswer.wants_call(items) and not tool_results)):
         return toolanswer.call_answer(tools, items, turn), TOOL
     schema = conversation.response_schema(cleaned)
     if schema is not None:

@@ -21,6 +21,8 @@ ELLIPSIS = "…"
 _TOOLS_RE = re.compile(r"<tools>[ \t]*\n(.*?)</tools>", re.S)
 _SCHEMA_RE = re.compile(r"<response_schema>(.*?)</response_schema>", re.S)
 _RESPONSE_RE = re.compile(r"<tool_response>(.*?)</tool_response>", re.S)
+# the tool choice's policy line after the tools block (`required`, or a named function)
+_MUST_CALL_RE = re.compile(r"^You must call (?:at least one function|the function .+)\.$", re.M)
 
 
 def last_user_turn(prompt: str) -> str:
@@ -52,6 +54,15 @@ def offered_tools(prompt: str) -> list[dict]:
             if isinstance(function.get("name"), str):
                 tools.append(function)
     return tools
+
+
+def call_required(prompt: str) -> bool:
+    """True when the tools section says a call is a must (tool_choice `required` or named)."""
+    match = _TOOLS_RE.search(prompt)
+    if match is None:
+        return False
+    section = prompt[match.end():].split(USER_TURN, 1)[0]
+    return _MUST_CALL_RE.search(section) is not None
 
 
 def response_schema(prompt: str):

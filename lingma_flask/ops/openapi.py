@@ -1,0 +1,31 @@
+"""GET /openapi.json: the gateway's contract, `docs/openapi.yaml`, served as JSON.
+
+Open to everyone like /health: it holds no secret. The YAML is read and converted once per
+process, on the first request, so a bad file shows in that answer (and in the tests), not at
+start-up.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import yaml
+from flask import Blueprint
+
+SPEC = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
+
+bp = Blueprint("openapi", __name__)
+
+
+@functools.cache
+def load_spec(path: Path = SPEC) -> dict:
+    """Return the OpenAPI document at `path` (YAML anchors expanded), read once."""
+    with path.open(encoding="utf-8") as spec:
+        return yaml.safe_load(spec)
+
+
+@bp.get("/openapi.json")
+def show_openapi():
+    """Serve the OpenAPI document."""
+    return load_spec()
