@@ -283,10 +283,10 @@ def test_each_hostile_request_gets_its_exact_answer_and_one_log_line(gw, row):
     check_row(gw, row, answer)
     lines = one_log_line(gw, answer.headers["x-request-id"])
     assert len(lines) == 1, lines
+    logged = json.loads(lines[0])
     if row.by_server:
-        assert "[WARNING] Invalid request" in lines[0]
+        assert logged["level"] == "WARNING" and "Invalid request" in logged["message"]
     else:
-        logged = json.loads(lines[0])
         assert logged["status"] == row.status
         assert bool(logged["error"]) == (row.code is not None), logged
 
