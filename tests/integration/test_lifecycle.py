@@ -95,7 +95,7 @@ def test_sigterm_ends_an_endless_stream_cleanly_and_leaves_no_lingma(make_gatewa
     # a chat that would not end in time got its error frame before gunicorn's graceful_timeout
     assert 3.5 < ended - started < 7
     assert gw.proc.wait(25) == 0
-    assert pids and all(not process.pid_alive(pid) for pid in pids)
+    assert pids and wait_until(lambda: all(not process.pid_alive(pid) for pid in pids), 5)
 
 
 def test_a_sigkilled_worker_takes_its_lingma_with_it(make_gateway):
