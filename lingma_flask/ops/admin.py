@@ -23,6 +23,7 @@ from ..extension import get_settings
 from ..lingma.errors import LingmaNotReadyError
 from ..lingma.login import SharedLogin
 from . import callback
+from .runtime import runtime_counts
 
 bp = Blueprint("admin", __name__, url_prefix="/admin/api")
 
@@ -57,9 +58,15 @@ def require_admin() -> None:
 
 @bp.get("/health")
 def show_pool_health():
-    """Show every instance in detail: state, pid, ports, work dir, login, errors."""
+    """Show every instance in detail: state, pid, ports, work dir, login, errors.
+
+    A local client asking `?runtime=1` also gets the worker's `runtime` counts (threads,
+    live greenlets), which walk the heap: the soak's leak check, not a polling target.
+    """
     health = dict(get_pool().health())
     health["simulator"] = bool(get_pool().using_simulator)
+    if request.args.get("runtime") == "1" and is_local_client():
+        health["runtime"] = runtime_counts()
     return health
 
 

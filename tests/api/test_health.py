@@ -1,5 +1,8 @@
 """GET /health (liveness, minimal), GET /ready (readiness), /admin/api/health (details)."""
 
+import os
+import threading
+
 import pytest
 
 REMOTE = {"REMOTE_ADDR": "10.0.0.5"}
@@ -56,3 +59,40 @@ def test_pool_details_need_the_admin_key(make_app, config_key, headers, environ,
         assert resp.get_json()["instances"][0]["name"] == "fake-0"
     else:
         assert resp.get_json()["error"]["code"] == "invalid_admin_key"
+
+
+def test_runtime_counts_come_only_when_a_local_client_asks(client):
+    assert "runtime" not in client.get("/admin/api/health").get_json()
+    runtime = client.get("/admin/api/health?runtime=1").get_json()["runtime"]
+    assert runtime["pid"] == os.getpid()
+    assert runtime["threads"] == threading.active_count()
+    assert runtime["greenlets"] >= 0 and runtime["native_threads"] >= 1
+
+
+def test_runtime_counts_are_not_shown_to_remote_operators(make_app):
+    client = make_app(API_KEYS="k", ADMIN_KEY="admin-secret").test_client()
+    resp = client.get("/admin/api/health?runtime=1", environ_base=REMOTE,
+                      headers={"Authorization": "Bearer admin-secret"})
+    assert resp.status_code == 200 and "runtime" not in resp.get_json()
+
+
+def test_runtime_counts_see_a_new_thread_and_a_new_greenlet():
+    from lingma_flask.ops.runtime import runtime_counts
+
+    greenlet = pytest.importorskip("greenlet")
+    main = greenlet.getcurrent()   # this thread's main greenlet exists from now on
+    before = runtime_counts()
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait, daemon=True)
+    thread.start()
+    parked = greenlet.greenlet(lambda: None)   # created, not started: alive
+    try:
+        after = runtime_counts()
+        assert after["threads"] == before["threads"] + 1
+        assert after["native_threads"] == before["native_threads"] + 1
+        assert after["greenlets"] == before["greenlets"] + 1
+    finally:
+        release.set()
+        thread.join(5)
+    parked.switch()   # runs to its end: dead
+    assert runtime_counts()["greenlets"] == before["greenlets"] and not main.dead
