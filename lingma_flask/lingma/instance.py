@@ -383,6 +383,7 @@ class LingmaInstance:
         if stream.finish is not None and stream.finish.first_token_ms is not None:
             self.first_token_ms.append(stream.finish.first_token_ms)
         conn.forget_reply(stream.ask_rpc_id)
+        forget_session(conn, stream)
         if isinstance(stream.error, LingmaNotLoggedInError):
             self._refresh_now.set()  # Lingma says logged out: let health and routing know now
         elif isinstance(stream.error, LingmaTimeoutError) and stream.error.phase == "first_token":
@@ -429,6 +430,24 @@ class LingmaInstance:
         for stream in streams:
             stream.push_error(error)
         return len(streams)
+
+
+def forget_session(conn: RpcConnection, stream: ChatStream) -> None:
+    """Delete the Lingma session of a chat that reached Lingma (`chat/deleteSessionById`).
+
+    Every chat gets a fresh session id and carries its whole conversation in its prompt, so a
+    session is never used again; Lingma would keep each one (in its `local.db`) for ever. The
+    request is not awaited: it follows the chat's last message (and its `chat/stop`) on the
+    same socket. Both spellings of the id are sent, as builds differ in the one they read.
+    """
+    if stream.ask_rpc_id is None or conn.closed.is_set():
+        return  # never asked, or Lingma cannot be told any more
+    finish = stream.finish
+    session_id = (finish.session_id if finish is not None else None) or stream.session_id
+    try:
+        conn.request_nowait("chat/deleteSessionById", {"sessionId": session_id, "id": session_id})
+    except LingmaError as exc:
+        log.debug("chat/deleteSessionById for %s not sent: %s", session_id, exc)
 
 
 def latency(samples) -> dict:

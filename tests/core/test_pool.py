@@ -102,6 +102,20 @@ def test_health_counts_open_streams_until_they_close(make_pool):
     assert health["in_flight"] == 0
 
 
+def test_chats_leave_no_session_behind_in_lingma(make_pool):
+    pool = make_pool()
+    instance = pool.instances[0]
+    finished = pool.ask("done", None)
+    assert "".join(finished) == "You said: done"
+    cancelled = pool.ask("slow [[sim:len=2000]] [[sim:delay=0.05]]", None)
+    assert next(iter(cancelled))
+    cancelled.close()
+    with pytest.raises(errors.LingmaUpstreamError):
+        list(pool.ask("fail [[sim:finish=500]]", None))
+    assert sim_state(instance)["asks_total"] == 3
+    assert wait_until(lambda: sim_state(instance)["sessions"] == 0, 5), sim_get(instance, "/sim/sessions")
+
+
 def test_first_token_timeout_on_a_stall(make_pool):
     pool = make_pool(first_token_timeout=0.5)
     stream = pool.ask("never [[sim:stall]]", None)
