@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from ..extension import get_pool
 from ..extension import get_settings
 from ..lingma.errors import LingmaContentFilterError
+from ..lingma.errors import LingmaError
 from ..lingma.errors import LingmaQuotaError
 from ..lingma.stream import Thought
 from ..ops import alert_watch
@@ -141,6 +142,19 @@ class Job:
         self.stream = ctx.pool.ask(prompt, self.target.key, images=chat.images)
         self._streams.append(self.stream)
         self.record.instance = getattr(self.stream, "instance_name", None)
+
+    def check_model(self) -> None:
+        """Resolve the model before Lingma is ready, when its registry is known (404 now).
+
+        Lingma keeps its registry across a respawn, so an unknown name is refused before a
+        stream starts, as it is when Lingma is up; on a first start there is no registry yet
+        and `launch()` resolves it after the wait.
+        """
+        try:
+            self.target = resolve_target(self.chat.model, self.chat.model_family, self.ctx.pool,
+                                         self.ctx.aliases)
+        except LingmaError:
+            pass
 
     def _launch_when_ready(self, tick: float) -> Iterator:
         """Wait for Lingma (starting, reconnecting) with keepalives, then launch."""
@@ -347,6 +361,7 @@ def start(chat: ChatRequest, record: RequestRecord, ctx: Context | None = None) 
     job = Job(chat, record, ctx)
     if not ctx.pool.wait_ready(0):
         if chat.stream:
+            job.check_model()
             return job  # launched by events(), after the wait
         ctx.pool.await_ready(ctx.startup_timeout)
     job.launch()

@@ -20,6 +20,8 @@ from .errors import LingmaPromptTooLargeError
 from .errors import LingmaShutdownError
 from .instance import CLOSED
 from .instance import FAILED
+from .instance import RECONNECTING
+from .instance import STARTING
 from .instance import LingmaInstance
 from .instance import wait_until
 from .lock import WorkDirLock
@@ -188,12 +190,29 @@ class LingmaPool:
 
     # -- registry and health -----------------------------------------------------------
     def models(self):
-        """Return the live model registry of the first ready, logged-in instance."""
-        ready = self._ready_instances()
+        """Return the live model registry of the first ready, logged-in instance.
+
+        While no instance is ready but one is reconnecting or respawning, the registry it read
+        last (a restart does not change Lingma's models): listing and checking model names
+        does not fail for the second a respawn takes.
+        """
+        try:
+            ready = self._ready_instances()
+        except LingmaNotReadyError:
+            known = self._last_registry()
+            if not known:
+                raise
+            return known
         for instance in ready:
             if instance.models:
                 return list(instance.models)
         return self.refresh_models()
+
+    def _last_registry(self) -> list:
+        for instance in self.instances:
+            if instance.state in (RECONNECTING, STARTING) and instance.logged_in and instance.models:
+                return list(instance.models)
+        return []
 
     def refresh_models(self):
         """Re-read auth and models from Lingma now and return the models."""

@@ -3,6 +3,7 @@
 import pytest
 
 from lingma_flask.lingma.errors import LingmaContentFilterError
+from lingma_flask.lingma.errors import LingmaNotReadyError
 from lingma_flask.lingma.errors import LingmaShutdownError
 from lingma_flask.lingma.errors import LingmaTimeoutError
 
@@ -268,6 +269,36 @@ def test_a_stream_waits_for_a_starting_lingma_with_keepalives(client, pool):
     body = client.post(URL, json={"messages": HI, "stream": True}).get_data(as_text=True)
     assert body.count(": keepalive") >= 2 and content(payloads(body)) == "Hello world"
     assert pool.asks and pool.awaited
+
+
+def test_an_unknown_model_is_a_404_while_lingma_respawns_with_its_registry_known(client, pool):
+    pool.ready = False
+    resp = client.post(URL, json={"model": "no-such-model", "messages": HI, "stream": True})
+    assert resp.status_code == 404 and resp.get_json()["error"]["code"] == "model_not_found"
+    assert pool.asks == [] and pool.awaited == []
+
+
+def test_a_stream_names_its_lingma_model_while_lingma_respawns(client, pool):
+    pool.ready = False
+    pool.await_ready = lambda timeout: setattr(pool, "ready", True) or True
+    resp = client.post(URL, json={"model": "qwen3-coder", "messages": HI, "stream": True})
+    body = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and resp.headers["x-lingma-model"] == "qwen3-coder"
+    assert content(payloads(body)) == "Hello world"
+
+
+def test_without_a_registry_a_starting_lingma_still_gets_the_stream_started(client, pool):
+    pool.ready = False
+    pool.models_error = LingmaNotReadyError("starting", retry_after=5)
+
+    def becomes_ready(timeout):
+        pool.ready, pool.models_error = True, None
+        return True
+    pool.await_ready = becomes_ready
+    resp = client.post(URL, json={"model": "qwen3-coder", "messages": HI, "stream": True})
+    body = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and content(payloads(body)) == "Hello world"
+    assert [model for _, model, _ in pool.asks] == ["qwen3-coder"]
 
 
 def test_a_non_streamed_request_waits_for_a_starting_lingma(client, pool):

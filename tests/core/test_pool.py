@@ -157,6 +157,25 @@ def test_health_never_names_a_dead_process(make_pool):
     assert wait_until(lambda: instance.ready, 20) and process.pid_alive(instance.health()["pid"])
 
 
+def test_the_model_registry_stays_known_while_lingma_respawns(make_pool, monkeypatch):
+    pool = make_pool()
+    instance = pool.instances[0]
+    keys = [m.key for m in pool.models()]
+    monkeypatch.setenv("LINGMA_SIM_START_DELAY", "3")   # the next process is slow to listen
+    with pytest.raises(errors.LingmaConnectionError):
+        list(pool.ask("boom [[sim:crash=1]]", None))
+    assert wait_until(lambda: instance.state == "reconnecting", 2) and not pool.wait_ready(0)
+    assert [m.key for m in pool.models()] == keys
+    assert wait_until(lambda: instance.ready, 20), instance.health()
+
+
+def test_a_first_start_has_no_registry_to_offer(make_pool, monkeypatch):
+    monkeypatch.setenv("LINGMA_SIM_START_DELAY", "3")
+    pool = make_pool(wait=False)
+    with pytest.raises(errors.LingmaNotReadyError):
+        pool.models()
+
+
 def test_dropped_socket_reconnects_to_the_same_process(make_pool):
     pool = make_pool()
     instance = pool.instances[0]
