@@ -21,6 +21,7 @@ Criteria, each printed with PASS/FAIL (exit status 1 on any FAIL):
   session kept, no push unacknowledged.
 
     python bench/soak.py [--requests 10000] [--concurrency 8] [--json out.json] [--log gateway.log]
+                         [--write-doc]   # the figures into docs/reliability.md
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from soak_client import CRASH_AT
 from soak_client import CRASH_EVERY
 from soak_client import plan
 from soak_client import run
+import soak_doc
 from soak_probe import Reading
 from soak_probe import at_rest
 
@@ -116,34 +118,48 @@ def server_errors(log_text: str) -> list[str]:
     return found
 
 
-def verdict(name: str, passed: bool, figures: str, results: dict) -> None:
-    """Print one criterion's line and remember it."""
-    results[name] = passed
-    print(f"{'PASS' if passed else 'FAIL'}  {name}: {figures}")
+class Verdicts:
+    """The criteria's outcomes: printed as they are judged, kept for the figures."""
+
+    def __init__(self):
+        self.passed: dict[str, bool] = {}
+        self.figures: dict[str, str] = {}
+
+    def add(self, name: str, passed: bool, figures: str) -> None:
+        """Print one criterion's line and remember it."""
+        self.passed[name], self.figures[name] = passed, figures
+        print(f"{'PASS' if passed else 'FAIL'}  {name}: {figures}")
 
 
-def summary(outcomes) -> None:
-    """Print the mix that ran: requests per kind and variant, and their times."""
+def mix(outcomes) -> list[tuple]:
+    """The requests that ran: (kind, variant, count, median s, max s), sorted."""
     by_kind = collections.defaultdict(list)
     for outcome in outcomes:
         by_kind[(outcome.spec.kind, outcome.spec.variant)].append(outcome.seconds)
-    print(f"{'kind':<8} {'variant':<15} {'count':>6} {'median s':>9} {'max s':>7}")
+    rows = []
     for (kind, variant), seconds in sorted(by_kind.items()):
         seconds.sort()
-        print(f"{kind:<8} {variant:<15} {len(seconds):>6} {seconds[len(seconds) // 2]:>9.3f}"
-              f" {seconds[-1]:>7.3f}")
+        rows.append((kind, variant, len(seconds), seconds[len(seconds) // 2], seconds[-1]))
+    return rows
 
 
-def judge(outcomes, readings: dict[str, Reading], log_errors, pool_size, crashes) -> dict:
-    """Print every criterion with PASS/FAIL; return {name: passed}."""
-    results = {}
+def summary(rows: list[tuple]) -> None:
+    """Print the mix that ran: requests per kind and variant, and their times."""
+    print(f"{'kind':<8} {'variant':<15} {'count':>6} {'median s':>9} {'max s':>7}")
+    for kind, variant, count, median, longest in rows:
+        print(f"{kind:<8} {variant:<15} {count:>6} {median:>9.3f} {longest:>7.3f}")
+
+
+def judge(outcomes, readings: dict[str, Reading], log_errors, pool_size, crashes) -> Verdicts:
+    """Print every criterion with PASS/FAIL; return the verdicts."""
+    results = Verdicts()
     judge_errors(outcomes, log_errors, results)
     judge_worker(readings, results)
     judge_lingma(readings, pool_size, crashes, results)
     return results
 
 
-def judge_errors(outcomes, log_errors, results: dict) -> None:
+def judge_errors(outcomes, log_errors, results: Verdicts) -> None:
     """Unexpected outcomes and gateway errors in its log: none allowed."""
     unexpected = [o for o in outcomes if not o.ok]
     for outcome in unexpected[:20]:
@@ -152,50 +168,51 @@ def judge_errors(outcomes, log_errors, results: dict) -> None:
               f" stream={spec.stream}: {outcome.detail}")
     for line in log_errors[:10]:
         print(f"  worker log: {line[:200]}")
-    verdict("unexpected errors", not unexpected and not log_errors,
-            f"{len(unexpected)} client-side, {len(log_errors)} in the worker's log (must be 0)", results)
+    results.add("unexpected errors", not unexpected and not log_errors,
+                f"{len(unexpected)} of {len(outcomes)} requests, {len(log_errors)} in the worker's log"
+                " (must be 0)")
 
 
-def judge_worker(readings: dict[str, Reading], results: dict) -> None:
+def judge_worker(readings: dict[str, Reading], results: Verdicts) -> None:
     """The worker's memory, descriptors, threads and greenlets: back where they started."""
     start, middle, end = readings["start"], readings["middle"], readings["end"]
     growth = 100.0 * (end.rss_kb - start.rss_kb) / start.rss_kb
-    verdict("worker RSS", growth < RSS_LIMIT,
-            f"start {start.rss_kb / 1024:.1f} MiB, middle {middle.rss_kb / 1024:.1f} MiB, end "
-            f"{end.rss_kb / 1024:.1f} MiB: {growth:+.1f} % after warm-up (limit {RSS_LIMIT:g} %)", results)
-    verdict("open fds", start.fds == end.fds, f"start {start.fds}, middle {middle.fds}, end {end.fds}", results)
+    results.add("worker RSS", growth < RSS_LIMIT,
+                f"start {start.rss_kb / 1024:.1f} MiB, middle {middle.rss_kb / 1024:.1f} MiB, end "
+                f"{end.rss_kb / 1024:.1f} MiB: {growth:+.1f} % after warm-up (limit {RSS_LIMIT:g} %)")
+    results.add("open fds", start.fds == end.fds, f"start {start.fds}, middle {middle.fds}, end {end.fds}")
     if start.fds != end.fds:
         print(f"  fds gone: {sorted(set(start.fd_targets) - set(end.fd_targets))[:10]}; "
               f"new: {sorted(set(end.fd_targets) - set(start.fd_targets))[:10]}")
     counts = lambda r: (r.threads, r.native_threads, r.greenlets)  # noqa: E731
-    verdict("threads and greenlets", counts(start) == counts(end),
-            f"threads {start.threads} -> {end.threads}, OS threads {start.native_threads} -> "
-            f"{end.native_threads}, greenlets {start.greenlets} -> {end.greenlets}", results)
+    results.add("threads and greenlets", counts(start) == counts(end),
+                f"threads {start.threads} -> {end.threads}, OS threads {start.native_threads} -> "
+                f"{end.native_threads}, greenlets {start.greenlets} -> {end.greenlets}")
 
 
-def judge_lingma(readings: dict[str, Reading], pool_size: int, crashes: int, results: dict) -> None:
+def judge_lingma(readings: dict[str, Reading], pool_size: int, crashes: int, results: Verdicts) -> None:
     """The pool's Lingma processes, one respawn per crash, and a clean Lingma side."""
     start, end = readings["start"], readings["end"]
     respawns = end.restarts - start.restarts
-    verdict("Lingma processes", len(end.lingmas) == pool_size and not end.zombies
-            and respawns == crashes and end.in_flight == 0,
-            f"{len(end.lingmas)} at the end (pool size {pool_size}), {len(end.zombies)} zombies, "
-            f"{respawns} respawns for {crashes} crashes, {end.in_flight} chats in flight", results)
+    results.add("Lingma processes", len(end.lingmas) == pool_size and not end.zombies
+                and respawns == crashes and end.in_flight == end.open_streams == 0,
+                f"{len(end.lingmas)} at the end (pool size {pool_size}), {len(end.zombies)} zombies, "
+                f"{respawns} respawns for {crashes} crashes, {end.in_flight} slots held, "
+                f"{end.open_streams} streams open")
     side = end.lingma_side
-    verdict("Lingma side", side == {"connections": 1, "active_asks": 0, "sessions": 0, "acks_missing": 0},
-            f"{side['connections']} connection(s), {side['active_asks']} asks running, {side['sessions']}"
-            f" sessions kept, {side['acks_missing']} pushes unacknowledged (at the end, first instance)",
-            results)
+    results.add("Lingma side", side == {"connections": 1, "active_asks": 0, "sessions": 0, "acks_missing": 0},
+                f"{side['connections']} connection, {side['active_asks']} asks running, {side['sessions']}"
+                f" sessions kept, {side['acks_missing']} pushes unacknowledged (first instance, at the end)")
 
 
-def figures(args, outcomes, readings, results, wall, crashes) -> dict:
+def figures(args, outcomes, readings, results: Verdicts, wall, crashes) -> dict:
     """The run's figures as JSON (for the test and docs/reliability.md)."""
     return {"requests": len(outcomes), "concurrency": args.concurrency, "wall_s": round(wall, 1),
             "crashes": crashes, "unexpected": sum(not o.ok for o in outcomes),
-            "kinds": dict(collections.Counter(o.spec.kind for o in outcomes)),
+            "kinds": dict(collections.Counter(o.spec.kind for o in outcomes)), "mix": mix(outcomes),
             "readings": {name: {k: v for k, v in vars(r).items() if k != "fd_targets"}
                          for name, r in readings.items()},
-            "criteria": results}
+            "criteria": results.passed, "explained": results.figures}
 
 
 def warm_up(requests: int) -> int:
@@ -227,6 +244,16 @@ def worker_errors(gateway, worker: int, keep_log: str | None) -> list[str]:
     return errors
 
 
+def record(found: dict, args) -> None:
+    """Write the figures where asked: a JSON file, the soak section of docs/reliability.md."""
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(found, out, indent=1)
+    if args.write_doc:
+        soak_doc.write(found)
+        print(f"wrote the soak section of {soak_doc.DOC.relative_to(soak_doc.ROOT)}")
+
+
 def soak(args) -> int:
     """Run the soak against a fresh gateway; return the exit status."""
     raise_nofile()
@@ -239,14 +266,12 @@ def soak(args) -> int:
               f" pool size {pool_size}", flush=True)
         readings, wall = run_phases(gateway, worker, runner, args.requests)
         crashes = sum(1 for i in range(warm_up(args.requests), args.requests) if i % CRASH_EVERY == CRASH_AT)
-        summary(runner.outcomes)
+        summary(mix(runner.outcomes))
         print(f"{len(runner.outcomes)} requests in {wall:.1f} s ({len(runner.outcomes) / wall:.0f}/s)")
         errors = worker_errors(gateway, worker, args.log)
         results = judge(runner.outcomes, readings, errors, pool_size, crashes)
-        if args.json:
-            with open(args.json, "w") as out:
-                json.dump(figures(args, runner.outcomes, readings, results, wall, crashes), out, indent=1)
-        return 0 if all(results.values()) else 1
+        record(figures(args, runner.outcomes, readings, results, wall, crashes), args)
+        return 0 if all(results.passed.values()) else 1
     finally:
         stop_gateway(gateway)
 
@@ -260,6 +285,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--glibc-default", action="store_true",
                         help="leave glibc's dynamic mmap threshold on (noisier RSS at rest)")
+    parser.add_argument("--write-doc", action="store_true",
+                        help="write the figures into docs/reliability.md (its soak section)")
     parser.add_argument("--log", help="keep the gateway's log (its request lines included) in this file")
     return soak(parser.parse_args(argv))
 

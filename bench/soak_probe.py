@@ -32,6 +32,7 @@ class Reading:
     native_threads: int
     greenlets: int
     in_flight: int
+    open_streams: int
     lingmas: list[int]
     zombies: list[int]
     restarts: int
@@ -87,7 +88,8 @@ def at_rest(gateway, worker: int, timeout: float = 30.0, looks: int = 4) -> Read
         time.sleep(0.25)   # the worker closes the health request's socket meanwhile
         seen = (seen + [len(fd_targets(worker))])[-looks:]
         steady = len(seen) == looks and len(set(seen)) == 1
-        idle = health["in_flight"] == 0 and not health["runtime"]["threadpool_threads"]
+        idle = (health["in_flight"] == 0 and health["open_streams"] == 0
+                and not health["runtime"]["threadpool_threads"])
         if (steady and idle) or time.monotonic() > deadline:
             return reading(gateway, worker, health)
 
@@ -99,5 +101,6 @@ def reading(gateway, worker: int, health: dict) -> Reading:
     lingmas, zombies = lingma_children(worker)
     return Reading(proc_status_kb(worker, "VmRSS"), len(targets), targets, runtime["threads"],
                    runtime["native_threads"], runtime["greenlets"], health["in_flight"],
+                   health["open_streams"],
                    lingmas, zombies, sum(i["restarts"] for i in health["instances"]),
                    lingma_side(gateway))

@@ -40,7 +40,7 @@ def test_descriptors_threads_and_greenlets_are_back_where_they_started(soak):
     assert end["fds"] == start["fds"]
     assert (end["threads"], end["native_threads"], end["greenlets"]) == \
         (start["threads"], start["native_threads"], start["greenlets"])
-    assert end["greenlets"] > 0 and end["in_flight"] == 0
+    assert end["greenlets"] > 0 and end["in_flight"] == end["open_streams"] == 0
 
 
 def test_the_pool_size_in_lingma_processes_and_a_clean_lingma(soak):
