@@ -110,12 +110,15 @@ def show(name: str, indices: range, reading: Reading, began: float) -> None:
           f" {reading.greenlets} greenlets, Lingma pids {reading.lingmas}", flush=True)
 
 
+LOG_ERROR = re.compile(r'Traceback|"level": ?"(ERROR|CRITICAL)"|\[(ERROR|CRITICAL)\]|"status": ?500\b|status=500\b')
+
+
 def server_errors(log_text: str) -> list[str]:
-    """Tracebacks and 500 answers in the worker's log: gateway bugs, whatever the client saw."""
-    found = [line for line in log_text.splitlines() if line.startswith("Traceback")]
-    found += [line for line in log_text.splitlines()
-              if line.startswith("{") and re.search(r'"status":\s*500\b', line)]
-    return found
+    """Tracebacks, ERROR lines and 500 answers in the worker's log (JSON or text format).
+
+    Each is a gateway bug, whatever the client saw.
+    """
+    return [line for line in log_text.splitlines() if LOG_ERROR.search(line)]
 
 
 class Verdicts:

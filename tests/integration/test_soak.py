@@ -59,3 +59,18 @@ def test_worker_memory_grows_under_ten_percent_after_warm_up(soak):
 def test_the_soak_exits_zero_when_every_criterion_passes(soak):
     figures, proc = soak
     assert all(figures["criteria"].values()) and proc.returncode == 0
+
+
+def test_the_log_check_sees_tracebacks_errors_and_500s_in_either_log_format(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    from soak import server_errors
+
+    bad = ['{"level": "ERROR", "logger": "lingma_flask.api", "message": "boom"}',
+           '{"level": "INFO", "message": "x", "traceback": "Traceback (most recent call last):"}',
+           '{"logger": "lingma_flask.requests", "status": 500, "error": "internal_error"}',
+           "[2026-12-01 10:00:00 +0000] [7] [ERROR] lingma_flask.api: boom",
+           "request id=req_1 status=500 error=internal_error"]
+    fine = ['{"level": "WARNING", "message": "Invalid request from ip=127.0.0.1"}',
+            '{"logger": "lingma_flask.requests", "status": 502, "error": "lingma_connection_error"}',
+            "request id=req_2 status=5000"]
+    assert server_errors("\n".join(bad + fine)) == bad
