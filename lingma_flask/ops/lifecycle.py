@@ -17,7 +17,9 @@ from . import metrics
 
 log = logging.getLogger(__name__)
 
-DRAIN_MARGIN = 3.0   # seconds kept before gunicorn's graceful_timeout to end chats cleanly
+# Seconds kept before gunicorn's graceful_timeout to end chats cleanly: after a chat ends its
+# connection may wait out gunicorn's keepalive before the worker can exit.
+DRAIN_MARGIN = 2.0
 
 
 def start_worker(app, worker) -> None:
@@ -47,7 +49,9 @@ def watch_worker(worker, pool, interval: float = 0.5) -> None:
     while worker.alive:
         time.sleep(interval)
     WATCHDOG.drain()  # clients blocked in a write get a short grace, then are dropped
-    grace = max(1.0, float(getattr(worker.cfg, "graceful_timeout", 20)) - DRAIN_MARGIN)
+    cfg = worker.cfg
+    margin = DRAIN_MARGIN + float(getattr(cfg, "keepalive", 0) or 0)
+    grace = max(1.0, float(getattr(cfg, "graceful_timeout", 20)) - margin)
     log.info("worker shutting down: open chats get %g s to finish", grace)
     deadline = time.monotonic() + grace
     while pool.open_streams() and time.monotonic() < deadline:

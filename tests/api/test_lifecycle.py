@@ -9,7 +9,7 @@ from lingma_flask.ops import lifecycle
 
 class FakeWorker:
     alive = True
-    cfg = types.SimpleNamespace(graceful_timeout=4)  # 1 s of grace before the drain
+    cfg = types.SimpleNamespace(graceful_timeout=4, keepalive=1)  # 1 s of grace before the drain
 
 
 def watch(worker, pool):
