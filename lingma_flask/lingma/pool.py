@@ -9,6 +9,7 @@ before answering "busy" with a retry-after hint.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 
@@ -92,6 +93,7 @@ class LingmaPool:
         self.using_simulator = command.simulator
         if command.simulator and self.settings.bin != "simulator":
             log.warning(SIMULATOR_BANNER)
+            print(SIMULATOR_BANNER, file=sys.stderr, flush=True)  # loud in any log format
         log.info("Lingma command: %s; %d instance(s) under %s", command.description, self.settings.pool_size, root)
         return [LingmaInstance(f"lingma-{i}", self.settings, root / str(i), command=command)
                 for i in range(max(1, self.settings.pool_size))]
