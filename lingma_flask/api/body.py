@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from .errors import ApiError
+from .tools.lenient import reject_constant
 
 MAX_DEPTH = 64                # objects/arrays inside each other
 MAX_CONTAINERS = 200_000      # objects + arrays in one body
@@ -32,7 +33,7 @@ def decode_json(raw: bytes) -> dict[str, Any]:
     """Return the body's JSON object, or raise a 400 ApiError saying what is wrong with it."""
     check_shape(raw)
     try:
-        data = json.loads(raw, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
+        data = json.loads(raw, parse_constant=reject_constant, object_pairs_hook=_unique_keys)
     except RecursionError:
         raise invalid(f"it nests deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:
@@ -62,10 +63,6 @@ def check_shape(raw: bytes) -> None:
 def invalid(reason: str) -> ApiError:
     """Build the 400 for a body that is not acceptable JSON."""
     return ApiError(400, f"The request body is not valid JSON: {reason}.", code="invalid_json")
-
-
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def _unique_keys(pairs: list) -> dict:

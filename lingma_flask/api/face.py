@@ -50,9 +50,7 @@ def answer_headers(job: Job) -> dict[str, str]:
 def collect_answer(job: Job) -> Result:
     """Gather the whole answer, cancelling it if the client hangs up meanwhile."""
     sock = client_socket(request.environ)
-    result = collect(job, lambda: not client_gone(sock))
-    job.record.finish_reason = result.finish.reason if result.finish else None
-    return result
+    return collect(job, lambda: not client_gone(sock))
 
 
 def stream_answer(job: Job, encoder, headers: dict[str, str] | None = None):

@@ -118,6 +118,7 @@ class Job:
         self.target = Target("", chat.model or "auto")  # until launched
         self.stream = None
         self.prompt_tokens = 0
+        self.sections: list[str] = []   # the prompt's extra system sections, rendered at launch
         self.reasoning_mode = ctx.reasoning_mode
         self.offered = {t.name: t for t in contract.offered_tools(list(chat.tools), chat.tool_choice)}
         self.json_mode = chat.response_format is not None
@@ -133,12 +134,12 @@ class Job:
     def launch(self) -> None:
         """Resolve the model, render the prompt and ask Lingma."""
         chat, ctx = self.chat, self.ctx
-        self.record.model = chat.model
         self.target = resolve_target(chat.model, chat.model_family, ctx.pool, ctx.aliases)
         self.record.model = self.target.name
         check_images(chat, self.target, ctx.pool)
-        prompt = render_prompt(chat.turns, prompt_sections(chat))
-        self.prompt_tokens = count_prompt_tokens(chat)
+        self.sections = prompt_sections(chat)
+        prompt = render_prompt(chat.turns, self.sections)
+        self.prompt_tokens = count_prompt_tokens(chat, self.sections)
         self.stream = ctx.pool.ask(prompt, self.target.key, images=chat.images)
         self._streams.append(self.stream)
         self.record.instance = getattr(self.stream, "instance_name", None)
@@ -292,7 +293,7 @@ class Job:
     def _ask_again(self, answer: Answer, correction: str):
         """Ask Lingma once more: the conversation, its failed answer, and what to fix."""
         turns = self.chat.turns + (Turn("assistant", answer.text), Turn("user", correction))
-        prompt = render_prompt(turns, prompt_sections(self.chat))
+        prompt = render_prompt(turns, self.sections)
         stream = self.ctx.pool.ask(prompt, self.target.key)
         self._streams.append(stream)
         return stream
@@ -341,9 +342,10 @@ def prompt_sections(chat: ChatRequest) -> list[str]:
     return [s for s in sections if s]
 
 
-def count_prompt_tokens(chat: ChatRequest) -> int:
+def count_prompt_tokens(chat: ChatRequest, sections: list[str] | None = None) -> int:
     """Estimate the prompt's tokens: every turn and every extra section (count_tokens uses it)."""
-    texts = [turn_text(t) for t in chat.turns] + prompt_sections(chat)
+    sections = prompt_sections(chat) if sections is None else sections
+    texts = [turn_text(t) for t in chat.turns] + sections
     return estimate_prompt_tokens(texts)
 
 

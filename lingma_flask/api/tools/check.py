@@ -20,6 +20,7 @@ from jsonschema.validators import validator_for
 from referencing import Registry
 from referencing.exceptions import Unresolvable
 
+from .coerce import json_type
 from .coerce import type_arguments
 from .lenient import depth
 from .lenient import loads
@@ -34,6 +35,8 @@ CACHE_SIZE = 256
 LISTED_TOOLS = 10
 ERRORS_SHOWN = 3
 MESSAGE_LIMIT = 200
+TYPE_NAMES = {"null": "null", "boolean": "a boolean", "number": "a number", "string": "a string",
+              "array": "an array", "object": "an object"}
 # A registry with no retrieve function: a $ref outside the schema fails instead of being fetched.
 NO_RETRIEVAL = Registry()
 
@@ -183,11 +186,4 @@ def _short(text: str) -> str:
 
 
 def _json_type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    names = {str: "a string", list: "an array", dict: "an object"}
-    return names.get(type(value), type(value).__name__)
+    return TYPE_NAMES.get(json_type(value)) or type(value).__name__

@@ -61,7 +61,7 @@ def schema_types(schema: Any, root: Any, level: int = 0) -> set[str]:
         for branch in schema.get(key) or ():
             types |= schema_types(branch, root, level + 1)
     for value in _listed_values(schema):
-        types.add(_json_type(value))
+        types.add(json_type(value) or "string")
     return types
 
 
@@ -78,14 +78,15 @@ def _listed_values(schema: dict) -> list[Any]:
     return values + [schema["const"]] if "const" in schema else values
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str | None:
+    """Return the JSON type of a decoded value (int and float are "number"); None for others."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, (int, float)):
         return "number"
-    return {dict: "object", list: "array"}.get(type(value), "string")
+    return {str: "string", dict: "object", list: "array"}.get(type(value))
 
 
 def _local_ref(root: Any, ref: str) -> Any:

@@ -35,12 +35,12 @@ STRING_STOP = {'"': re.compile(r'[\\"]'), "'": re.compile(r"[\\']")}
 NOT_CLOSED = "the tool call block was not closed before the answer ended"
 
 
-def held_from(text: str) -> int:
-    """Return where the tail that could still become an outside tag starts (len(text) if none)."""
+def held_from(text: str, tags: tuple[str, ...] = OUTSIDE_TAGS) -> int:
+    """Return where the tail that could still become one of `tags` starts (len(text) if none)."""
     index = text.find("<", max(0, len(text) - LONGEST_TAG + 1))
     while index != -1:
         tail = text[index:]
-        if any(tag.startswith(tail) for tag in OUTSIDE_TAGS):
+        if any(tag.startswith(tail) for tag in tags):
             return index
         index = text.find("<", index + 1)
     return len(text)
@@ -83,8 +83,7 @@ class _Block:
                 self.scanned.append(text)
                 return None
             self.style = "xml" if stripped[0] == "<" else "json"
-        scans = {"json": self._scan_json, "xml": self._scan_xml, "plain": self._scan_plain}
-        stop, end = scans[self.style](text)
+        stop, end = self._SCANS[self.style](self, text)
         if end is not None:
             return "".join(self.scanned) + text[:stop], text[end:]
         self.scanned.append(text[:stop])
@@ -144,10 +143,9 @@ class _Block:
         index = text.find(self.closer)
         if index != -1:
             return index, index + len(self.closer)
-        index = text.find("<", max(0, len(text) - len(self.closer) + 1))
-        while index != -1 and not self.closer.startswith(text[index:]):
-            index = text.find("<", index + 1)
-        return (len(text) if index == -1 else index), None
+        return held_from(text, (self.closer,)), None
+
+    _SCANS = {"json": _scan_json, "xml": _scan_xml, "plain": _scan_plain}
 
 
 class CallParser:
