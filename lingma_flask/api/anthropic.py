@@ -222,8 +222,7 @@ class MessageEncoder:
         self.index += 1
         self.open_kind = kind
         yield self._start(EMPTY_BLOCKS[kind])
-        key = "thinking" if kind == "thinking" else "text"
-        self.delta = delta_template(self.index, {"type": f"{key}_delta", key: sse.SLOT})
+        self.delta = delta_template(self.index, {"type": f"{kind}_delta", kind: sse.SLOT})
 
     def _close(self):
         if self.open_kind is None:

@@ -96,15 +96,16 @@ def tagger(known: frozenset[str]):
     return tag
 
 
-ResultPart = Annotated[Union[
-    Annotated[TextBlock, Tag(TAG + "text")],
-    Annotated[ImageBlock, Tag(TAG + "image")],
-    Annotated[DocumentBlock, Tag(TAG + "document")],
-    Annotated[SearchResultBlock, Tag(TAG + "search_result")],
-    Annotated[ToolReferenceBlock, Tag(TAG + "tool_reference")],
-    Annotated[OtherBlock, Tag(TAG + "other")],
-], Discriminator(tagger(frozenset({"text", "image", "document", "search_result",
-                                   "tool_reference"})))]
+def block_union(kinds: dict[str, type]):
+    """Return the union of block models told apart by `type`; any other type is an OtherBlock."""
+    members = [Annotated[model, Tag(TAG + kind)] for kind, model in kinds.items()]
+    members.append(Annotated[OtherBlock, Tag(TAG + "other")])
+    return Annotated[Union[tuple(members)], Discriminator(tagger(frozenset(kinds)))]
+
+
+ResultPart = block_union({"text": TextBlock, "image": ImageBlock, "document": DocumentBlock,
+                          "search_result": SearchResultBlock,
+                          "tool_reference": ToolReferenceBlock})
 
 
 class ToolUseBlock(Lenient):
@@ -184,22 +185,11 @@ class ToolChangeBlock(Lenient):
     tool: ChangedTool
 
 
-Block = Annotated[Union[
-    Annotated[TextBlock, Tag(TAG + "text")],
-    Annotated[ImageBlock, Tag(TAG + "image")],
-    Annotated[DocumentBlock, Tag(TAG + "document")],
-    Annotated[SearchResultBlock, Tag(TAG + "search_result")],
-    Annotated[ToolUseBlock, Tag(TAG + "tool_use")],
-    Annotated[ToolResultBlock, Tag(TAG + "tool_result")],
-    Annotated[ThinkingBlock, Tag(TAG + "thinking")],
-    Annotated[ThinkingBlock, Tag(TAG + "redacted_thinking")],
-    Annotated[CompactionBlock, Tag(TAG + "compaction")],
-    Annotated[ToolChangeBlock, Tag(TAG + "tool_addition")],
-    Annotated[ToolChangeBlock, Tag(TAG + "tool_removal")],
-    Annotated[OtherBlock, Tag(TAG + "other")],
-], Discriminator(tagger(frozenset({
-    "text", "image", "document", "search_result", "tool_use", "tool_result", "thinking",
-    "redacted_thinking", "compaction", "tool_addition", "tool_removal"})))]
+Block = block_union({
+    "text": TextBlock, "image": ImageBlock, "document": DocumentBlock,
+    "search_result": SearchResultBlock, "tool_use": ToolUseBlock, "tool_result": ToolResultBlock,
+    "thinking": ThinkingBlock, "redacted_thinking": ThinkingBlock, "compaction": CompactionBlock,
+    "tool_addition": ToolChangeBlock, "tool_removal": ToolChangeBlock})
 
 
 def server_block(kind: str) -> bool:

@@ -15,6 +15,7 @@ from typing import Annotated
 
 from flask import Blueprint
 from pydantic import Field
+from pydantic import ValidationInfo
 from pydantic import field_validator
 
 from . import events
@@ -41,6 +42,10 @@ MAX_PROMPTS = 16
 DEFAULT_MAX_TOKENS = 16   # OpenAI's default for this endpoint
 USED = frozenset({"model", "prompt", "stream", "stop", "max_tokens", "echo", "suffix", "n",
                   "best_of", "logprobs", "stream_options"})
+# fields Lingma cannot honour: any truthy value is a 400 saying why
+REFUSED = {"echo": "echo is not supported: Lingma returns only the completion",
+           "suffix": "suffix (insertion) is not supported by Lingma",
+           "logprobs": "logprobs are not available from Lingma"}
 
 bp = Blueprint("completions", __name__)
 bp.before_request(require_api_key)
@@ -60,18 +65,11 @@ class CompletionBody(Lenient):
     best_of: Count | None = None
     logprobs: Count | None = None
 
-    @field_validator("echo")
+    @field_validator("echo", "suffix", "logprobs")
     @classmethod
-    def _no_echo(cls, value):
+    def _refused(cls, value, info: ValidationInfo):
         if value:
-            raise ValueError("echo is not supported: Lingma returns only the completion")
-        return value
-
-    @field_validator("suffix")
-    @classmethod
-    def _no_suffix(cls, value):
-        if value:
-            raise ValueError("suffix (insertion) is not supported by Lingma")
+            raise ValueError(REFUSED[info.field_name])
         return value
 
     @field_validator("n", "best_of")
@@ -79,13 +77,6 @@ class CompletionBody(Lenient):
     def _only_one(cls, value):
         if value is not None and value != 1:
             raise ValueError("only 1 is supported")
-        return value
-
-    @field_validator("logprobs")
-    @classmethod
-    def _no_logprobs(cls, value):
-        if value:
-            raise ValueError("logprobs are not available from Lingma")
         return value
 
 
@@ -157,6 +148,7 @@ class ChoicesEncoder:
     def __init__(self, shape: TextCompletion, chats: list[ChatRequest], record, ctx):
         self.shape, self.chats, self.record, self.ctx = shape, chats, record, ctx
         self.index, self.prompt_tokens, self.completion_tokens = 0, 0, 0
+        self.text = self._text_template()
 
     def open(self):
         """Nothing before the first text (a keepalive comment keeps the line warm)."""
@@ -167,7 +159,7 @@ class ChoicesEncoder:
         if event is events.KEEPALIVE:
             yield sse.KEEPALIVE
         elif isinstance(event, events.Text):
-            yield sse.encode(self.shape.body([choice(self.index, event.text, None)], None))
+            yield self.text(event.text)
         elif isinstance(event, events.Finish):
             yield from self._finish(event)
 
@@ -177,6 +169,7 @@ class ChoicesEncoder:
         self.completion_tokens += finish.usage.completion_tokens
         self.index += 1
         if self.index < len(self.chats):
+            self.text = self._text_template()
             job = pipeline.start(self.chats[self.index], self.record, self.ctx)
             try:
                 for event in job.events(self.ctx.keepalive):
@@ -191,3 +184,7 @@ class ChoicesEncoder:
     def fail(self, error: ApiError):
         """One error frame ends the stream."""
         yield sse.encode(error.body())
+
+    def _text_template(self):
+        """Return fill(text) of the current choice's text chunks, encoded once per choice."""
+        return sse.template(self.shape.body([choice(self.index, sse.SLOT, None)], None))

@@ -35,12 +35,13 @@ class OutputFilter:
         if self.finish_reason:
             return ""
         buffer = self._tail + chunk
-        cut = self._find_stop(buffer)
-        if cut is not None:
+        found = self._find_stop(buffer)
+        if found is not None:
+            cut, stop = found
             self._tail = ""
             text = self._release(buffer[:cut], "stop")
             if self.finish_reason == "stop":
-                self.stop_sequence = min(self.stops, key=lambda s: (buffer.find(s) % (len(buffer) + 1)))
+                self.stop_sequence = stop
             return text
         keep = min(self._hold, len(buffer))
         self._tail = buffer[len(buffer) - keep:]
@@ -53,9 +54,10 @@ class OutputFilter:
         self.finish_reason = self.finish_reason or "stop"
         return text
 
-    def _find_stop(self, buffer: str) -> int | None:
-        found = [i for i in (buffer.find(s) for s in self.stops) if i >= 0]
-        return min(found) if found else None
+    def _find_stop(self, buffer: str) -> tuple[int, str] | None:
+        """Return the earliest stop string's position and the stop (the first listed on a tie)."""
+        found = ((buffer.find(s), s) for s in self.stops)
+        return min((f for f in found if f[0] >= 0), key=lambda f: f[0], default=None)
 
     def _release(self, text: str, reason: str | None) -> str:
         text, cut = self.counter.take(text, self.max_tokens)

@@ -62,21 +62,28 @@ class Sequencer:
         return fill
 
 
-class MessageWriter:
-    """One `message` output item: its events, and its text so far."""
+class ItemWriter:
+    """One output item whose single part carries text as it streams: its events, its text.
+
+    A kind of item names its events (`TEXT` and `PART` less their last word), the key of its
+    part's index (`PLACE`), and builds its item with `shape(id, text, status)` and its part
+    with `part(text)`.
+    """
+
+    PREFIX = PLACE = TEXT = PART = ""
+    EXTRA: dict = {}     # fields the text events carry besides the text
 
     def __init__(self, seq: Sequencer, index: int):
-        self.seq, self.index, self.id, self.texts = seq, index, new_id("msg_"), []
-        self.where = {"item_id": self.id, "output_index": index, "content_index": 0}
-        self.delta = seq.deltas("response.output_text.delta", {**self.where, "logprobs": []})
+        self.seq, self.index, self.id, self.texts = seq, index, new_id(self.PREFIX), []
+        self.where = {"item_id": self.id, "output_index": index, self.PLACE: 0}
+        self.delta = seq.deltas(self.TEXT + ".delta", {**self.where, **self.EXTRA})
 
     def opening(self) -> Iterator[str]:
-        """The item and its empty text part."""
-        yield self.seq.frame("response.output_item.added",
-                             {"output_index": self.index,
-                              "item": message_item(self.id, None, "in_progress")})
-        yield self.seq.frame("response.content_part.added",
-                             {**self.where, "part": output_text_part("")})
+        """The item and its empty part."""
+        item = self.shape(self.id, None, "in_progress")
+        yield self.seq.frame("response.output_item.added", {"output_index": self.index,
+                                                            "item": item})
+        yield self.seq.frame(self.PART + ".added", {**self.where, "part": self.part("")})
 
     def write(self, text: str) -> bytes:
         """One text delta."""
@@ -85,51 +92,37 @@ class MessageWriter:
 
     def item(self, status: str) -> dict:
         """The whole item."""
-        return message_item(self.id, "".join(self.texts), status)
+        return self.shape(self.id, "".join(self.texts), status)
 
     def closing(self, status: str) -> Iterator[str]:
         """The text, the part and the item, done."""
         text = "".join(self.texts)
-        yield self.seq.frame("response.output_text.done", {**self.where, "text": text,
-                                                           "logprobs": []})
-        yield self.seq.frame("response.content_part.done", {**self.where,
-                                                            "part": output_text_part(text)})
+        yield self.seq.frame(self.TEXT + ".done", {**self.where, "text": text, **self.EXTRA})
+        yield self.seq.frame(self.PART + ".done", {**self.where, "part": self.part(text)})
         yield self.seq.frame("response.output_item.done",
                              {"output_index": self.index, "item": self.item(status)})
 
 
-class ReasoningWriter:
+class MessageWriter(ItemWriter):
+    """One `message` output item: a single `output_text` part."""
+
+    PREFIX, PLACE, EXTRA = "msg_", "content_index", {"logprobs": []}
+    TEXT, PART = "response.output_text", "response.content_part"
+    shape = staticmethod(message_item)
+    part = staticmethod(output_text_part)
+
+
+class ReasoningWriter(ItemWriter):
     """One `reasoning` output item whose single summary part carries Lingma's reasoning."""
 
-    def __init__(self, seq: Sequencer, index: int):
-        self.seq, self.index, self.id, self.texts = seq, index, new_id("rs_"), []
-        self.where = {"item_id": self.id, "output_index": index, "summary_index": 0}
-        self.delta = seq.deltas("response.reasoning_summary_text.delta", self.where)
+    PREFIX, PLACE = "rs_", "summary_index"
+    TEXT, PART = "response.reasoning_summary_text", "response.reasoning_summary_part"
+    part = staticmethod(summary_part)
 
-    def opening(self) -> Iterator[str]:
-        """The item and its empty summary part."""
-        yield self.seq.frame("response.output_item.added",
-                             {"output_index": self.index, "item": reasoning_item(self.id, None)})
-        yield self.seq.frame("response.reasoning_summary_part.added",
-                             {**self.where, "part": summary_part("")})
-
-    def write(self, text: str) -> bytes:
-        """One summary text delta."""
-        self.texts.append(text)
-        return self.delta(text)
-
-    def item(self, status: str) -> dict:
-        """The whole item (reasoning items carry no status)."""
-        return reasoning_item(self.id, "".join(self.texts))
-
-    def closing(self, status: str) -> Iterator[str]:
-        """The summary text, the part and the item, done."""
-        text = "".join(self.texts)
-        yield self.seq.frame("response.reasoning_summary_text.done", {**self.where, "text": text})
-        yield self.seq.frame("response.reasoning_summary_part.done",
-                             {**self.where, "part": summary_part(text)})
-        yield self.seq.frame("response.output_item.done",
-                             {"output_index": self.index, "item": self.item(status)})
+    @staticmethod
+    def shape(item_id: str, text: str | None, status: str) -> dict:
+        """Return the reasoning item (reasoning items carry no status)."""
+        return reasoning_item(item_id, text)
 
 
 class ResponseEncoder:
@@ -140,7 +133,7 @@ class ResponseEncoder:
         self.on_finish = on_finish
         self.seq = Sequencer()
         self.output: list[dict] = []
-        self.current: MessageWriter | ReasoningWriter | None = None
+        self.current: ItemWriter | None = None
         self.texts: list[str] = []
         self.calls: tuple = ()
 
