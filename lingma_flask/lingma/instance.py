@@ -229,7 +229,7 @@ class LingmaInstance:
                 elif not shared.has_login():
                     shared.publish(cache)    # a login newer than any logout: share it
                 return True
-            if shared.has_login() and shared.differs_from(cache) and self.command is not None:
+            if self.command is not None and shared.has_login() and shared.differs_from(cache):
                 shared.seed(cache)
                 self._restart(conn, "starting with the gateway's shared login")
                 return False

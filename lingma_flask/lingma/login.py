@@ -38,6 +38,17 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
+def _copy_login(source: Path, target: Path) -> bool:
+    """Copy `id` and `user` from `source` to `target`; False (nothing copied) if one is missing."""
+    records = {name: _read(source / name) for name in FILES}
+    if any(data is None for data in records.values()):
+        return False
+    target.mkdir(parents=True, exist_ok=True)
+    for name in FILES:
+        _write(target / name, records[name])
+    return True
+
+
 class SharedLogin:
     """The shared login folder (see the module docstring)."""
 
@@ -50,12 +61,8 @@ class SharedLogin:
 
     def publish(self, cache: Path) -> bool:
         """Copy a logged-in `cache/` (id and user) here; clear the logout and pending marks."""
-        records = {name: _read(Path(cache) / name) for name in FILES}
-        if any(data is None for data in records.values()):
+        if not _copy_login(Path(cache), self.folder):
             return False
-        self.folder.mkdir(parents=True, exist_ok=True)
-        for name in FILES:
-            _write(self.folder / name, records[name])
         for name in (LOGGED_OUT, PENDING):
             (self.folder / name).unlink(missing_ok=True)
         return True
@@ -66,13 +73,7 @@ class SharedLogin:
 
     def seed(self, cache: Path) -> bool:
         """Copy the published login into `cache/`; return whether it was copied."""
-        records = {name: _read(self.folder / name) for name in FILES}
-        if any(data is None for data in records.values()):
-            return False
-        Path(cache).mkdir(parents=True, exist_ok=True)
-        for name in FILES:
-            _write(Path(cache) / name, records[name])
-        return True
+        return _copy_login(self.folder, Path(cache))
 
     def mark_logged_out(self) -> None:
         """Forget the published login and tell every instance to log out."""

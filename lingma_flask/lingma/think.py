@@ -37,6 +37,8 @@ class ThinkSplitter:
 
     def take_reasoning(self) -> str:
         """Return the reasoning split off since the last call (for streaming it as it comes)."""
+        if self._taken == len(self._reasoning):
+            return ""  # the usual case, once per chunk: nothing new, nothing to copy
         new = self._reasoning[self._taken:]
         self._taken = len(self._reasoning)
         return "".join(new)

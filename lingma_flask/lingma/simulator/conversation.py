@@ -97,6 +97,11 @@ def has_block(turn: str, tag: str) -> bool:
     return f"<{tag}>" in turn and f"</{tag}>" in turn
 
 
+def breaks_now(marker, turn: str, repair_tag: str) -> bool:
+    """True when a `*_invalid` marker breaks this answer: `always`, or before the repair turn."""
+    return bool(marker) and (marker == "always" or not has_block(turn, repair_tag))
+
+
 def _json(text: str):
     try:
         return json.loads(text)

@@ -22,8 +22,7 @@ def json_answer(schema: dict, items: dict, turn: str) -> str:
         value = {"answer": conversation.cap(turn)}
     else:
         value = schema_fill.synthesize(schema)
-    invalid = items.get("json_invalid")
-    if invalid and (invalid == "always" or not conversation.has_block(turn, "json_error")):
+    if conversation.breaks_now(items.get("json_invalid"), turn, "json_error"):
         required = schema_fill.required_properties(schema)
         if not (required and isinstance(value, dict) and required[0][0] in value):
             return NOT_JSON

@@ -33,8 +33,7 @@ def call_answer(tools: list[dict], items: dict, turn: str) -> str:
     args = given_arguments(items.get("tool_args"))
     if args is None:
         args = schema_fill.synthesize(schema)
-    invalid = items.get("tool_invalid")
-    if invalid and (invalid == "always" or not conversation.has_block(turn, "tool_call_error")):
+    if conversation.breaks_now(items.get("tool_invalid"), turn, "tool_call_error"):
         args = schema_fill.break_object(args, schema)
     blocks = [render(name, args, str(items.get("tool_form") or "json")) for _ in range(_count(items))]
     if "tool_unclosed" in items:
