@@ -17,8 +17,8 @@ from gunicorn.workers.ggevent import GeventWorker
 from lingma_flask.logs import gunicorn_logconfig
 
 
-def _setting(name, default):
-    """Read LINGMA_<name> from the environment, then from .env (as the app does)."""
+def _raw_setting(name):
+    """Read LINGMA_<name> from the environment, then from .env (as the app does); else None."""
     value = os.environ.get("LINGMA_" + name)
     if value is None:
         from dotenv import dotenv_values  # pure Python: safe before gevent patches
@@ -26,19 +26,17 @@ def _setting(name, default):
 
         path = find_dotenv(usecwd=True)
         value = dotenv_values(path).get("LINGMA_" + name) if path else None
-    return int(value or default)
+    return value
+
+
+def _setting(name, default):
+    """Read a number LINGMA_<name>."""
+    return int(_raw_setting(name) or default)
 
 
 def _text_setting(name, default):
-    """Read a text LINGMA_<name> like `_setting` reads numbers."""
-    value = os.environ.get("LINGMA_" + name)
-    if value is None:
-        from dotenv import dotenv_values
-        from dotenv import find_dotenv
-
-        path = find_dotenv(usecwd=True)
-        value = dotenv_values(path).get("LINGMA_" + name) if path else None
-    return (value or default).strip().lower()
+    """Read a text LINGMA_<name>, stripped and lower-cased."""
+    return (_raw_setting(name) or default).strip().lower()
 
 
 # -- Server socket ------------------------------------------------------------------------

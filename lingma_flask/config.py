@@ -1,7 +1,7 @@
 """Defaults and explicit casts for the API settings (the core's are in lingma/settings.py).
 
 Every setting is a LINGMA_* environment variable (or a .env line); `from_prefixed_env` strips
-the prefix and JSON-parses values, so each one is cast here before use.
+the prefix and leaves each value a string, so each one is cast here before use.
 """
 
 from __future__ import annotations

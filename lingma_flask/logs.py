@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-import os
 import re
 import sys
 
@@ -131,8 +130,3 @@ def gunicorn_logconfig(kind: str) -> dict:
             "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
         },
     }
-
-
-def log_format_from_env() -> str:
-    """LINGMA_LOG_FORMAT as gunicorn.conf.py reads it (before the app's settings exist)."""
-    return "text" if os.environ.get("LINGMA_LOG_FORMAT", "").strip().lower() == "text" else "json"

@@ -13,17 +13,22 @@ TOOLS = [{"type": "function", "function": {"name": tool.NAME, "description": too
                                            "parameters": tool.SCHEMA}}]
 
 
+def answered(choice) -> str:
+    """Check a choice is a text answer that stopped; return its text quoted."""
+    expect(choice.message.content and choice.message.content.strip(),
+           f"no content: {text.brief(choice)}")
+    expect(choice.finish_reason == "stop", f"finish_reason is {choice.finish_reason!r}")
+    return text.quote(choice.message.content)
+
+
 def create(target) -> str:
     """A plain completion: text content, finish_reason stop, usage."""
     with target.openai() as client:
         completion = client.chat.completions.create(model=target.model, messages=ASK)
     expect(completion.choices, f"no choices: {text.brief(completion)}")
-    choice = completion.choices[0]
-    expect(choice.message.content and choice.message.content.strip(),
-           f"no content: {text.brief(choice)}")
-    expect(choice.finish_reason == "stop", f"finish_reason is {choice.finish_reason!r}")
+    quoted = answered(completion.choices[0])
     expect(completion.usage and completion.usage.total_tokens > 0, "no usage")
-    return f"{text.quote(choice.message.content)}, {completion.usage.total_tokens} tokens"
+    return f"{quoted}, {completion.usage.total_tokens} tokens"
 
 
 def stream(target) -> str:
@@ -53,11 +58,7 @@ def stream_helper(target) -> str:
     with target.openai() as client:
         with client.chat.completions.stream(model=target.model, messages=ASK) as events:
             final = events.get_final_completion()
-    choice = final.choices[0]
-    expect(choice.message.content and choice.message.content.strip(),
-           f"no content: {text.brief(choice)}")
-    expect(choice.finish_reason == "stop", f"finish_reason is {choice.finish_reason!r}")
-    return text.quote(choice.message.content)
+    return answered(final.choices[0])
 
 
 def call_tool(client, model):
@@ -105,10 +106,7 @@ def tool_round_trip(target) -> str:
     choice = completion.choices[0]
     expect(not choice.message.tool_calls,
            f"another call instead of an answer: {text.brief(choice)}")
-    expect(choice.message.content and choice.message.content.strip(),
-           f"no content: {text.brief(choice)}")
-    expect(choice.finish_reason == "stop", f"finish_reason is {choice.finish_reason!r}")
-    return text.quote(choice.message.content)
+    return answered(choice)
 
 
 CHECKS = (

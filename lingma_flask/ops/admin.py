@@ -7,7 +7,6 @@ admin key set, local clients only. The contract is in docs/operations.md.
 
 from __future__ import annotations
 
-import hmac
 import time
 
 from flask import Blueprint
@@ -15,7 +14,6 @@ from flask import request
 from flask import session
 
 from ..api.auth import is_local_client
-from ..api.auth import key_matches
 from ..api.errors import ApiError
 from ..api.requestlog import recent_requests
 from ..extension import get_pool
@@ -23,6 +21,8 @@ from ..extension import get_settings
 from ..lingma.errors import LingmaNotReadyError
 from ..lingma.login import SharedLogin
 from . import callback
+from . import csrf
+from .metrics_view import bearer_matches
 from .runtime import runtime_counts
 
 bp = Blueprint("admin", __name__, url_prefix="/admin/api")
@@ -39,12 +39,10 @@ HEADLESS_HINT = (
 def require_admin() -> None:
     """Let in the admin key, a signed-in session (with its CSRF token), or local clients."""
     admin_key = get_settings().admin_key
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if admin_key and scheme.lower() == "bearer" and key_matches(token.strip(), (admin_key,)):
+    if admin_key and bearer_matches(admin_key):
         return
     if session.get("admin") is True:
-        sent, expected = request.headers.get("X-CSRF-Token", ""), session.get("csrf") or ""
-        if request.method in UNSAFE and not (expected and hmac.compare_digest(sent, expected)):
+        if request.method in UNSAFE and not csrf.token_matches(request.headers.get(csrf.HEADER)):
             raise ApiError(403, "This action needs the page's CSRF token (X-CSRF-Token).",
                            code="csrf_failed")
         return
