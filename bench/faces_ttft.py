@@ -17,12 +17,12 @@ monkey.patch_all()
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import statistics  # noqa: E402
 import time  # noqa: E402
 
 import gevent  # noqa: E402
 
 from _common import StreamEnd  # noqa: E402
+from _common import median_ms  # noqa: E402
 from _common import raise_nofile  # noqa: E402
 from _common import sse_request  # noqa: E402
 from _common import stamps_in  # noqa: E402
@@ -94,10 +94,6 @@ def face_round(port: int, face: str, streams: int, args, samples: list) -> None:
         return
     jobs = [gevent.spawn(one, i) for i in range(streams)]
     gevent.joinall(jobs, timeout=args.timeout, raise_error=True)
-
-
-def median_ms(values) -> float:
-    return statistics.median(values) / 1e6
 
 
 def faces_benchmark(port: int, args) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-API_KEY = "test-key-123"   # the key tests/integration/gateway.Gateway configures
+from tests.integration.gateway import API_KEY
 
 
 class Face:
@@ -52,7 +52,11 @@ class Chat(Face):
         payload = json.loads(data)
         if "error" in payload:
             return "", True, str(payload["error"].get("code"))
-        return "".join((c.get("delta") or {}).get("content") or "" for c in payload["choices"]), False, None
+        return "".join(self.piece(c) or "" for c in payload["choices"]), False, None
+
+    def piece(self, choice: dict) -> str | None:
+        """The text one streamed choice carries."""
+        return (choice.get("delta") or {}).get("content")
 
 
 class Responses(Face):
@@ -106,8 +110,8 @@ class Messages(Face):
         return "", False, None
 
 
-class Completions(Face):
-    """POST /v1/completions (legacy)."""
+class Completions(Chat):
+    """POST /v1/completions (legacy): chat's stream, with `text` in each choice."""
 
     name, path = "completions", "/v1/completions"
 
@@ -117,13 +121,8 @@ class Completions(Face):
     def text(self, answer):
         return answer["choices"][0]["text"]
 
-    def event(self, name, data):
-        if data == "[DONE]":
-            return "", True, None
-        payload = json.loads(data)
-        if "error" in payload:
-            return "", True, str(payload["error"].get("code"))
-        return "".join(c.get("text") or "" for c in payload["choices"]), False, None
+    def piece(self, choice):
+        return choice.get("text")
 
 
 FACES = (Chat(), Responses(), Messages(), Completions())

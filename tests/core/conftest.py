@@ -1,4 +1,5 @@
-"""Fixtures for core tests: pools of simulated Lingma instances in temporary work dirs."""
+"""Fixtures for core tests: pools of simulated Lingma instances in temporary work dirs, bare
+simulator processes and their wire clients (for the simulator's own tests), scripted peers."""
 
 import json
 import urllib.request
@@ -9,6 +10,7 @@ from lingma_flask.lingma.pool import LingmaPool
 from lingma_flask.lingma.rpc import RpcConnection
 from lingma_flask.lingma.settings import CoreSettings
 from tests.core.peer import ScriptedPeer
+from tests.core.simclient import Sim
 
 
 def sim_state(instance) -> dict:
@@ -45,6 +47,29 @@ def make_pool(tmp_path, monkeypatch):
     yield factory
     for pool in pools:
         pool.stop()
+
+
+@pytest.fixture
+def start_sim(tmp_path):
+    """Return a starter of simulator processes (ready unless told not); all stopped afterwards."""
+    sims = []
+
+    def start(env=None, *, ready=True, **kwargs):
+        sim = Sim(tmp_path, env, **kwargs)
+        sims.append(sim)
+        return sim.wait_ready() if ready else sim
+
+    yield start
+    for sim in sims:
+        sim.stop()
+
+
+@pytest.fixture
+def client(sim):
+    """A wire client of the module's `sim` fixture (a simulator the module starts once)."""
+    peer = sim.client()
+    yield peer
+    peer.close()
 
 
 @pytest.fixture

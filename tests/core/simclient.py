@@ -31,8 +31,8 @@ PUSHES = {"chat/answer", "chat/finish", "chat/process_step_callback", "session/t
           "chat/think", "tool/invoke", "image/uploadResultNotification"}
 
 
-def poll(condition, timeout=10.0, what="condition"):
-    """Return condition()'s first truthy value, checking every 20 ms until the deadline."""
+def poll(condition, timeout=10.0, what="condition", *, interval=0.02):
+    """Return condition()'s first truthy value, checking every `interval` s until the deadline."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
@@ -40,7 +40,7 @@ def poll(condition, timeout=10.0, what="condition"):
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+        time.sleep(interval)
 
 
 class Sim:

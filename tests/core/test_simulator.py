@@ -34,20 +34,6 @@ from tests.core.simclient import poll
 from tests.core.simclient import rid
 
 
-@pytest.fixture
-def start_sim(tmp_path):
-    sims = []
-
-    def start(env=None, *, ready=True, **kwargs):
-        sim = Sim(tmp_path, env, **kwargs)
-        sims.append(sim)
-        return sim.wait_ready() if ready else sim
-
-    yield start
-    for sim in sims:
-        sim.stop()
-
-
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
     instance = Sim(tmp_path_factory.mktemp("sim"), {"LINGMA_SIM_TOOL_TIMEOUT": "0.5"})
@@ -55,13 +41,6 @@ def sim(tmp_path_factory):
         yield instance.wait_ready()
     finally:
         instance.stop()
-
-
-@pytest.fixture
-def client(sim):
-    peer = sim.client()
-    yield peer
-    peer.close()
 
 
 # process & discovery ---------------------------------------------------------------

@@ -22,19 +22,6 @@ VISION = "dashscope_qwen_vl_max"
 PNG_URI = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\nsim-image").decode()
 
 
-@pytest.fixture
-def start_sim(tmp_path):
-    sims = []
-
-    def start(env=None):
-        sims.append(Sim(tmp_path, env))
-        return sims[-1].wait_ready()
-
-    yield start
-    for sim in sims:
-        sim.stop()
-
-
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
     instance = Sim(tmp_path_factory.mktemp("simf"))
@@ -42,13 +29,6 @@ def sim(tmp_path_factory):
         yield instance.wait_ready()
     finally:
         instance.stop()
-
-
-@pytest.fixture
-def client(sim):
-    peer = sim.client()
-    yield peer
-    peer.close()
 
 
 def model(key: str) -> dict:

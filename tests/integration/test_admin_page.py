@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
+from tests.core.simclient import poll
 from tests.integration.gateway import API_KEY
 from tests.integration.gateway import ROOT
 from tests.integration.gateway import Gateway
@@ -41,14 +41,7 @@ HOSTILE_MODEL = '<b id="xss">bold</b>'
 
 def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
     """Poll `predicate` until it returns a truthy value; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
+    return poll(predicate, timeout, what, interval=0.1)
 
 
 def admin_get(gateway: Gateway, path: str) -> dict:

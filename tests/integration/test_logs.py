@@ -65,8 +65,6 @@ def exercise(gw) -> str:
 @pytest.fixture(scope="module")
 def output(tmp_path_factory):
     gw = Gateway(tmp_path_factory.mktemp("logs") / "work", LINGMA_SIM_LOGGED_IN="0", **SECRETS)
-    gw.env.pop("LINGMA_API_KEYS", None)
-    gw.env["LINGMA_API_KEYS"] = SECRETS["LINGMA_API_KEYS"]
     gw.start_process()
     assert wait_until(lambda: gw.get("/ready")[1].get("instances", [{}])[0].get("reason") == "not_logged_in", 30)
     try:
