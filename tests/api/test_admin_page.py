@@ -172,6 +172,14 @@ def test_api_posts_by_cookie_need_the_csrf_header(client, pool):
     assert client.get("/admin/api/instances").status_code == 200  # safe methods need no token
 
 
+def test_a_non_ascii_csrf_token_is_refused_not_a_crash(client, pool):
+    pool.instances = []
+    sign_in(client)
+    url = "/admin/api/instances/no-such-instance/restart"
+    resp = client.post(url, headers={"X-CSRF-Token": "forg\u00e9d"})
+    assert resp.status_code == 403 and resp.get_json()["error"]["code"] == "csrf_failed"
+
+
 def test_the_page_assets_are_served_under_admin(client):
     sign_in(client)
     html = client.get("/admin/").get_data(as_text=True)
