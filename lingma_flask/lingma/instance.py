@@ -65,6 +65,7 @@ class LingmaInstance:
         self.in_flight = 0                # maintained by the pool under its lock
         self.shared_login = SharedLogin(settings.login_root())
         self.logged_in_since: float | None = None
+        self._seeded_at: float | None = None   # when the shared login was copied in, to restart
         self.first_token_ms: collections.deque = collections.deque(maxlen=200)
         self._restart_reason: str | None = None
         self._stop = threading.Event()
@@ -230,6 +231,7 @@ class LingmaInstance:
                     shared.publish(cache)    # a login newer than any logout: share it
                 return True
             if self.command is not None and shared.has_login() and shared.differs_from(cache):
+                self._seeded_at = time.time()
                 shared.seed(cache)
                 self._restart(conn, "starting with the gateway's shared login")
                 return False
@@ -284,8 +286,10 @@ class LingmaInstance:
         auth = conn.request("auth/status", {}, timeout=timeout)
         was_logged_in = self.logged_in
         self.auth = auth if isinstance(auth, dict) else {}
+        # a seeded login dates from its seeding: a logout made while Lingma restarted ends it
+        seeded, self._seeded_at = self._seeded_at, None
         if self.logged_in and not was_logged_in:
-            self.logged_in_since = time.time()
+            self.logged_in_since = seeded or time.time()
         models = conn.request("config/queryModels", {}, timeout=timeout) if self.logged_in else {}
         self.models = parse_models(models)
 

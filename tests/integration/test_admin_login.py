@@ -26,10 +26,14 @@ def gw(tmp_path_factory):
                       LINGMA_POOL_SIZE="2")
     gateway.start_process()
 
-    def waiting_for_login():
-        status, body = gateway.get("/ready")
-        return status == 503 and all(r["reason"] == "not_logged_in" for r in body["instances"])
-    assert wait_until(lambda: all(waiting_for_login() for _ in range(8)), 60)  # both workers
+    seen: dict[str, bool] = {}   # the worker folder (w0, w1) an answer came from -> waiting
+
+    def both_workers_wait_for_login():
+        listed = admin(gateway, "GET", "/instances").json()["instances"]
+        worker = Path(listed[0]["work_dir"]).parent.name
+        seen[worker] = all(i["state"] == "ready" and not i["logged_in"] for i in listed)
+        return len(seen) == 2 and all(seen.values())
+    assert wait_until(both_workers_wait_for_login, 60)
     yield gateway
     gateway.stop()
 
