@@ -286,3 +286,12 @@ def test_tool_argument_decoding_tolerates_padding_and_rejects_non_objects():
     assert toolanswer.given_arguments(good) == toolanswer.given_arguments(good.rstrip("=")) == {"a": 1}
     assert toolanswer.given_arguments(base64.urlsafe_b64encode(b"[1]").decode()) is None
     assert toolanswer.given_arguments("***") is None
+
+
+def test_the_answer_marker_gives_the_exact_text_spaces_and_all():
+    text = "```json\n" + " " * 500 + "{\"a\": 1}\n```"
+    b64 = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    s = build(conversation_prompt(("User", f"[[sim:answer={b64},len=5]] hello")))
+    assert s.answer == text
+    broken = build(conversation_prompt(("User", "[[sim:answer=%%%]] hello")))
+    assert broken.answer == "You said: hello"

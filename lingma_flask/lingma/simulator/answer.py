@@ -1,6 +1,6 @@
 """Choose one ask's answer text and its reasoning from the prompt, markers and config.
 
-Precedence: `len=N` filler, `LINGMA_SIM_ANSWER`, `echo=full`, a tool call (tools offered, and
+Precedence: `answer=B64` (exact text), `len=N` filler, `LINGMA_SIM_ANSWER`, `echo=full`, a tool call (tools offered, and
 either the tool choice demands a call or a tool marker asks for one in the user's own turn),
 a structured-output object, the
 text answer to tool results, and by default `You said: <last user turn, capped>`.
@@ -8,6 +8,8 @@ text answer to tool results, and by default `You said: <last user turn, capped>`
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 
 from . import conversation
@@ -15,6 +17,7 @@ from . import jsonanswer
 from . import toolanswer
 from .config import SimConfig
 
+_URLSAFE = str.maketrans("-_", "+/")
 LONG, SHORT, TOOL = "long", "short", "tool"  # chunking classes (see scenario.chunking)
 _FILLER = "Lorem ipsum dolor sit amet, 灵码模拟回答。Consectetur adipiscing elit; 你好，世界！ "
 
@@ -62,7 +65,21 @@ def _text(cleaned: str, turn: str, items: dict, config: SimConfig, images: int):
     return "You said: " + conversation.cap(turn) + suffix, SHORT
 
 
+def exact_answer(value) -> str | None:
+    """Decode `answer` (base64url of UTF-8 text, padding optional); None if absent or bad."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        standard = value.translate(_URLSAFE) + "=" * (-len(value) % 4)
+        return base64.b64decode(standard, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+
+
 def _fixed(cleaned: str, items: dict, config: SimConfig):
+    exact = exact_answer(items.get("answer"))
+    if exact is not None:
+        return exact
     length = items.get("len")
     if length is not None and length is not True:
         try:
