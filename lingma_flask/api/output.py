@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from .tokens import TokenCounter
 
+LONG_HOLD = 256   # from this hold-back on, new text is searched in batches, not chunk by chunk
+
 
 class OutputFilter:
     """Feed answer chunks in; get back the text to send and, once, a finish reason.
 
     While streaming, the last len(longest stop) - 1 characters are held back so a stop string
-    split across chunks is still caught. Output always ends *before* a stop string.
+    split across chunks is still caught. Output always ends *before* a stop string. Only text
+    that a new stop could end in is searched again. With long stop strings (a client's to
+    choose) new text is searched once a quarter of the hold-back has come, not at every chunk:
+    rescanning a long hold-back per chunk made the cost chunks x stop length.
     """
 
     def __init__(self, stops: tuple[str, ...] = (), max_tokens: int | None = None):
@@ -23,7 +28,10 @@ class OutputFilter:
         self.finish_reason: str | None = None
         self.stop_sequence: str | None = None   # the stop string that ended the answer
         self._hold = max((len(s) for s in self.stops), default=1) - 1
-        self._tail = ""
+        self._batch = self._hold // 4 if self._hold >= LONG_HOLD else 0
+        self._tail = ""            # held back and searched: no stop string inside
+        self._fresh: list[str] = []  # not searched yet
+        self._fresh_len = 0
 
     @property
     def completion_tokens(self) -> int:
@@ -34,8 +42,25 @@ class OutputFilter:
         """Take one chunk; return the text that may be sent now ('' if none)."""
         if self.finish_reason:
             return ""
-        buffer = self._tail + chunk
-        found = self._find_stop(buffer)
+        self._fresh.append(chunk)
+        self._fresh_len += len(chunk)
+        return self._search() if self._fresh_len > self._batch else ""
+
+    def flush(self) -> str:
+        """End of the answer: release the held tail and settle the finish reason."""
+        text = self._search() if self._fresh and not self.finish_reason else ""
+        if not self.finish_reason:
+            text += self._release(self._tail, None)
+        self._tail = ""
+        self.finish_reason = self.finish_reason or "stop"
+        return text
+
+    def _search(self) -> str:
+        """Look for a stop string in the new text; return what is now safe to send."""
+        searched = len(self._tail)
+        buffer = self._tail + "".join(self._fresh)
+        self._fresh, self._fresh_len = [], 0
+        found = self._find_stop(buffer, searched)
         if found is not None:
             cut, stop = found
             self._tail = ""
@@ -47,16 +72,12 @@ class OutputFilter:
         self._tail = buffer[len(buffer) - keep:]
         return self._release(buffer[:len(buffer) - keep], None)
 
-    def flush(self) -> str:
-        """End of the answer: release the held tail and settle the finish reason."""
-        text = "" if self.finish_reason else self._release(self._tail, None)
-        self._tail = ""
-        self.finish_reason = self.finish_reason or "stop"
-        return text
+    def _find_stop(self, buffer: str, searched: int) -> tuple[int, str] | None:
+        """Return the earliest stop string's position and the stop (the first listed on a tie).
 
-    def _find_stop(self, buffer: str) -> tuple[int, str] | None:
-        """Return the earliest stop string's position and the stop (the first listed on a tie)."""
-        found = ((buffer.find(s), s) for s in self.stops)
+        buffer[:searched] holds no stop string: a match must end after it.
+        """
+        found = ((buffer.find(s, max(0, searched - len(s) + 1)), s) for s in self.stops)
         return min((f for f in found if f[0] >= 0), key=lambda f: f[0], default=None)
 
     def _release(self, text: str, reason: str | None) -> str:

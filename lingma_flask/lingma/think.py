@@ -29,6 +29,7 @@ class ThinkSplitter:
         self._buf = ""
         self._thinking = False
         self._after_end = False  # the newline that ends a closing fence may come in the next chunk
+        self._line: list[str] | None = None  # a start line's pieces, until its newline comes
 
     @property
     def reasoning(self) -> str:
@@ -45,6 +46,12 @@ class ThinkSplitter:
 
     def feed(self, text: str) -> str:
         """Take one chunk; return the answer text that can be released now."""
+        if self._line is not None:
+            # a start line is cut across chunks: keep the pieces, and look at each once
+            self._line.append(text)
+            if "\n" not in text:
+                return ""
+            text, self._line = "".join(self._line), None
         if not (self._buf or self._thinking or self._after_end or "`" in text or text.endswith("\n")):
             return text  # the common case: nothing that could start a marker
         self._buf += text
@@ -80,7 +87,7 @@ class ThinkSplitter:
         if line_end < 0:  # wait for the rest of the start line (and keep the newline before it)
             cut = start - 1 if before.endswith("\n") else start
             out.append(self._buf[:cut])
-            self._buf = self._buf[cut:]
+            self._line, self._buf = [self._buf[cut:]], ""
             return False
         out.append(before[:-1] if before.endswith("\n") else before)
         self._buf, self._thinking = self._buf[line_end + 1:], True
@@ -88,7 +95,8 @@ class ThinkSplitter:
 
     def flush(self) -> str:
         """Return whatever is still held back, at the end of the stream."""
-        rest, self._buf = self._buf, ""
+        rest, self._buf = "".join(self._line or ()) + self._buf, ""
+        self._line = None
         if self._thinking:
             self._reasoning.append(rest)
             return ""

@@ -27,7 +27,9 @@ TOOLS_OUTRO = (
 )
 SCHEMA_HEADING = "# Response format\n\n"
 EMPTY_SCHEMA = "<response_schema>{}</response_schema>"
-PROBLEM_LIMIT = 300
+PROBLEM_LIMIT = 300      # characters quoted of one problem
+PROBLEMS_SHOWN = 10      # problems quoted in one repair turn...
+PROBLEMS_CHARS = 2000    # ...and their characters at most: an answer may hold thousands
 REPAIR_CALL = (
     "Answer again. Call the function once more with arguments that fix these problems: "
     'a <tool_call></tool_call> block holding {"name": ..., "arguments": {...}} that follows '
@@ -118,14 +120,25 @@ def response_block(name: str | None, call_id: str | None, content: str) -> str:
     return "<tool_response>\n" + _dumps(payload) + "\n</tool_response>"
 
 
+def _problem_line(problem: str) -> str:
+    """Return a problem flattened to one line and capped."""
+    line = " ".join(str(problem).split())
+    return line[:PROBLEM_LIMIT - 3] + "..." if len(line) > PROBLEM_LIMIT else line
+
+
 def _problem_lines(problems: list[str]) -> str:
-    """Return the problems one per line, each flattened to one line and capped."""
-    lines = []
-    for problem in problems:
-        line = " ".join(str(problem).split())
-        if len(line) > PROBLEM_LIMIT:
-            line = line[:PROBLEM_LIMIT - 3] + "..."
+    """Return the first problems one per line, capped in number and size, then how many remain."""
+    lines: list[str] = []
+    size = 0
+    for problem in problems[:PROBLEMS_SHOWN]:
+        line = _problem_line(problem)
+        if lines and size + len(line) > PROBLEMS_CHARS:
+            break
         lines.append(line)
+        size += len(line) + 1
+    left = len(problems) - len(lines)
+    if left:
+        lines.append(f"... and {left} more problem{'s' if left > 1 else ''} not listed")
     return "\n".join(lines)
 
 

@@ -11,23 +11,30 @@ import json
 import re
 from typing import Any
 
-FENCE = re.compile(r"```[\w+-]*[ \t]*\n?(.*?)\n?[ \t]*```", re.S)
-_SLIPS = re.compile(
-    r'"[^"\\]*(?:\\.[^"\\]*)*"'           # a double-quoted string: kept as it is
-    r"|'([^'\\]*(?:\\.[^'\\]*)*)'"        # a single-quoted string: requoted
-    r"|,(?=\s*[}\]])"                     # a trailing comma: dropped
-    r"|\b(?:True|False|None)\b",          # a Python literal: spelled the JSON way
-    re.S,
-)
+# Every scan of model text here is linear: a model answer must never cost the worker more
+# than a pass or two over it (issue 13). Each regex below is a single character class, a
+# fixed word, or a string body whose parts cannot overlap, so none can backtrack far.
+_FENCE_INFO = re.compile(r"[\w+-]*")     # the info string after a fence's backticks ("json")
+_NEXT_SLIP = re.compile(r"[\"',]|\b(?:True|False|None)\b")
+_DOUBLE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)            # kept as it is
+_SINGLE = re.compile(r"'([^'\\]*(?:\\.[^'\\]*)*)'", re.S)          # requoted
+_TRAILING = re.compile(r",(?=\s*[}\]])")                             # dropped
 _IN_SINGLE = re.compile(r"\\(.)|\"", re.S)
 _PYTHON_WORDS = {"True": "true", "False": "false", "None": "null"}
 
 
 def strip_fence(text: str) -> str:
-    """Return the text inside a Markdown code fence that wraps it all, else the text stripped."""
+    """Return the text inside a Markdown code fence that wraps it all, else the text stripped.
+
+    The fence is three backticks, an optional info string ("json"), the body, three backticks;
+    whitespace around the body is dropped. A scan, not a regex: the regex this replaces took
+    cubic time on an unclosed fence followed by spaces.
+    """
     text = text.strip()
-    match = FENCE.fullmatch(text)
-    return match.group(1).strip() if match else text
+    if len(text) < 6 or not (text.startswith("```") and text.endswith("```")):
+        return text
+    body_start = _FENCE_INFO.match(text, 3).end()
+    return text[body_start:-3].strip()
 
 
 def reject_constant(name: str) -> None:
@@ -46,15 +53,37 @@ def _requote(match: re.Match) -> str:
     return "'" if escaped == "'" else match.group(0)
 
 
-def _forgive(match: re.Match) -> str:
-    token = match.group(0)
-    if token[0] == '"':
-        return token
-    if token[0] == "'":
-        return '"' + _IN_SINGLE.sub(_requote, match.group(1)) + '"'
+def forgive(text: str) -> str:
+    """Return text with the slips fixed: single quotes, trailing commas, Python literals.
+
+    Double-quoted strings are kept as they are. Read left to right, as one regex substitution
+    would, but a quote that never closes is tried once: no later quote of its kind can close
+    either (each one is escaped in the first one's reading), so trying each would be quadratic.
+    """
+    out: list[str] = []
+    index, unclosed = 0, set()
+    while (slip := _NEXT_SLIP.search(text, index)) is not None:
+        start = slip.start()
+        out.append(text[index:start])
+        fixed, index = _fix_slip(text, start, slip.group(), unclosed)
+        out.append(fixed)
+    out.append(text[index:])
+    return "".join(out)
+
+
+def _fix_slip(text: str, start: int, token: str, unclosed: set[str]) -> tuple[str, int]:
+    """Return the replacement for the slip at start and where reading goes on."""
+    if token in _PYTHON_WORDS:
+        return _PYTHON_WORDS[token], start + len(token)
     if token == ",":
-        return ""
-    return _PYTHON_WORDS[token]
+        return ("", start + 1) if _TRAILING.match(text, start) else (",", start + 1)
+    match = None if token in unclosed else (_DOUBLE if token == '"' else _SINGLE).match(text, start)
+    if match is None:
+        unclosed.add(token)
+        return token, start + 1
+    if token == '"':
+        return match.group(0), match.end()
+    return '"' + _IN_SINGLE.sub(_requote, match.group(1)) + '"', match.end()
 
 
 def loads(text: str) -> Any:
@@ -64,7 +93,7 @@ def loads(text: str) -> Any:
     except RecursionError:
         raise ValueError("the JSON is nested too deeply") from None
     except ValueError:
-        fixed = _SLIPS.sub(_forgive, text)
+        fixed = forgive(text)
         if fixed == text:
             raise
     try:

@@ -11,19 +11,17 @@ from .lenient import strip_fence
 from .pieces import Broken
 from .pieces import Call
 from .pieces import Piece
+from .xmlcall import functions
+from .xmlcall import parameters
 
-FUNCTION = re.compile(r"<function=\s*[\"']?([^>\"'\s]*)[\"']?\s*>(.*?)(?:</function>|\Z)", re.S)
-PARAMETER = re.compile(
-    r"<parameter=\s*[\"']?([^>\"']*?)[\"']?\s*>(.*?)(?:</parameter>|(?=<parameter=)|\Z)", re.S
-)
+OPENERS = re.compile(r"(?:<tool_call>\s*)*")   # a tag starts with "<", so nothing to backtrack
 NOT_A_CALL = 'a tool call must be a JSON object like {"name": ..., "arguments": {...}}'
 
 
 def decode_block(raw: str, body: str) -> list[Piece]:
     """Return the calls one block holds, or a single Broken piece saying why it holds none."""
     text = body.strip()
-    while text.startswith("<tool_call>"):
-        text = text[len("<tool_call>"):].lstrip()
+    text = text[OPENERS.match(text).end():]   # stray repeated openers
     if not text:
         return [Broken(raw, "the tool call block is empty")]
     if text.startswith("<"):
@@ -34,9 +32,8 @@ def decode_block(raw: str, body: str) -> list[Piece]:
 def decode_xml(raw: str, text: str) -> list[Piece]:
     """Read Qwen3-Coder calls: <function=NAME><parameter=P>value</parameter>...</function>."""
     calls: list[Piece] = []
-    for function in FUNCTION.finditer(text):
-        arguments = {name.strip(): value for name, value in PARAMETER.findall(function.group(2))}
-        calls.append(Call(raw, function.group(1) or None, arguments, style="xml"))
+    for name, body in functions(text):
+        calls.append(Call(raw, name or None, parameters(body), style="xml"))
     return calls or [Broken(raw, "no <function=...> found in the tool call block")]
 
 
