@@ -37,10 +37,13 @@ from .conversation import PastCall
 from .conversation import ResponseFormat
 from .conversation import Turn
 from .errors import ApiError
+from .schemas import checked_schema
 from .schemas import function_tool
 from .schemas import ignored_fields
 from .schemas import image_data_uri
 from .schemas import validate
+from .tools.budget import Budget
+from .tools.budget import compile_budget
 from .tools.spec import Tool
 from .tools.spec import ToolChoice
 
@@ -85,7 +88,7 @@ def parse_messages_request(data: Any, counting: bool = False) -> tuple[ChatReque
         tools=tuple(tools.offered()),
         tool_choice=choice,
         parallel_tools=parallel,
-        response_format=response_format(body),
+        response_format=response_format(body, tools.budget),
         model_family="claude",
         call_prefix=CALL_PREFIX,
         ignored=ignored_fields(data, USED) + tools.server_names(),
@@ -258,13 +261,15 @@ def result_part(part, where: str, tools: ToolSet) -> str:
 class ToolSet:
     """The custom tools on offer: deferred ones wait for a reference; changes apply in order."""
 
-    def __init__(self, specs: list[ToolSpec]):
+    def __init__(self, specs: list[ToolSpec], budget: Budget | None = None):
         self.tools: dict[str, Tool] = {}
         self.deferred: dict[str, Tool] = {}
+        self.budget = budget or compile_budget()   # compiling every schema of the request
         self.servers = tuple(s.name or s.type for s in specs if not s.is_custom)
-        for spec in specs:
+        for index, spec in enumerate(specs):
             if spec.is_custom:
-                (self.deferred if spec.defer_loading else self.tools)[spec.name] = to_tool(spec)
+                tool = to_tool(spec, f"tools[{index}].input_schema", self.budget)
+                (self.deferred if spec.defer_loading else self.tools)[spec.name] = tool
 
     def load(self, name: str) -> None:
         """A deferred tool was referenced: offer it from now on."""
@@ -281,7 +286,8 @@ class ToolSet:
         elif tool.type == "tool_reference":
             self.load(tool.name)
         elif tool.definition.is_custom:
-            self.tools[tool.definition.name] = to_tool(tool.definition)
+            self.tools[tool.definition.name] = to_tool(
+                tool.definition, f"{where}.tool.definition.input_schema", self.budget)
 
     def offered(self) -> list[Tool]:
         """Return the tools the prompt offers."""
@@ -292,9 +298,9 @@ class ToolSet:
         return tuple(f"tools:{name[:60]}" for name in self.servers[:20])
 
 
-def to_tool(spec: ToolSpec) -> Tool:
-    """Build the common Tool of a custom tool spec."""
-    return function_tool(spec.name, spec.description, spec.input_schema)
+def to_tool(spec: ToolSpec, param: str | None = None, budget: Budget | None = None) -> Tool:
+    """Build the common Tool of a custom tool spec (a 400 naming `param` if too costly)."""
+    return function_tool(spec.name, spec.description, spec.input_schema, param, budget)
 
 
 def tool_choice(spec: ToolChoiceSpec | None, tools: ToolSet) -> tuple[ToolChoice, bool]:
@@ -313,8 +319,12 @@ def tool_choice(spec: ToolChoiceSpec | None, tools: ToolSet) -> tuple[ToolChoice
     return ToolChoice(mode), parallel
 
 
-def response_format(body: MessagesBody) -> ResponseFormat | None:
+def response_format(body: MessagesBody, budget: Budget | None = None) -> ResponseFormat | None:
     """Return the structured-output request (`output_config.format` or `output_format`)."""
     spec = body.output_config.format if body.output_config else None
+    param = "output_config.format.schema" if spec else "output_format.schema"
     spec = spec or body.output_format
-    return None if spec is None else ResponseFormat(spec.schema_)
+    if spec is None:
+        return None
+    checker = None if spec.schema_ is None else checked_schema(spec.schema_, param, budget)
+    return ResponseFormat(spec.schema_, checker=checker)

@@ -29,11 +29,14 @@ from .schemas import Count
 from .schemas import Flag
 from .schemas import Lenient
 from .schemas import Number
+from .schemas import checked_schema
 from .schemas import function_tool
 from .schemas import ignored_fields
 from .schemas import image_data_uri
 from .schemas import model_field
 from .schemas import validate
+from .tools.budget import Budget
+from .tools.budget import compile_budget
 from .tools.spec import ToolChoice
 
 USED = frozenset({"model", "messages", "stream", "stream_options", "stop", "max_tokens",
@@ -178,16 +181,17 @@ def parse_chat_request(data: Any) -> tuple[ChatRequest, bool]:
     """Validate a body into (ChatRequest, include_usage) or raise a 400 ApiError."""
     body = validate(ChatCompletionBody, data)
     stops = [body.stop] if isinstance(body.stop, str) else (body.stop or [])
+    budget = compile_budget()
     chat = ChatRequest(
         turns=tuple(turn for i, m in enumerate(body.messages) for turn in to_turns(m, i)),
         model=body.model,
         stream=bool(body.stream),
         stops=tuple(s for s in stops if s),
         max_tokens=body.max_completion_tokens or body.max_tokens,
-        tools=offered(body),
+        tools=offered(body, budget),
         tool_choice=choice(body),
         parallel_tools=body.parallel_tool_calls is not False,
-        response_format=response_format(body.response_format),
+        response_format=response_format(body.response_format, budget),
         ignored=ignored_fields(data, USED),
     )
     return chat, bool(body.stream_options and body.stream_options.include_usage)
@@ -223,10 +227,13 @@ def content_of(message: Message, index: int) -> tuple[str, tuple[str, ...]]:
     return "\n".join(texts), tuple(images)
 
 
-def offered(body: ChatCompletionBody) -> tuple:
-    """Return the offered tools (`tools`, or the deprecated `functions`)."""
-    specs = [t.function for t in body.tools or []] + list(body.functions or [])
-    return tuple(function_tool(s.name, s.description, s.parameters) for s in specs)
+def offered(body: ChatCompletionBody, budget: Budget | None = None) -> tuple:
+    """Return the offered tools (`tools`, or the deprecated `functions`), schemas compiled."""
+    specs = [(t.function, f"tools[{i}].function.parameters")
+             for i, t in enumerate(body.tools or [])]
+    specs += [(f, f"functions[{i}].parameters") for i, f in enumerate(body.functions or [])]
+    return tuple(function_tool(s.name, s.description, s.parameters, param, budget)
+                 for s, param in specs)
 
 
 def choice(body: ChatCompletionBody) -> ToolChoice:
@@ -240,11 +247,15 @@ def choice(body: ChatCompletionBody) -> ToolChoice:
     return ToolChoice.named(name)
 
 
-def response_format(spec: ResponseFormatSpec | None) -> ResponseFormat | None:
-    """Return the structured-output request, or None for plain text."""
+def response_format(spec: ResponseFormatSpec | None,
+                    budget: Budget | None = None) -> ResponseFormat | None:
+    """Return the structured-output request (its schema compiled), or None for plain text."""
     if spec is None or spec.type == "text":
         return None
     if spec.type == "json_object" or spec.json_schema is None:
         return ResponseFormat()
     schema = spec.json_schema
-    return ResponseFormat(schema.schema_, schema.name, bool(schema.strict))
+    checker = None
+    if schema.schema_ is not None:
+        checker = checked_schema(schema.schema_, "response_format.json_schema.schema", budget)
+    return ResponseFormat(schema.schema_, schema.name, bool(schema.strict), checker)

@@ -47,6 +47,7 @@ class ResponseFormat:
     schema: dict | None = None
     name: str = "response"
     strict: bool = False
+    checker: object = dataclasses.field(default=None, compare=False, repr=False)  # compiled schema
 
 
 @dataclasses.dataclass(frozen=True)

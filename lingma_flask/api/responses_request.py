@@ -34,11 +34,14 @@ from .schemas import Count
 from .schemas import Flag
 from .schemas import Lenient
 from .schemas import Number
+from .schemas import checked_schema
 from .schemas import function_tool
 from .schemas import ignored_fields
 from .schemas import image_data_uri
 from .schemas import model_field
 from .schemas import validate
+from .tools.budget import Budget
+from .tools.budget import compile_budget
 from .tools.spec import ToolChoice
 
 USED = frozenset({"model", "input", "instructions", "stream", "max_output_tokens", "tools",
@@ -224,14 +227,18 @@ class ResponsesRequest:
     echo: dict
     conversation: tuple[Turn, ...]   # earlier turns and this input, without `instructions`
     store: bool = True
-    shared: int = 0                  # how many leading turns came from previous_response_id
+    previous_id: str | None = None   # the stored response the conversation continues
 
 
 History = Callable[[str], "tuple[Turn, ...] | None"]
 
 
 def parse_responses_request(data: Any, history: History) -> ResponsesRequest:
-    """Validate a body or raise a 400 ApiError; `history(id)` gives a stored conversation."""
+    """Validate a body or raise a 400 ApiError.
+
+    `history(id)` gives the stored conversation the client may continue, or None (unknown,
+    evicted, or another key's: the same answer, so ids cannot be probed).
+    """
     body = validate(ResponsesBody, data)
     earlier = earlier_turns(body.previous_response_id, history)
     conversation = earlier + input_turns(body.input)
@@ -239,25 +246,27 @@ def parse_responses_request(data: Any, history: History) -> ResponsesRequest:
         raise ApiError(400, "Missing required parameter: 'input'.", param="input",
                        code="missing_required_parameter")
     instructions = (Turn("system", body.instructions),) if body.instructions else ()
+    budget = compile_budget()
     chat = ChatRequest(
         turns=instructions + conversation,
         model=body.model,
         stream=bool(body.stream),
         max_tokens=body.max_output_tokens,
-        tools=offered(body.tools or []),
+        tools=offered(body.tools or [], budget),
         tool_choice=choice(body),
         parallel_tools=body.parallel_tool_calls is not False,
-        response_format=response_format(body.text),
+        response_format=response_format(body.text, budget),
         model_family="openai",
         call_prefix="call_",
         ignored=ignored_fields(data, USED),
     )
     return ResponsesRequest(chat, echo_fields(data, body), conversation,
-                            store=body.store is not False, shared=len(earlier))
+                            store=body.store is not False,
+                            previous_id=body.previous_response_id)
 
 
 def earlier_turns(previous_id: str | None, history: History) -> tuple[Turn, ...]:
-    """Return the stored conversation `previous_response_id` names, or raise 400."""
+    """Return the stored conversation `previous_response_id` names, or raise 400 (not found)."""
     if previous_id is None:
         return ()
     turns = history(previous_id)
@@ -317,10 +326,11 @@ def add_call(turns: list[Turn], item: CallItem) -> None:
         turns.append(Turn("assistant", calls=(call,)))
 
 
-def offered(tools: list) -> tuple:
-    """Return the function tools; other kinds are left out of the prompt."""
-    return tuple(function_tool(t.name, t.description, t.parameters)
-                 for t in tools if isinstance(t, FunctionTool))
+def offered(tools: list, budget: Budget | None = None) -> tuple:
+    """Return the function tools, schemas compiled; other kinds are left out of the prompt."""
+    return tuple(
+        function_tool(t.name, t.description, t.parameters, f"tools[{i}].parameters", budget)
+        for i, t in enumerate(tools) if isinstance(t, FunctionTool))
 
 
 def choice(body: ResponsesBody) -> ToolChoice:
@@ -339,14 +349,17 @@ def choice(body: ResponsesBody) -> ToolChoice:
     return ToolChoice.named(value.name)
 
 
-def response_format(text: TextConfig | None) -> ResponseFormat | None:
-    """Return the structured-output request of `text.format`, or None for plain text."""
+def response_format(text: TextConfig | None, budget: Budget | None = None) -> ResponseFormat | None:
+    """Return the structured-output request of `text.format` (schema compiled), or None."""
     spec = text.format if text is not None else None
     if spec is None or spec.type == "text":
         return None
     if spec.type == "json_object":
         return ResponseFormat()
-    return ResponseFormat(spec.schema_, spec.name or "response", bool(spec.strict))
+    checker = None
+    if spec.schema_ is not None:
+        checker = checked_schema(spec.schema_, "text.format.schema", budget)
+    return ResponseFormat(spec.schema_, spec.name or "response", bool(spec.strict), checker)
 
 
 def echo_fields(data: dict, body: ResponsesBody) -> dict:

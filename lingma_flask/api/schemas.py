@@ -18,6 +18,9 @@ from pydantic import StrictFloat
 from pydantic import StrictInt
 
 from .errors import ApiError
+from .tools.budget import Budget
+from .tools.check import Compiled
+from .tools.check import compiled
 from .tools.spec import Tool
 
 MAX_MESSAGES = 20_000     # turns in one request
@@ -84,11 +87,29 @@ def ignored_fields(data: dict, used: frozenset[str]) -> tuple[str, ...]:
     return tuple(sorted(str(k)[:64] for k in data if k not in used))[:50]
 
 
-def function_tool(name: str, description: str | None, parameters: Any) -> Tool:
-    """Build an offered tool; a missing or non-object schema means no arguments."""
+def function_tool(name: str, description: str | None, parameters: Any, param: str | None = None,
+                  budget: Budget | None = None) -> Tool:
+    """Build an offered tool, its schema compiled (a 400 naming `param` when too costly).
+
+    A missing or non-object schema means no arguments.
+    """
     if not isinstance(parameters, dict):
         parameters = {"type": "object", "properties": {}}
-    return Tool(name=name, description=description or "", parameters=parameters)
+    return Tool(name=name, description=description or "", parameters=parameters,
+                checker=checked_schema(parameters, param, budget))
+
+
+def checked_schema(schema: Any, param: str | None, budget: Budget | None = None) -> Compiled:
+    """Compile a client's JSON Schema for this request, or raise a 400 naming `param`.
+
+    Only a schema over a complexity limit is refused here; an invalid one is reported to the
+    model by each check, as before. `budget` is the request's compile budget.
+    """
+    entry = compiled(schema, budget)
+    if entry.refused:
+        raise ApiError(400, f"Invalid value for '{param}': {entry.problem}. See the schema limits"
+                       " in docs/api.md.", param=param, code="invalid_value")
+    return entry
 
 
 def image_data_uri(url: str, param: str) -> str:

@@ -3,6 +3,7 @@
 * spec: the tool, call and tool-choice values the API faces build;
 * contract: the prompt text for offered tools, calls, results and repair turns;
 * parser: split a streamed answer into prose and tool-call blocks;
-* check: validate calls and JSON answers against their JSON Schemas;
+* check: validate calls and JSON answers against their JSON Schemas (complexity: the limits
+  a schema must meet; bounded, budget, canonical: checks whose cost stays bounded; lru: the cache);
 * stats: per-tool counters and log lines.
 """

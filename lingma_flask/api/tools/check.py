@@ -1,37 +1,48 @@
 """Check parsed calls and structured-output answers against their JSON Schemas.
 
 Every failure comes back as one line of problem text for the repair turn, never as an
-exception. Validators are compiled on first use and kept in a bounded cache keyed by the
-schema's canonical JSON, so the same tools sent on every request compile once. `$ref`s
-resolve only inside the schema (and to the JSON Schema meta-schemas): nothing is fetched.
+exception. A request's schemas are compiled once, when it is parsed (`compiled`), and kept in a
+cache keyed by a hash of their canonical JSON and bounded by entries and bytes, so the same
+tools sent on every request compile once. A schema too costly to apply (`complexity`) is
+refused then; checks run on bounded validators (`bounded`) that charge a per-request budget.
+`$ref`s resolve only inside the schema (and to the JSON Schema meta-schemas): nothing is fetched.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
-import threading
-from collections import OrderedDict
 from itertools import islice
 from typing import Any
 
-from jsonschema.exceptions import SchemaError
 from jsonschema.validators import Draft202012Validator
 from jsonschema.validators import validator_for
 from referencing import Registry
 from referencing.exceptions import Unresolvable
 
+from .bounded import bounded
+from .bounded import schema_error
+from .budget import Budget
+from .budget import OverBudget
+from .budget import check_budget
+from .budget import compile_budget
 from .coerce import json_type
 from .coerce import type_arguments
+from .complexity import measure
+from .complexity import too_long
 from .lenient import depth
 from .lenient import loads
 from .lenient import strip_fence
+from .lru import SizedLRU
 from .payload import decode_arguments
 from .pieces import Call
 from .spec import Tool
 
 MAX_DEPTH = 64           # nesting of arguments and answers: ample, yet far from recursion limits
 MAX_SCHEMA_DEPTH = 128   # a schema nests about twice per level of the data it describes
-CACHE_SIZE = 256
+CACHE_SIZE = 256         # compiled schemas kept, while their canonical JSON adds up to at most
+CACHE_BYTES = 4_000_000  # this many bytes (about twice that as Python objects, measured)
 LISTED_TOOLS = 10
 ERRORS_SHOWN = 3
 MESSAGE_LIMIT = 200
@@ -40,20 +51,35 @@ TYPE_NAMES = {"null": "null", "boolean": "a boolean", "number": "a number", "str
 # A registry with no retrieve function: a $ref outside the schema fails instead of being fetched.
 NO_RETRIEVAL = Registry()
 
-_cache: OrderedDict[str, tuple[Any, str | None]] = OrderedDict()
-_cache_lock = threading.Lock()
+_cache = SizedLRU()
 
 
-def check_call(call: Call, tools: dict[str, Tool]) -> tuple[dict | None, str | None]:
+@dataclasses.dataclass(frozen=True)
+class Compiled:
+    """A client's schema prepared for checks: its validator, or why it cannot check anything.
+
+    `refused` marks a schema over a complexity limit: the request gets a 400 before Lingma is
+    asked. Another `problem` (an invalid schema) is reported by each check, as a repair hint.
+    """
+
+    schema: Any
+    validator: Any = None
+    problem: str | None = None
+    refused: bool = False
+
+
+def check_call(call: Call, tools: dict[str, Tool],
+               budget: Budget | None = None) -> tuple[dict | None, str | None]:
     """Return (arguments, None) for a valid call of an offered tool, else (None, problem)."""
     if call.name is None:
         return None, f"a tool call needs a function name; {offered_names(tools)}"
     tool = tools.get(call.name)
     if tool is None:
         return None, f"unknown tool {call.name!r}; {offered_names(tools)}"
-    arguments, problem = arguments_object(call, tool)
+    schema = tool.checker or compiled(tool.parameters)
+    arguments, problem = arguments_object(call, tool, schema)
     if problem is None:
-        problem = validate(arguments, tool.parameters)
+        problem = validate(arguments, schema, budget)
     if problem is not None:
         return None, f"{call.name}: {problem}"
     return arguments, None
@@ -68,7 +94,8 @@ def offered_names(tools: dict[str, Tool]) -> str:
     return f"offered tools: {names}" + (f" and {more} more" if more > 0 else "")
 
 
-def arguments_object(call: Call, tool: Tool) -> tuple[dict | None, str | None]:
+def arguments_object(call: Call, tool: Tool,
+                     schema: Compiled | None = None) -> tuple[dict | None, str | None]:
     """Return the call's arguments as a JSON object (XML ones typed by schema), or a problem."""
     arguments = call.arguments
     if isinstance(arguments, str):
@@ -77,12 +104,13 @@ def arguments_object(call: Call, tool: Tool) -> tuple[dict | None, str | None]:
         arguments = {}
     if not isinstance(arguments, dict):
         return None, f"arguments must be a JSON object, not {_json_type_name(arguments)}"
-    if call.style == "xml":
+    if call.style == "xml" and (schema is None or schema.problem is None):
         arguments = type_arguments(arguments, tool.parameters)
     return arguments, None
 
 
-def check_json(text: str, schema: dict | None) -> tuple[Any, str | None]:
+def check_json(text: str, schema: Compiled | dict | None,
+               budget: Budget | None = None) -> tuple[Any, str | None]:
     """Return (value, None) for an answer that is the JSON asked for, else (None, problem).
 
     A code fence around the whole answer is forgiven; prose is not. The value must be an
@@ -92,22 +120,29 @@ def check_json(text: str, schema: dict | None) -> tuple[Any, str | None]:
         value = loads(strip_fence(text))
     except ValueError as error:
         return None, f"the answer is not valid JSON: {_short(str(error))}"
-    if _wants_object(schema) and not isinstance(value, dict):
+    raw = schema.schema if isinstance(schema, Compiled) else schema
+    if _wants_object(raw) and not isinstance(value, dict):
         return None, f"the answer must be a JSON object, not {_json_type_name(value)}"
-    problem = validate(value, schema) if schema is not None else _depth_problem(value)
+    problem = validate(value, schema, budget) if raw is not None else _depth_problem(value)
     return (None, problem) if problem else (value, None)
 
 
-def validate(instance: Any, schema: Any) -> str | None:
-    """Return None when the instance is valid for the schema, else one line of problems."""
+def validate(instance: Any, schema: Any, budget: Budget | None = None) -> str | None:
+    """Return None when the instance is valid for the schema, else one line of problems.
+
+    The check charges `budget` (the request's, shared by all its checks), or a fresh one.
+    """
     problem = _depth_problem(instance)
     if problem:
         return problem
-    validator, problem = compiled(schema)
-    if problem:
-        return problem
+    entry = compiled(schema)
+    if entry.problem:
+        return entry.problem
     try:
-        errors = list(islice(validator.iter_errors(instance), ERRORS_SHOWN))
+        with (budget or check_budget()).active():
+            errors = list(islice(entry.validator.iter_errors(instance), ERRORS_SHOWN))
+    except OverBudget as error:
+        return str(error)
     except RecursionError:
         return "the schema refers to itself without end"
     except Unresolvable as error:
@@ -117,51 +152,71 @@ def validate(instance: Any, schema: Any) -> str | None:
     return "; ".join(_error_text(error) for error in errors) or None
 
 
-def compiled(schema: Any) -> tuple[Any, str | None]:
-    """Return (validator, None) for a schema, or (None, problem) when it is not a valid one."""
+def compiled(schema: Any, budget: Budget | None = None) -> Compiled:
+    """Return a schema prepared for checks (from the cache when it was seen before).
+
+    Measuring and compiling charge `budget` (the request's), or a fresh one. A schema over a
+    limit comes back `refused`; such verdicts are not cached.
+    """
+    if isinstance(schema, Compiled):
+        return schema
     if not isinstance(schema, (dict, bool)):
-        return None, f"the schema must be a JSON object, not {_json_type_name(schema)}"
+        kind = _json_type_name(schema)
+        return Compiled(schema, problem=f"the schema must be a JSON object, not {kind}")
     if depth(schema, MAX_SCHEMA_DEPTH) > MAX_SCHEMA_DEPTH:
-        return None, f"the schema nests deeper than {MAX_SCHEMA_DEPTH} levels"
+        return Compiled(schema, problem=f"the schema nests deeper than {MAX_SCHEMA_DEPTH} levels")
     try:
-        key = json.dumps(schema, sort_keys=True)
+        key, size = cache_key(schema)
     except (TypeError, ValueError) as error:
-        return None, f"the schema is not JSON: {_short(str(error))}"
-    with _cache_lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-    entry = _compile(schema)
-    with _cache_lock:
-        _cache[key] = entry
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
+        return Compiled(schema, problem=f"the schema is not JSON: {_short(str(error))}")
+    entry = _cache.get(key)
+    if entry is not None:
+        return entry
+    reason = too_long(size) or measure(schema)
+    if reason:
+        problem = f"the schema is too costly to check: {reason}"
+        return Compiled(schema, problem=problem, refused=True)
+    with (budget or compile_budget()).active():
+        entry = _compile(schema)
+    if not entry.refused:
+        _cache.put(key, entry, size, max_entries=CACHE_SIZE, max_size=CACHE_BYTES)
     return entry
 
 
-def _compile(schema: Any) -> tuple[Any, str | None]:
+def cache_key(schema: Any) -> tuple[bytes, int]:
+    """Return the cache key of a schema (a hash of its canonical JSON) and that JSON's length."""
+    text = json.dumps(schema, sort_keys=True)
+    return hashlib.sha256(text.encode()).digest(), len(text)
+
+
+def _compile(schema: Any) -> Compiled:
     try:
-        cls = validator_for(schema, default=Draft202012Validator)
-        cls.check_schema(schema)
-        return cls(schema, registry=NO_RETRIEVAL), None
-    except SchemaError as error:
-        return None, f"the schema is invalid: {_short(error.message)}"
+        cls = bounded(validator_for(schema, default=Draft202012Validator))
+        error = schema_error(cls, schema)
+        if error is not None:
+            return Compiled(schema, problem=f"the schema is invalid: {_short(error.message)}")
+        return Compiled(schema, cls(schema, registry=NO_RETRIEVAL))
+    except OverBudget as error:
+        return Compiled(schema, problem=str(error), refused=True)
     except RecursionError:
-        return None, "the schema nests too deeply to check"
+        return Compiled(schema, problem="the schema nests too deeply to check")
     except Exception as error:  # noqa: BLE001 - e.g. an unhashable "$schema" value
-        return None, f"the schema is invalid: {_short(str(error))}"
+        return Compiled(schema, problem=f"the schema is invalid: {_short(str(error))}")
 
 
 def cache_size() -> int:
     """Return how many compiled schemas the cache holds."""
-    with _cache_lock:
-        return len(_cache)
+    return len(_cache)
+
+
+def cache_bytes() -> int:
+    """Return the summed canonical JSON length of the cached schemas."""
+    return _cache.total
 
 
 def clear_cache() -> None:
     """Forget every compiled schema (for tests)."""
-    with _cache_lock:
-        _cache.clear()
+    _cache.clear()
 
 
 def _depth_problem(value: Any) -> str | None:

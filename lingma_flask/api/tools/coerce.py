@@ -51,18 +51,44 @@ def trim_newlines(raw: str) -> str:
 
 
 def schema_types(schema: Any, root: Any, level: int = 0) -> set[str]:
-    """Return the JSON types a schema allows, looking through local $refs and anyOf/oneOf/allOf."""
-    if not isinstance(schema, dict) or level > REF_DEPTH:
-        return set()
+    """Return the JSON types a schema allows, looking through local $refs and anyOf/oneOf/allOf.
+
+    Breadth first, each part of the schema visited once (at its shallowest level, at most
+    REF_DEPTH below `schema`): shared branches cost once, however often they are reached.
+    """
+    types: set[str] = set()
+    seen: set[int] = set()
+    layer = [schema]
+    while layer and level <= REF_DEPTH:
+        following = []
+        for node in layer:
+            if not isinstance(node, dict) or id(node) in seen:
+                continue
+            seen.add(id(node))
+            types |= _own_types(node)
+            following.extend(_branches(node, root))
+        layer, level = following, level + 1
+    return types
+
+
+def _own_types(schema: dict) -> set[str]:
     if isinstance(schema.get("$ref"), str):
-        return schema_types(_local_ref(root, schema["$ref"]), root, level + 1)
+        return set()  # a $ref's siblings were never read: its target speaks for it
     types = _declared(schema.get("type"))
-    for key in ("anyOf", "oneOf", "allOf"):
-        for branch in schema.get(key) or ():
-            types |= schema_types(branch, root, level + 1)
     for value in _listed_values(schema):
         types.add(json_type(value) or "string")
     return types
+
+
+def _branches(schema: dict, root: Any) -> list:
+    if isinstance(schema.get("$ref"), str):
+        return [_local_ref(root, schema["$ref"])]
+    branches = []
+    for key in ("anyOf", "oneOf", "allOf"):
+        value = schema.get(key)
+        if isinstance(value, list):
+            branches.extend(value)
+    return branches
 
 
 def _declared(declared: Any) -> set[str]:

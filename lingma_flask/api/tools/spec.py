@@ -17,11 +17,16 @@ def _empty_object_schema() -> dict:
 
 @dataclass(frozen=True)
 class Tool:
-    """A function offered to the model, with a JSON Schema for its arguments."""
+    """A function offered to the model, with a JSON Schema for its arguments.
+
+    `checker` is the schema compiled when the request was parsed (`check.Compiled`); without
+    one, a check compiles `parameters` itself.
+    """
 
     name: str
     description: str = ""
     parameters: dict = field(default_factory=_empty_object_schema)
+    checker: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
