@@ -3,7 +3,9 @@
 The view validates (a `previous_response_id` is looked up in this process's store), starts
 the job (everything that can fail early leaves through the OpenAI error envelope), then
 answers with one `response` object or the event stream of `responses_stream`. A response is
-stored for later `previous_response_id` requests unless the request says `store: false`.
+stored for later `previous_response_id` requests, under the identity of the key that made it,
+unless the request says `store: false`. Only a request that succeeds touches the store: a
+failed one neither keeps its response nor refreshes the one it continued.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from .face import answer_headers
 from .face import collect_answer
 from .face import read_json_body
 from .face import stream_answer
+from .identity import key_identity
 from .requestlog import current_record
 from .responses_request import ResponsesRequest
 from .responses_request import parse_responses_request
@@ -59,8 +62,8 @@ def get_store() -> ResponseStore:
 @bp.post("/responses")
 def create_response():
     """Answer a Responses API request, streamed as SSE or as one JSON object."""
-    store = get_store()
-    parsed = parse_responses_request(read_json_body(), store.get)
+    store, owner = get_store(), key_identity()
+    parsed = parse_responses_request(read_json_body(), lambda rid: store.lookup(rid, owner))
     chat = parsed.chat
     if chat.ignored:
         log.debug("fields accepted but not forwarded: %s", ", ".join(chat.ignored))
@@ -70,8 +73,10 @@ def create_response():
     head = ResponseHead(job.target.name, parsed.echo)
 
     def remember(text: str, calls: tuple) -> None:
+        if parsed.previous_id is not None:
+            store.touch(parsed.previous_id)
         if parsed.store:
-            keep(store, head.id, parsed, text, calls)
+            keep(store, head.id, owner, parsed, text, calls)
 
     if not chat.stream:
         result = collect_answer(job)
@@ -80,9 +85,12 @@ def create_response():
     return stream_answer(job, ResponseEncoder(head, remember), answer_headers(job))
 
 
-def keep(store: ResponseStore, response_id: str, parsed: ResponsesRequest, text: str,
-         calls: tuple) -> None:
+def keep(store: ResponseStore, response_id: str, owner: str, parsed: ResponsesRequest,
+         text: str, calls: tuple) -> None:
     """Store a response's conversation: the earlier turns, its input, and its answer."""
-    answer = Turn("assistant", text, calls=tuple(PastCall(c.id, c.name, c.arguments)
+    # arguments as JSON text: compact, and sized exactly by the store
+    answer = Turn("assistant", text, calls=tuple(PastCall(c.id, c.name, c.arguments_json())
                                                  for c in calls))
-    store.put(response_id, parsed.conversation + (answer,), shared=parsed.shared)
+    if not store.put(response_id, parsed.conversation + (answer,), owner):
+        log.info("response %s not stored: its conversation alone passes the store's %d bytes",
+                 response_id, store.max_bytes)

@@ -1,65 +1,139 @@
 """The recent responses `previous_response_id` can name: bounded, in memory, per worker process.
 
 Each stored response keeps its whole conversation (earlier turns, its input, its answer) as
-`Turn`s. Turns are shared between a response and the ones continuing it, so a chain costs a
-reference per turn, not a copy. The least recently used entries go first once there are more
-than `max_items` or their new text passes `max_chars`. Nothing survives a restart, and another
-worker process has its own store.
+`Turn`s, and the identity of the API key that created it (`identity.key_identity`): another
+key is told the id does not exist. Turns are shared between a response and the ones continuing
+it, so each turn is counted by reference: its bytes are charged when the first entry takes it
+and released when the last one holding it goes, whichever entry that is. The total is thus the
+bytes of the distinct turns stored (their strings as Python holds them: an astral character is
+4 bytes) plus each entry's own overhead. The least recently used entries go first once there
+are more than `max_items` or more than `max_bytes`; an entry that alone passes `max_bytes` is
+not kept. Nothing survives a restart, and another worker process has its own store.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
+import json
+import sys
 import threading
 
 from .conversation import Turn
 
 MAX_ITEMS = 1000
-MAX_CHARS = 64 * 1024 * 1024
-REFERENCE_CHARS = 8   # what one shared turn reference is counted as
+MAX_BYTES = 64 * 1024 * 1024
+TURN_OVERHEAD = 300    # a Turn object and its row in the reference table (measured: ~280)
+ENTRY_OVERHEAD = 400   # an entry object, its id, its LRU node, its tuple (plus 8 per turn)
+REF_BYTES = 8          # one reference in an entry's tuple of turns
+
+
+@dataclasses.dataclass
+class _Entry:
+    owner: str
+    turns: tuple[Turn, ...]
+    size: int          # the entry's own bytes; its turns are charged in the reference table
+
+
+@dataclasses.dataclass
+class _Held:
+    turn: Turn
+    refs: int
+    size: int
 
 
 class ResponseStore:
-    """A thread-safe LRU of response id -> conversation."""
+    """A thread-safe LRU of response id -> (owner, conversation), bounded in items and bytes."""
 
-    def __init__(self, max_items: int = MAX_ITEMS, max_chars: int = MAX_CHARS):
+    def __init__(self, max_items: int = MAX_ITEMS, max_bytes: int = MAX_BYTES):
         self.max_items = max_items
-        self.max_chars = max_chars
-        self._entries: collections.OrderedDict[str, tuple[tuple[Turn, ...], int]] = (
-            collections.OrderedDict())
-        self._chars = 0
+        self.max_bytes = max_bytes
+        self._entries: collections.OrderedDict[str, _Entry] = collections.OrderedDict()
+        self._held: dict[int, _Held] = {}   # id(turn) -> the turn, its references, its bytes
+        self._bytes = 0
         self._lock = threading.Lock()
 
-    def put(self, response_id: str, turns: tuple[Turn, ...], shared: int = 0) -> None:
-        """Keep a conversation whose first `shared` turns an earlier entry holds too."""
-        size = sum(turn_chars(t) for t in turns[shared:]) + REFERENCE_CHARS * len(turns)
-        with self._lock:
-            self._drop(response_id)
-            self._entries[response_id] = (turns, size)
-            self._chars += size
-            while self._entries and (len(self._entries) > self.max_items
-                                     or self._chars > self.max_chars):
-                self._drop(next(iter(self._entries)))
+    @property
+    def bytes(self) -> int:
+        """The bytes charged now: every distinct stored turn once, plus each entry's own."""
+        return self._bytes
 
-    def get(self, response_id: str) -> tuple[Turn, ...] | None:
-        """Return a stored conversation (now the most recently used), or None."""
+    def put(self, response_id: str, turns: tuple[Turn, ...], owner: str = "") -> bool:
+        """Keep a conversation (most recent first to stay); False if alone it passes the cap."""
+        own = ENTRY_OVERHEAD + REF_BYTES * len(turns)
+        with self._lock:
+            sizes = {id(t): self._size_of(t) for t in turns}
+            if own + sum(sizes.values()) > self.max_bytes:
+                return False
+            for turn in turns:   # taken before the old entry is let go: shared turns stay put
+                self._take(turn, sizes[id(turn)])
+            self._drop(response_id)
+            self._entries[response_id] = _Entry(owner, turns, own)
+            self._bytes += own
+            while len(self._entries) > self.max_items or self._bytes > self.max_bytes:
+                self._drop(next(iter(self._entries)))
+            return True
+
+    def lookup(self, response_id: str, owner: str = "") -> tuple[Turn, ...] | None:
+        """Return the conversation `owner` stored under this id, or None; nothing is refreshed."""
         with self._lock:
             entry = self._entries.get(response_id)
-            if entry is None:
-                return None
-            self._entries.move_to_end(response_id)
-            return entry[0]
+        if entry is None or entry.owner != owner:
+            return None
+        return entry.turns
+
+    def touch(self, response_id: str) -> None:
+        """Mark an entry as just used (call once the request that used it has succeeded)."""
+        with self._lock:
+            if response_id in self._entries:
+                self._entries.move_to_end(response_id)
 
     def __len__(self) -> int:
         return len(self._entries)
 
+    def _size_of(self, turn: Turn) -> int:
+        held = self._held.get(id(turn))
+        return held.size if held is not None else turn_bytes(turn)
+
+    def _take(self, turn: Turn, size: int) -> None:
+        held = self._held.get(id(turn))
+        if held is None:
+            self._held[id(turn)] = _Held(turn, 1, size)
+            self._bytes += size
+        else:
+            held.refs += 1
+
+    def _let_go(self, turn: Turn) -> None:
+        held = self._held[id(turn)]
+        held.refs -= 1
+        if held.refs == 0:
+            del self._held[id(turn)]
+            self._bytes -= held.size
+
     def _drop(self, response_id: str) -> None:
         entry = self._entries.pop(response_id, None)
-        if entry is not None:
-            self._chars -= entry[1]
+        if entry is None:
+            return
+        self._bytes -= entry.size
+        for turn in entry.turns:
+            self._let_go(turn)
 
 
-def turn_chars(turn: Turn) -> int:
-    """Return roughly how many characters a turn holds (text, images, call arguments)."""
-    calls = sum(len(c.name) + len(str(c.arguments)) for c in turn.calls)
-    return len(turn.text) + sum(len(i) for i in turn.images) + calls
+def turn_bytes(turn: Turn) -> int:
+    """Return the bytes a stored turn holds: its strings (text, images, calls) and overhead."""
+    calls = sum(str_bytes(c.id) + str_bytes(c.name) + value_bytes(c.arguments) + TURN_OVERHEAD
+                for c in turn.calls)
+    return (TURN_OVERHEAD + str_bytes(turn.text) + sum(str_bytes(i) for i in turn.images)
+            + str_bytes(turn.call_id) + str_bytes(turn.name) + calls)
+
+
+def str_bytes(text: str | None) -> int:
+    """Return what a string takes in memory (1, 2 or 4 bytes a character, by its widest)."""
+    return 0 if text is None else sys.getsizeof(text)
+
+
+def value_bytes(value: object) -> int:
+    """Return the bytes of call arguments: a string as held, anything else as its JSON text."""
+    if isinstance(value, str):
+        return str_bytes(value)
+    return str_bytes(json.dumps(value, ensure_ascii=False, default=str))

@@ -10,7 +10,6 @@ from lingma_flask.api.conversation import PastCall
 from lingma_flask.api.conversation import Turn
 from lingma_flask.api.errors import ApiError
 from lingma_flask.api.responses_request import parse_responses_request
-from lingma_flask.api.responses_store import ResponseStore
 from lingma_flask.api.tools.spec import ToolChoice
 from lingma_flask.lingma.errors import LingmaBusyError
 from lingma_flask.lingma.errors import LingmaPromptTooLargeError
@@ -592,27 +591,6 @@ def test_failed_streams_are_not_stored(client, pool, app):
     pool.script("x", LingmaTimeoutError("idle", phase="idle"))
     events_of(stream(client))
     assert len(app.extensions["lingma_responses_store"]) == 0
-
-
-def test_store_is_a_bounded_lru():
-    store = ResponseStore(max_items=2, max_chars=10_000)
-    a, b, c = (Turn("user", "a"),), (Turn("user", "b"),), (Turn("user", "c"),)
-    store.put("a", a)
-    store.put("b", b)
-    assert store.get("a") == a          # a is now the most recent
-    store.put("c", c)
-    assert store.get("b") is None and store.get("a") == a and store.get("c") == c
-    assert len(store) == 2
-
-
-def test_store_evicts_by_size_counting_shared_turns_once():
-    store = ResponseStore(max_items=100, max_chars=1000)
-    base = (Turn("user", "x" * 600),)
-    store.put("base", base)
-    store.put("next", base + (Turn("assistant", "ok"),), shared=1)
-    assert store.get("base") == base and store.get("next") is not None
-    store.put("big", (Turn("user", "y" * 600),))
-    assert store.get("base") is None and store.get("big") is not None
 
 
 def test_busy_is_the_rate_limit_codex_retries(client, pool):

@@ -1,0 +1,30 @@
+"""Whose request this is: a fingerprint of the API key it came with, never the key itself.
+
+Things a request leaves behind for later ones (stored responses) carry this identity, so that
+another key cannot reach them. The fingerprint is an HMAC under a secret drawn when the process
+starts: it names a key within this process and tells nothing about the key outside it. Without
+configured keys every client is this machine's, and all share one identity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from ..extension import get_settings
+from .auth import presented_key
+
+LOCAL = "local"
+_SECRET = secrets.token_bytes(32)
+
+
+def fingerprint(key: str) -> str:
+    """Return a short, one-way name for a key (128 bits of HMAC-SHA256)."""
+    return hmac.new(_SECRET, key.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
+
+
+def key_identity() -> str:
+    """Return the current request's identity: its API key's fingerprint, or LOCAL when keyless."""
+    key = presented_key() if get_settings().api_keys else None
+    return fingerprint(key) if key else LOCAL
