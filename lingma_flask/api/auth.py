@@ -1,6 +1,7 @@
 """API keys: `Authorization: Bearer <key>` or `x-api-key`, compared in constant time.
 
 With no LINGMA_API_KEYS configured, only loopback clients are served. Keys are never logged.
+A client that keeps sending wrong keys is refused for a while (api/backoff.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import ipaddress
 from flask import request
 
 from ..extension import get_settings
+from .backoff import count_failure
+from .backoff import refuse_if_locked
 from .errors import ApiError
 
 NO_KEYS_MESSAGE = (
@@ -68,5 +71,7 @@ def require_api_key() -> None:
     if given is None:
         raise ApiError(401, "Missing API key: send 'Authorization: Bearer <key>' or"
                        " 'x-api-key: <key>'.", code="invalid_api_key")
+    refuse_if_locked("api")
     if not key_matches(given, keys):
+        count_failure("api", "API key", given)
         raise ApiError(401, "Incorrect API key provided.", code="invalid_api_key")

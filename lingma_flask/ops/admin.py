@@ -1,8 +1,9 @@
 """The operator's API under /admin/api/: instances, restarts, the Lingma login, the endpoint.
 
-Guarded by LINGMA_ADMIN_KEY: `Authorization: Bearer <key>` (constant-time compare), or the
-status page's signed session cookie (then unsafe methods need its `X-CSRF-Token`); with no
-admin key set, local clients only. The contract is in docs/operations.md.
+Guarded by LINGMA_ADMIN_KEY: `Authorization: Bearer <key>` (constant-time compare; a client
+that keeps guessing is locked out for a while), or the status page's admin session (then
+unsafe methods need its `X-CSRF-Token`); with no admin key set, this machine's clients only,
+to a loopback host name. The contract is in docs/operations.md.
 """
 
 from __future__ import annotations
@@ -11,18 +12,19 @@ import time
 
 from flask import Blueprint
 from flask import request
-from flask import session
 
-from ..api.auth import is_local_client
+from ..api import backoff
+from ..api.auth import key_matches
 from ..api.errors import ApiError
+from ..api.guard import is_local_request
 from ..api.requestlog import recent_requests
 from ..extension import get_pool
 from ..extension import get_settings
 from ..lingma.errors import LingmaNotReadyError
 from ..lingma.login import SharedLogin
+from . import admin_session
 from . import callback
 from . import csrf
-from .metrics_view import bearer_matches
 from .runtime import runtime_counts
 
 bp = Blueprint("admin", __name__, url_prefix="/admin/api")
@@ -37,21 +39,38 @@ HEADLESS_HINT = (
 
 @bp.before_request
 def require_admin() -> None:
-    """Let in the admin key, a signed-in session (with its CSRF token), or local clients."""
+    """Let in the admin key, an admin session (with its CSRF token), or keyless local clients."""
     admin_key = get_settings().admin_key
-    if admin_key and bearer_matches(admin_key):
+    if admin_key is None and not is_local_request():
+        raise ApiError(401, "No LINGMA_ADMIN_KEY is set, so the admin API answers local"
+                       " clients only.", code="invalid_admin_key")
+    token = bearer_token()
+    if admin_key is not None and token is not None:
+        check_bearer(token, admin_key)
         return
-    if session.get("admin") is True:
+    if admin_session.signed_in():
         if request.method in UNSAFE and not csrf.token_matches(request.headers.get(csrf.HEADER)):
             raise ApiError(403, "This action needs the page's CSRF token (X-CSRF-Token).",
                            code="csrf_failed")
         return
-    if admin_key is None and is_local_client():
-        return
-    message = ("No LINGMA_ADMIN_KEY is set, so the admin API answers local clients only."
-               if admin_key is None else
-               "The admin API needs 'Authorization: Bearer <LINGMA_ADMIN_KEY>'.")
-    raise ApiError(401, message, code="invalid_admin_key")
+    if admin_key is not None:
+        raise ApiError(401, "The admin API needs 'Authorization: Bearer <LINGMA_ADMIN_KEY>'.",
+                       code="invalid_admin_key")
+
+
+def bearer_token() -> str | None:
+    """Return the request's `Authorization: Bearer` credential, if it has one."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def check_bearer(token: str, admin_key: str) -> None:
+    """Accept the right admin key; refuse (and count) a wrong one, or a locked-out client."""
+    backoff.refuse_if_locked("admin")
+    if not key_matches(token, (admin_key,)):
+        backoff.count_failure("admin", "Admin API key (Bearer)", token)
+        raise ApiError(401, "Incorrect admin key: send 'Authorization: Bearer"
+                       " <LINGMA_ADMIN_KEY>'.", code="invalid_admin_key")
 
 
 @bp.get("/health")
@@ -63,7 +82,7 @@ def show_pool_health():
     """
     health = dict(get_pool().health())
     health["simulator"] = bool(get_pool().using_simulator)
-    if request.args.get("runtime") == "1" and is_local_client():
+    if request.args.get("runtime") == "1" and is_local_request():
         health["runtime"] = runtime_counts()
     return health
 

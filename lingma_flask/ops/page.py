@@ -2,8 +2,10 @@
 
 The page is rendered here; its numbers come from the admin JSON API (ops/admin.py), which the
 page's script polls with the session cookie and the `X-CSRF-Token` header. Sign-in takes
-LINGMA_ADMIN_KEY; with no admin key set, the page signs in loopback clients by itself and
-tells everyone else that admin is local-only.
+LINGMA_ADMIN_KEY (a client that keeps guessing is locked out for a while: api/backoff.py);
+with no admin key set, the page signs in this machine's browsers by itself and tells everyone
+else that admin is local-only. Sessions end on sign-out and when the key changes
+(ops/admin_session.py).
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ from flask import request
 from flask import session
 from flask import url_for
 
-from ..api.auth import is_local_client
+from ..api import backoff
 from ..api.auth import key_matches
+from ..api.guard import is_local_request
 from ..extension import get_pool
 from ..extension import get_settings
+from . import admin_session
 from . import csrf
+from .admin_session import init_admin_sessions
 from .cookie import init_session_cookie
 from .qr import is_login_url
 from .qr import qr_svg
@@ -53,6 +58,7 @@ def init_app(app: Flask) -> None:
     """Give the app its session key and cookie flags, and register the page."""
     init_secret_key(app)
     init_session_cookie(app)
+    init_admin_sessions(app)
     app.register_blueprint(bp)
 
 
@@ -70,28 +76,21 @@ def keyless() -> bool:
 
 
 def admin_allowed() -> bool:
-    """Tell whether this browser may use the page: signed in, or loopback with no admin key."""
+    """Tell whether this browser may use the page: signed in, or local with no admin key."""
     if keyless():
-        return is_local_client()
-    return session.get("admin") is True
-
-
-def start_admin_session() -> None:
-    """Mark the session as the admin's, with a fresh CSRF token."""
-    session.clear()
-    session["admin"] = True
-    csrf.rotate_token()
+        return is_local_request()
+    return admin_session.signed_in()
 
 
 @bp.get("/")
 def show_page():
     """Show the status page, the sign-in form, or why admin is local-only."""
-    if keyless() and not is_local_client():
+    if keyless() and not is_local_request():
         return local_only()
     if not admin_allowed():
         return signin_form()
-    if session.get("admin") is not True:
-        start_admin_session()  # loopback without a key: signed in automatically
+    if not admin_session.signed_in():
+        admin_session.start()  # this machine, no admin key: signed in automatically
     return render_template("admin/page.html", csrf_token=csrf.issue_token(),
                            keyless=keyless(), **pool_view())
 
@@ -107,9 +106,12 @@ def pool_view() -> dict:
             "logged_in": any(i.get("logged_in") for i in instances)}
 
 
-def signin_form(error: str | None = None, status: int = 200):
-    """Render the sign-in form with the session's CSRF token."""
-    return render_template("admin/signin.html", csrf_token=csrf.issue_token(), error=error), status
+def signin_form(error: str | None = None, status: int = 200, headers: dict | None = None):
+    """Render the sign-in form with the session's CSRF token (an ended session is dropped)."""
+    if session.get("admin") is not None:
+        session.clear()
+    html = render_template("admin/signin.html", csrf_token=csrf.issue_token(), error=error)
+    return html, status, headers or {}
 
 
 def local_only():
@@ -127,21 +129,24 @@ def sign_in():
         return redirect(url_for(".show_page"), 303)
     if not csrf.token_matches(request.form.get(csrf.FIELD)):
         return signin_form("This form has expired. Please sign in again.", 400)
+    locked = backoff.locked_for("admin")
+    if locked:
+        return signin_form(backoff.lockout_message(locked), 429, {"Retry-After": str(locked)})
     if not key_matches(request.form.get("key", ""), (admin_key,)):
-        log.warning("Admin sign-in refused (wrong key) from %s", request.remote_addr)
+        backoff.count_failure("admin", "Admin sign-in", request.form.get("key", ""))
         return signin_form("Wrong admin key.", 401)
-    start_admin_session()
+    admin_session.start()
     log.info("Admin signed in from %s", request.remote_addr)
     return redirect(url_for(".show_page"), 303)
 
 
 @bp.post("/logout")
 def sign_out():
-    """End the admin session (the form must carry its CSRF token)."""
+    """End the admin sessions, this browser's and all others (the form needs its CSRF token)."""
     if not csrf.token_matches(request.form.get(csrf.FIELD)):
         return render_template("admin/message.html", title="Not signed out", message=(
             "The sign-out form expired. Reload the page and try again.")), 403
-    session.clear()
+    admin_session.end_all()
     return redirect(url_for(".show_page"), 303)
 
 

@@ -47,7 +47,7 @@ def exercise(gw) -> str:
     form = session.get(url + "/admin/", timeout=10).text
     csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
     session.post(url + "/admin/login", data={"csrf": csrf, "key": SECRETS["LINGMA_ADMIN_KEY"]}, timeout=10)
-    cookie = session.cookies.get("session") or ""
+    cookie = next((c.value for c in session.cookies if c.name.startswith("lingma_admin_")), "")
     admin = {"Authorization": f"Bearer {SECRETS['LINGMA_ADMIN_KEY']}"}
     started = requests.post(url + "/admin/api/login", headers=admin, timeout=30).json()
     query = parse_qs(urlsplit(started["login_url"]).query)
