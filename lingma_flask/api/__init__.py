@@ -13,6 +13,7 @@ def init_app(app: Flask) -> None:
     from . import anthropic
     from . import chat
     from . import completions
+    from . import connection
     from . import errors
     from . import guard
     from . import models
@@ -27,3 +28,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(anthropic.bp)
     app.register_blueprint(models.bp)
     app.register_blueprint(responses.bp)
+    connection.init_app(app)  # every response body is written under the write guard

@@ -6,9 +6,16 @@ as `werkzeug.socket`; without one (the test client) these helpers do nothing. Th
 * `read_body`: the request body within `LINGMA_MAX_BODY_BYTES` (chunked bodies too) and
   within `LINGMA_BODY_TIMEOUT` seconds in all; a body that misses the deadline gets 408.
 * `client_gone`: whether a client waiting for a non-streamed answer has hung up.
-* `guard_writes`: a streamed response whose client stops reading is dropped after
-  `LINGMA_WRITE_TIMEOUT` seconds without progress, at its total deadline, or soon after the
-  worker starts shutting down.
+* `init_app`: every response body (JSON or SSE) is written in slices of at most
+  `WRITE_SLICE` bytes under a `WriteGuard`: a client whose pending write makes no progress
+  for `LINGMA_WRITE_TIMEOUT` seconds is dropped, as is one still blocked at its stream's total
+  deadline (`set_write_deadline`) or soon after the worker starts shutting down.
+
+Progress is a slice handed to the server, or (on Linux) the kernel's send queue moving: a
+write blocked on a full send buffer only wakes once about a third of it (often over a MB) has
+drained, so a slow-but-steady reader would look stalled if only finished writes counted.
+A dropped client's connection is reset, never resumed: no bytes follow a cut (an SSE event is
+whole or the connection ends inside it), and the kernel frees the unsent data at once.
 
 Deadlines are kept by one watchdog thread that shuts the socket down: a blocked read then
 sees the end of the stream and a blocked write fails, under gevent and plain threads alike.
@@ -16,11 +23,15 @@ sees the end of the stream and a blocked write fails, under gevent and plain thr
 
 from __future__ import annotations
 
+import errno
 import logging
 import select
 import socket
+import struct
+import sys
 import threading
 import time
+from collections.abc import Iterable
 from collections.abc import Iterator
 
 from .errors import ApiError
@@ -28,6 +39,8 @@ from .errors import ApiError
 log = logging.getLogger(__name__)
 
 READ_STEP = 64 * 1024
+WRITE_SLICE = 16 * 1024   # the most bytes handed to the server in one write
+WRITE_DEADLINE = "lingma.write_deadline"  # environ key: a stream's total deadline (monotonic)
 TICK = 0.25          # how often the watchdog looks at its deadlines
 DRAIN_GRACE = 2.0    # how long a blocked write may last once the worker is shutting down
 
@@ -35,6 +48,25 @@ DRAIN_GRACE = 2.0    # how long a blocked write may last once the worker is shut
 def client_socket(environ) -> socket.socket | None:
     """Return the client's socket, if the server exposes it."""
     return environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
+
+
+if sys.platform.startswith("linux"):
+    import fcntl
+    import termios
+
+    _OUTQ: int | None = termios.TIOCOUTQ  # SIOCOUTQ on a TCP socket: bytes not yet acknowledged
+else:  # elsewhere only finished slices count as progress
+    _OUTQ = None
+
+
+def unsent_bytes(sock) -> int | None:
+    """Bytes the kernel still holds for the peer (not sent or not acknowledged); None if unknown."""
+    if _OUTQ is None:
+        return None
+    try:
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), _OUTQ, b"\0\0\0\0"))[0]
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
 
 
 def shutdown(sock, how: int = socket.SHUT_RDWR) -> None:
@@ -186,42 +218,129 @@ def client_gone(sock) -> bool:
         return True
 
 
-class _WriteGuard:
-    """Drop a client whose pending write makes no progress (see the module docstring)."""
+def abort(sock) -> None:
+    """Drop a connection: its pending write fails now, and closing it resets it.
 
-    def __init__(self, sock, write_timeout: float, deadline: float | None):
+    With a zero linger the close sends RST and discards the unsent data, instead of the
+    kernel keeping it (and probing a closed window) for minutes after the server let go.
+    """
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except (OSError, ValueError, AttributeError):
+        pass
+    shutdown(sock)
+
+
+def slices(chunk: bytes, size: int = WRITE_SLICE) -> Iterator[bytes]:
+    """Cut one body chunk into writes of at most `size` bytes (never an empty one)."""
+    if len(chunk) <= size:
+        if chunk:
+            yield chunk
+        return
+    for start in range(0, len(chunk), size):
+        yield chunk[start:start + size]
+
+
+class WriteGuard:
+    """Decide when a client whose pending write makes no progress must be dropped.
+
+    The writer calls `writing(now)` before each slice and `written()` after it; the watchdog
+    calls `check(now)`. Between writes (a stream waiting for Lingma) nothing is timed.
+    """
+
+    def __init__(self, sock, write_timeout: float, deadline: float | None = None,
+                 unsent=unsent_bytes):
         self.sock, self.write_timeout, self.deadline = sock, write_timeout, deadline
-        self.pending_since: float | None = None
+        self._unsent = unsent
+        self.writing_since: float | None = None  # when the pending slice was handed over
+        self.progress_at = 0.0                    # the pending write's last sign of progress
+        self.queued: int | None = None            # the kernel's send queue at the last look
         self.dropped = False
 
+    def writing(self, now: float) -> None:
+        """A slice is being handed to the server (so the previous one went out)."""
+        self.writing_since = self.progress_at = now
+
+    def written(self) -> None:
+        """The slice went out; nothing is pending."""
+        self.writing_since = None
+
     def check(self, now: float) -> bool:
-        since = self.pending_since
+        """Drop the client if its pending write is late; True once dropped."""
+        since = self.writing_since
         if since is None:
             return False
+        queued = self._unsent(self.sock)
+        if queued is not None and queued != self.queued:
+            if self.queued is not None:  # the first look only sets the baseline
+                self.progress_at = now
+            self.queued = queued
+        if not self._late(now, since):
+            return False
+        self.dropped = True
+        log.info("dropping a client that stopped reading (no progress for %.1f s)",
+                 now - self.progress_at)
+        abort(self.sock)
+        return True
+
+    def _late(self, now: float, since: float) -> bool:
         draining = WATCHDOG.draining_since
-        late = (now - since > self.write_timeout
+        return (now - self.progress_at > self.write_timeout
                 or (self.deadline is not None and now > self.deadline)
                 or (draining is not None and now - max(since, draining) > DRAIN_GRACE))
-        if late:
-            self.dropped = True
-            log.info("dropping a client that stopped reading (write blocked %.1f s)", now - since)
-            shutdown(self.sock)
-        return late
 
 
-def guard_writes(frames: Iterator, sock, write_timeout: float,
-                 deadline: float | None = None) -> Iterator:
-    """Yield `frames`, dropping the client when a write stalls; close `frames` however it ends."""
-    if sock is None:
-        yield from frames
-        return
-    guard = _WriteGuard(sock, write_timeout, deadline)
-    WATCHDOG.arm(guard)
+def guarded_slices(chunks: Iterable[bytes], guard: WriteGuard,
+                   watchdog=WATCHDOG) -> Iterator[bytes]:
+    """Yield `chunks` in slices, each timed by `guard`; after a drop, never another byte."""
+    watchdog.arm(guard)
     try:
-        for frame in frames:
-            guard.pending_since = time.monotonic()
-            yield frame
-            guard.pending_since = None
+        for chunk in chunks:
+            for piece in slices(chunk):
+                if guard.dropped:
+                    raise BrokenPipeError(errno.EPIPE, "the client stopped reading")
+                guard.writing(time.monotonic())
+                yield piece
+                guard.written()
     finally:
-        WATCHDOG.disarm(guard)
-        frames.close()
+        watchdog.disarm(guard)
+
+
+class GuardedBody:
+    """A WSGI response body written under a `WriteGuard`; `close()` closes the app's body."""
+
+    def __init__(self, body: Iterable[bytes], guard: WriteGuard, watchdog=WATCHDOG):
+        self._body = body
+        self._slices = guarded_slices(body, guard, watchdog)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._slices
+
+    def close(self) -> None:
+        """Stop writing (disarming the guard), then close the app's body as WSGI requires."""
+        try:
+            self._slices.close()
+        finally:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+
+
+def set_write_deadline(environ, deadline: float) -> None:
+    """Drop this response's client if a write is still blocked at `deadline` (monotonic)."""
+    environ[WRITE_DEADLINE] = deadline
+
+
+def init_app(app) -> None:
+    """Write every response body of `app` under the write guard (LINGMA_WRITE_TIMEOUT)."""
+    write_timeout = app.extensions["lingma_api"].write_timeout
+    inner = app.wsgi_app
+
+    def guarded_app(environ, start_response):
+        body = inner(environ, start_response)
+        sock = client_socket(environ)
+        if sock is None:  # the test client: nothing to guard
+            return body
+        return GuardedBody(body, WriteGuard(sock, write_timeout, environ.get(WRITE_DEADLINE)))
+
+    app.wsgi_app = guarded_app

@@ -24,8 +24,8 @@ from . import sse
 from .body import decode_json
 from .connection import client_gone
 from .connection import client_socket
-from .connection import guard_writes
 from .connection import read_body
+from .connection import set_write_deadline
 from .errors import ApiError
 from .errors import from_lingma
 from .pipeline import Job
@@ -58,10 +58,9 @@ def stream_answer(job: Job, encoder, headers: dict[str, str] | None = None):
     settings = get_settings()
     try:
         frames = _frames(job, encoder, settings.sse_keepalive)
-        deadline = time.monotonic() + settings.total_timeout
-        guarded = guard_writes(frames, client_socket(request.environ), settings.write_timeout,
-                               deadline)
-        response = sse.event_stream(guarded, headers=headers)
+        # the write guard (connection.init_app) times every body; a stream's also has a deadline
+        set_write_deadline(request.environ, time.monotonic() + settings.total_timeout)
+        response = sse.event_stream(frames, headers=headers)
     except BaseException:
         job.close()
         raise
