@@ -4,7 +4,9 @@
 and `message`, or, for the per-request line, the request's fields (id, route, model,
 instance, status, finish reason, first-token and total ms). gunicorn's own lines use the same
 formatter (gunicorn.conf.py). `text`: the classic `[time] [pid] [LEVEL] logger: message`, and
-request lines as `request key=value ...`.
+request lines as `request key=value ...`; control characters in them (newlines, C0/C1, U+2028/9)
+are escaped and traceback lines indented, so a client's path or model name cannot start a
+line that looks like a record of its own.
 
 Whatever the format, the final line is scrubbed: the configured API keys, admin key, metrics
 key, session secret and webhook URL, bearer tokens, and Lingma's `pt-`/`rt-` OAuth tokens are
@@ -24,6 +26,10 @@ REQUEST_LOGGER = "lingma_flask.requests"
 MASK = "***"
 _PATTERNS = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+|\b(pt|rt)-[A-Za-z0-9_\-.]{6,}")
 _secrets: set[str] = set()
+# text mode's escapes: C0, DEL and C1 controls, and the Unicode line and paragraph separators
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7f, 0xa0))}
+_CONTROLS.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t",
+                  0x2028: "\\u2028", 0x2029: "\\u2029"})
 
 
 def register_secrets(values) -> None:
@@ -37,6 +43,11 @@ def scrub(line: str) -> str:
         if secret in line:
             line = line.replace(secret, MASK)
     return _PATTERNS.sub(lambda m: (m.group(1) or "") + MASK, line)
+
+
+def escape_controls(text: str) -> str:
+    """Write control characters (C0, DEL, C1, U+2028/2029) as escapes: one line stays one line."""
+    return text.translate(_CONTROLS)
 
 
 class JsonFormatter(logging.Formatter):
@@ -57,7 +68,7 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """Format a record as one scrubbed human line (request lines as key=value pairs)."""
+    """Format a record as one scrubbed, escaped human line (request lines as key=value pairs)."""
 
     def __init__(self):
         super().__init__("[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
@@ -70,7 +81,20 @@ class TextFormatter(logging.Formatter):
         return super().formatMessage(record)
 
     def format(self, record: logging.LogRecord) -> str:
-        return scrub(super().format(record))
+        """Return the record's one escaped line, then any traceback on indented lines."""
+        record.message = record.getMessage()
+        record.asctime = self.formatTime(record, self.datefmt)
+        lines = [escape_controls(scrub(self.formatMessage(record)))]
+        trace = self.formatException(record.exc_info) if record.exc_info else record.exc_text
+        for text in (trace, record.stack_info and self.formatStack(record.stack_info)):
+            if text:
+                lines.extend(_continuation(scrub(text)))
+        return "\n".join(lines)
+
+
+def _continuation(text: str) -> list[str]:
+    """Indent a traceback's lines (escaped): only a record's own line starts at column 0."""
+    return ["  " + escape_controls(line) for line in text.split("\n")]
 
 
 def formatter(kind: str) -> logging.Formatter:

@@ -30,6 +30,7 @@ class RequestRecord:
         self.id = request_id
         self.method = method
         self.route = route
+        self._rule: str | None = None  # the matched URL rule: the metrics label, never the raw path
         self.model: str | None = None
         self.instance: str | None = None
         self.status: int | None = None
@@ -59,7 +60,7 @@ class RequestRecord:
         fields["total_ms"] = self._elapsed_ms()
         log.info("request", extra={"fields": fields})
         _remember(self, fields["total_ms"])
-        metrics.observe_request(self.route, self.status or 0, self.model, fields["total_ms"] / 1000,
+        metrics.observe_request(self._rule, self.status or 0, self.model, fields["total_ms"] / 1000,
                                 None if self.first_token_ms is None else self.first_token_ms / 1000,
                                 self.prompt_tokens or 0, self.completion_tokens or 0)
 
@@ -116,7 +117,7 @@ def finish_record(response):
     response.headers[HEADER] = record.id
     record.status = response.status_code
     if request.url_rule is not None:
-        record.route = request.url_rule.rule
+        record.route = record._rule = request.url_rule.rule
     if not record.deferred:
         record.write()
     return response

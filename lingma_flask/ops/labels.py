@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterable
 
 OTHER = "other"
+UNMATCHED = "unmatched"
 
 
 class LabelCap:
@@ -49,6 +50,15 @@ class LabelCap:
                 return OTHER
             self._seen.add(text)
         return text
+
+
+def route_label(rule: str | None) -> str:
+    """Return the route label: the matched URL rule, or "unmatched" when no rule matched.
+
+    Rules come from the app's code, so they are few; a raw path never becomes a label (it is
+    the client's to choose and may carry secrets).
+    """
+    return rule or UNMATCHED
 
 
 def status_label(status: object) -> str:

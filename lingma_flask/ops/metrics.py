@@ -2,7 +2,8 @@
 
 Every `observe_*` call is plain, cheap and never raises. Label values from clients (models,
 tools) and anything else open-ended pass through a `LabelCap`, so the number of series stays
-bounded whatever clients send.
+bounded whatever clients send. The route label is the matched URL rule (a fixed set), or
+"unmatched" for a request no rule matched: raw paths are never exported.
 
 Several gunicorn workers: gunicorn.conf.py points PROMETHEUS_MULTIPROC_DIR at a private
 directory before any worker imports prometheus_client, so each worker writes its values to
@@ -35,6 +36,7 @@ from prometheus_client import multiprocess
 from .labels import OTHER
 from .labels import LabelCap
 from .labels import choice_label
+from .labels import route_label
 from .labels import status_label
 from .ticker import Ticker
 
@@ -76,7 +78,6 @@ TOKENS = Counter("lingma_tokens", "Estimated tokens, prompt (in) and answer (out
 TOOL_EVENTS_TOTAL = Counter("lingma_tool_events", "Tool calls parsed, repaired or failed, by tool.",
                             ["tool", "event"], registry=REGISTRY)
 
-_routes = LabelCap(32)
 _models = LabelCap(100)
 _tools = LabelCap(50)
 _codes = LabelCap(40, max_len=16)
@@ -101,13 +102,16 @@ def _never_raises(func):
 
 # -- the request path --------------------------------------------------------------------
 @_never_raises
-def observe_request(route: str, status: int, model: str | None, total_s: float,
+def observe_request(route: str | None, status: int, model: str | None, total_s: float,
                     first_token_s: float | None = None, tokens_in: int = 0, tokens_out: int = 0) -> None:
-    """Count one answered request with its latencies and estimated tokens."""
+    """Count one answered request with its latencies and estimated tokens.
+
+    `route` is the matched URL rule (e.g. "/v1/responses/<response_id>"), None if none matched.
+    """
     total = max(0.0, float(total_s))  # cast everything first: record all or nothing
     first = None if first_token_s is None else max(0.0, float(first_token_s))
     counts = {"in": int(tokens_in or 0), "out": int(tokens_out or 0)}
-    route = _routes(route)
+    route = route_label(route)
     REQUESTS.labels(route, status_label(status), _models(model)).inc()
     REQUEST_SECONDS.labels(route).observe(total)
     if first is not None:
