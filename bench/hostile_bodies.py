@@ -12,6 +12,7 @@ and under 300 MB peak per body, while the other stream keeps flowing.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -52,6 +53,19 @@ def bodies() -> dict[str, bytes]:
     }
 
 
+def messages_bodies() -> dict[str, bytes]:
+    """Bodies for POST /v1/messages: 16 MiB of CJK text (was counted and rendered twice: 2.9 s)."""
+    text = "汉字测试文本" * ((LIMIT - 256) // 18)
+    message = {"model": "claude-x", "max_tokens": 16, "messages": [{"role": "user", "content": text}]}
+    return {"16M CJK on /v1/messages": json.dumps(message, ensure_ascii=False).encode()}
+
+
+def cases():
+    """Every (name, path, body) to post: the chat bodies, then the /v1/messages ones."""
+    yield from ((name, "/v1/chat/completions", body) for name, body in bodies().items())
+    yield from ((name, "/v1/messages", body) for name, body in messages_bodies().items())
+
+
 def flowing_stream(port: int, gaps: list, stop: threading.Event) -> None:
     """Keep a long streamed chat going; record the gaps between its chunks."""
     last = [time.monotonic_ns()]
@@ -67,14 +81,16 @@ def flowing_stream(port: int, gaps: list, stop: threading.Event) -> None:
                 raise
 
 
-def measure(url: str, worker: int, body: bytes) -> tuple[str, float, float, float]:
+def measure(url: str, worker: int, body: bytes,
+            path: str = "/v1/chat/completions") -> tuple[str, float, float, float]:
     """Post one body; return (status and error code, CPU s, peak MB, wall s)."""
     Path(f"/proc/{worker}/clear_refs").write_text("5")  # reset VmHWM to the current RSS
     cpu, began = proc_cpu_s(worker), time.monotonic()
-    resp = requests.post(url + "/v1/chat/completions", data=body, timeout=120,
+    resp = requests.post(url + path, data=body, timeout=120,
                          headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
     wall = time.monotonic() - began
-    code = resp.json().get("error", {}).get("code", "") if resp.status_code != 200 else ""
+    error = resp.json().get("error", {}) if resp.status_code != 200 else {}
+    code = error.get("code") or error.get("type", "")
     status = f"{resp.status_code} {code}".strip()
     return status, proc_cpu_s(worker) - cpu, proc_status_kb(worker, "VmHWM") / 1024, wall
 
@@ -97,9 +113,9 @@ def main() -> None:
         print(f"{'body':28} {'status':>28} {'CPU s':>7} {'CPU/base':>9} {'peak MB':>8} "
               f"{'peak/base':>9} {'wall s':>7} {'max gap ms':>10}")
         worst_cpu = worst_mb = 0.0
-        for name, body in bodies().items():
+        for name, path, body in cases():
             gaps.clear()
-            status, cpu, peak, wall = measure(gateway.url, worker, body)
+            status, cpu, peak, wall = measure(gateway.url, worker, body, path)
             gap = max(gaps, default=0) / 1e6
             worst_cpu, worst_mb = max(worst_cpu, cpu), max(worst_mb, peak)
             print(f"{name:28} {status:>28} {cpu:>7.3f} {cpu / max(base[1], 1e-3):>8.0f}x "

@@ -33,6 +33,7 @@ from .face import collect_answer
 from .face import read_json_body
 from .face import stream_answer
 from .models import resolve_target
+from .prompt import PromptTooLong
 from .prompt import render_prompt
 from .requestlog import current_record
 
@@ -85,8 +86,11 @@ def start(chat: ChatRequest, record) -> pipeline.Job:
 def prompt_too_long(chat: ChatRequest, err: LingmaError) -> ApiError:
     """Build the 400 Claude Code recognises and compacts on: `prompt is too long: N tokens > M maximum`."""
     tokens = pipeline.count_prompt_tokens(chat)
-    chars = len(render_prompt(chat.turns, pipeline.prompt_sections(chat)))
-    limit = getattr(getattr(get_pool(), "settings", None), "max_prompt_chars", None)
+    if isinstance(err, PromptTooLong):  # the length was measured before rendering: no render here
+        chars, limit = err.chars, err.limit
+    else:
+        chars = len(render_prompt(chat.turns, pipeline.prompt_sections(chat)))
+        limit = pipeline.prompt_limit(get_pool())
     maximum = tokens * limit // chars if limit and chars else 0
     maximum = max(1, min(maximum, tokens - 1))
     log.info("prompt over the limit: %s", err.message)

@@ -33,7 +33,9 @@ from .errors import from_lingma
 from .models import Target
 from .models import resolve_target
 from .output import OutputFilter
+from .prompt import check_length
 from .prompt import render_prompt
+from .prompt import text_length
 from .prompt import turn_text
 from .requestlog import RequestRecord
 from .tokens import TokenCounter
@@ -41,6 +43,7 @@ from .tokens import estimate_prompt_tokens
 from .tokens import estimate_tokens
 from .tools import contract
 from .tools import stats
+from .tools.budget import check_budget
 from .tools.check import check_call
 from .tools.check import check_json
 from .tools.parser import Broken
@@ -129,6 +132,8 @@ class Job:
         self._streams = []
         self._thinking_inline = False
         self.filtered: LingmaContentFilterError | None = None
+        self.check_budget = check_budget()   # every schema check of this job, repair turn included
+        self.tool_log = stats.RequestEvents()   # the first tool events logged, the rest summed
 
     # -- starting --------------------------------------------------------------------
     def launch(self) -> None:
@@ -138,10 +143,14 @@ class Job:
         self.record.model = self.target.name
         check_images(chat, self.target, ctx.pool)
         self.sections = prompt_sections(chat)
+        limit = prompt_limit(ctx.pool)
+        # the cheap bound first: an over-long body is neither rendered nor counted
+        check_length(text_length(chat.turns, self.sections), limit, at_least=True)
         prompt = render_prompt(chat.turns, self.sections)
-        self.prompt_tokens = count_prompt_tokens(chat, self.sections)
+        check_length(len(prompt), limit)
         self.stream = ctx.pool.ask(prompt, self.target.key, images=chat.images)
         self._streams.append(self.stream)
+        self.prompt_tokens = count_prompt_tokens(chat, self.sections)
         self.record.instance = getattr(self.stream, "instance_name", None)
 
     def check_model(self) -> None:
@@ -259,28 +268,29 @@ class Job:
         calls, problems = [], []
         for broken in answer.broken:
             problems.append(f"tool call block: {broken.reason}")
-            tool_event("(unreadable)", on_problem, broken.reason)
+            tool_event(self.tool_log, "(unreadable)", on_problem, broken.reason)
         for found in answer.calls:
-            arguments, problem = check_call(found, self.offered)
+            arguments, problem = check_call(found, self.offered, self.check_budget)
             if problem is None:
                 calls.append(ToolCall(new_call_id(self.chat.call_prefix), found.name, arguments))
-                tool_event(found.name, "call")
+                tool_event(self.tool_log, found.name, "call")
             else:
                 problems.append(problem)
-                tool_event(found.name or "(unnamed)", on_problem, problem)
+                tool_event(self.tool_log, found.name or "(unnamed)", on_problem, problem)
+        self.tool_log.summarize()
         if not calls and not problems and self.chat.tool_choice.requires_call:
             problems.append("no function was called, but this answer must call one")
         return calls, problems
 
     # -- structured output -------------------------------------------------------------
     def _settle_json(self, first: Answer, tick: float) -> Iterator:
-        schema = self.chat.response_format.schema
-        value, problem = check_json(first.text, schema)
+        schema = self.chat.response_format.checker or self.chat.response_format.schema
+        value, problem = check_json(first.text, schema, self.check_budget)
         if problem:
             second = Answer(False)
             again = self._ask_again(first, contract.json_repair_text([problem]))
             yield from self._read(again, second, tick, live=False)
-            value, problem = check_json(second.text, schema)
+            value, problem = check_json(second.text, schema, self.check_budget)
         if problem:
             raise ApiError(502, "Lingma's answer did not match the requested response format,"
                            f" even after a repair turn: {problem}", code="response_format_invalid")
@@ -328,9 +338,9 @@ class Job:
                 metrics.observe_finish(finish.status_code if finish.status_code is not None else 200)
 
 
-def tool_event(tool: str, event: str, detail: str = "") -> None:
-    """Count a tool event (call, repair, failure) in the stats, the log and the metrics."""
-    stats.record(tool, event, detail)
+def tool_event(log: stats.RequestEvents, tool: str, event: str, detail: str = "") -> None:
+    """Count a tool event (call, repair, failure) in the stats, the request's log and the metrics."""
+    log.record(tool, event, detail)
     metrics.observe_tool(tool, event)
 
 
@@ -340,6 +350,11 @@ def prompt_sections(chat: ChatRequest) -> list[str]:
     if chat.response_format is not None:
         sections.append(contract.schema_section(chat.response_format.schema))
     return [s for s in sections if s]
+
+
+def prompt_limit(pool) -> int | None:
+    """Return the pool's prompt length limit in characters (LINGMA_MAX_PROMPT_CHARS), if it has one."""
+    return getattr(getattr(pool, "settings", None), "max_prompt_chars", None)
 
 
 def count_prompt_tokens(chat: ChatRequest, sections: list[str] | None = None) -> int:

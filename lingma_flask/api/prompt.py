@@ -9,18 +9,44 @@ Rules (the prompt contract, also read by the simulator):
   `Assistant:` cue. Blocks are separated by one blank line.
 * images of earlier turns are named by `[image]` placeholders (only the last user turn's
   images travel to Lingma).
+
+The length limit (LINGMA_MAX_PROMPT_CHARS) is checked first on `text_length`, a sum of
+lengths no larger than the rendered prompt, so an over-long body is refused before it is
+rendered or its tokens are counted; then once more on the rendered prompt.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..lingma.errors import LingmaPromptTooLargeError
 from .conversation import Turn
 from .tools.contract import call_block
 from .tools.contract import response_block
 
 SYSTEM_HEADING = "System instructions:"
 CUE = "Assistant:"
+
+
+class PromptTooLong(LingmaPromptTooLargeError):
+    """A prompt over the gateway's limit, refused before Lingma; `chars` is its length."""
+
+    def __init__(self, chars: int, limit: int, *, at_least: bool = False):
+        super().__init__(f"The prompt is {'at least ' if at_least else ''}{chars} characters long,"
+                         f" over this gateway's limit of {limit} (LINGMA_MAX_PROMPT_CHARS):"
+                         " shorten the conversation.")
+        self.chars, self.limit = chars, limit
+
+
+def text_length(turns: Sequence[Turn], sections: Sequence[str] = ()) -> int:
+    """Return a lower bound of the rendered prompt's length, without rendering it."""
+    return sum(len(t.text) for t in turns) + sum(len(s) for s in sections)
+
+
+def check_length(chars: int, limit: int | None, *, at_least: bool = False) -> None:
+    """Refuse a prompt of `chars` characters (`at_least`: a lower bound) over `limit`."""
+    if limit is not None and chars > limit:
+        raise PromptTooLong(chars, limit, at_least=at_least)
 
 
 def render_prompt(turns: Sequence[Turn], sections: Sequence[str] = ()) -> str:
