@@ -13,6 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.integration.gateway import children_of  # noqa: E402,F401 - the benchmarks use it too
+
 STAMP = re.compile(r"\|(\d{9,})\|")  # the simulator's `stamp=text` prefix: |<monotonic_ns>|
 
 
@@ -50,6 +52,7 @@ def ratio(a: float, b: float) -> str:
 
 
 # -- the real gateway (gunicorn + gevent worker) in a subprocess ---------------------------
+
 
 def raise_nofile() -> int:
     """Raise this process's open-file limit to the hard limit (children inherit it)."""
@@ -130,20 +133,6 @@ def stop_gateway(gateway) -> None:
         except OSError:
             pass
     gateway.cleanup()
-
-
-def children_of(pid: int) -> list[int]:
-    """The pids whose parent is `pid` (from /proc/*/stat)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        fields = text[text.rindex(")") + 2:].split()
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
 
 
 def gateway_pids(gateway) -> tuple[int, int, int]:

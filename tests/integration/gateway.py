@@ -18,6 +18,20 @@ GUNICORN = Path(sys.executable).parent / "gunicorn"
 API_KEY = "test-key-123"
 
 
+def children_of(pid: int) -> list[int]:
+    """The pids whose parent is `pid` (from /proc/*/stat)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2:].split()
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 class Gateway:
     """One gunicorn master + gevent worker serving the app, with its output captured."""
 
