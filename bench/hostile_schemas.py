@@ -28,11 +28,11 @@ from collections.abc import Callable
 from _common import ROOT  # noqa: F401 - puts the repo on sys.path
 from _common import ratio
 from lingma_flask.api.chat_request import parse_chat_request
-from lingma_flask.api.tools import budget
-from lingma_flask.api.tools import check
-from lingma_flask.api.tools.budget import check_budget
-from lingma_flask.api.tools.coerce import type_arguments
-from lingma_flask.api.tools.pieces import Call
+from lingma_flask.pipeline.tools import budget
+from lingma_flask.pipeline.tools import check
+from lingma_flask.pipeline.tools.budget import check_budget
+from lingma_flask.pipeline.tools.coerce import type_arguments
+from lingma_flask.pipeline.tools.pieces import Call
 
 ASK = [{"role": "user", "content": "go"}]
 

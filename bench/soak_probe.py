@@ -18,7 +18,7 @@ from pathlib import Path
 from _common import children_of
 from _common import proc_status_kb
 
-SIMULATOR = b"lingma_flask.lingma.simulator"
+SIMULATOR = b"lingma_flask.simulator"
 
 
 @dataclasses.dataclass

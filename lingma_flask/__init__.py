@@ -53,12 +53,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 def _register(app: Flask) -> None:
     from . import api
+    from . import web
     from .ops import admin
     from .ops import health
     from .ops import lifecycle
     from .ops import metrics_view
     from .ops import openapi
 
+    web.init_app(app)
     api.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(admin.bp)

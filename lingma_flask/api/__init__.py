@@ -1,6 +1,7 @@
-"""The OpenAI face: blueprints, validation, prompt rendering, SSE, errors and auth.
+"""The faces: OpenAI chat completions, Responses, legacy completions and models, and
+Anthropic Messages, each a blueprint over the one pipeline (`lingma_flask.pipeline`).
 
-Talks to Lingma only through LingmaPool and ChatStream (see docs/architecture.md).
+Talks to Lingma only through the pipeline's Job and the pool (see docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -9,23 +10,15 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the API's error handlers, request log hooks and blueprints."""
+    """Register the faces' blueprints."""
     from . import anthropic
     from . import chat
     from . import completions
-    from . import connection
-    from . import errors
-    from . import guard
     from . import models
-    from . import requestlog
     from . import responses
 
-    errors.init_app(app)
-    requestlog.init_app(app)
-    guard.init_app(app)
     app.register_blueprint(chat.bp)
     app.register_blueprint(completions.bp)
     app.register_blueprint(anthropic.bp)
     app.register_blueprint(models.bp)
     app.register_blueprint(responses.bp)
-    connection.init_app(app)  # every response body is written under the write guard

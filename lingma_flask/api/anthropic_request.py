@@ -32,20 +32,20 @@ from .anthropic_schema import ToolResultBlock
 from .anthropic_schema import ToolSpec
 from .anthropic_schema import ToolUseBlock
 from .anthropic_schema import server_block
-from .conversation import ChatRequest
-from .conversation import PastCall
-from .conversation import ResponseFormat
-from .conversation import Turn
-from .errors import ApiError
-from .schemas import checked_schema
-from .schemas import function_tool
-from .schemas import ignored_fields
-from .schemas import image_data_uri
-from .schemas import validate
-from .tools.budget import Budget
-from .tools.budget import compile_budget
-from .tools.spec import Tool
-from .tools.spec import ToolChoice
+from ..pipeline.conversation import ChatRequest
+from ..pipeline.conversation import PastCall
+from ..pipeline.conversation import ResponseFormat
+from ..pipeline.conversation import Turn
+from ..web.errors import ApiError
+from .validation import checked_schema
+from .validation import function_tool
+from .validation import ignored_fields
+from .validation import image_data_uri
+from .validation import validate
+from ..pipeline.tools.budget import Budget
+from ..pipeline.tools.budget import compile_budget
+from ..pipeline.tools.spec import Tool
+from ..pipeline.tools.spec import ToolChoice
 
 USED = frozenset({"model", "messages", "system", "max_tokens", "stop_sequences", "stream",
                   "thinking", "tools", "tool_choice", "output_config", "output_format"})

@@ -17,15 +17,15 @@ from pydantic import Field
 from pydantic import Tag
 from pydantic import model_validator
 
-from .schemas import MAX_MESSAGES
-from .schemas import MAX_NAME
-from .schemas import MAX_PARTS
-from .schemas import MAX_STOPS
-from .schemas import MAX_TOOLS
-from .schemas import Count
-from .schemas import Flag
-from .schemas import Lenient
-from .schemas import Number
+from .validation import MAX_MESSAGES
+from .validation import MAX_NAME
+from .validation import MAX_PARTS
+from .validation import MAX_STOPS
+from .validation import MAX_TOOLS
+from .validation import Count
+from .validation import Flag
+from .validation import Lenient
+from .validation import Number
 
 TAG = "block:"   # pydantic puts the tag in error locations; the colon keeps it out of `param`
 

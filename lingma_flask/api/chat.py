@@ -12,19 +12,19 @@ import logging
 
 from flask import Blueprint
 
-from . import events
-from . import pipeline
-from . import sse
-from .auth import require_api_key
+from ..pipeline import events
+from ..pipeline import job as pipeline
+from ..web import sse
+from ..web.auth import require_api_key
 from .chat_request import parse_chat_request
 from .face import answer_headers
 from .face import collect_answer
 from .face import read_json_body
 from .face import stream_answer
-from .requestlog import current_record
-from .shapes import Completion
-from .shapes import tool_call_object
-from .shapes import usage_object
+from ..web.requestlog import current_record
+from .chat_shapes import Completion
+from .chat_shapes import tool_call_object
+from .chat_shapes import usage_object
 
 log = logging.getLogger(__name__)
 

@@ -16,28 +16,28 @@ from pydantic import Field
 from pydantic import field_validator
 from pydantic import model_validator
 
-from .conversation import ChatRequest
-from .conversation import PastCall
-from .conversation import ResponseFormat
-from .conversation import Turn
-from .errors import ApiError
-from .schemas import MAX_MESSAGES
-from .schemas import MAX_NAME
-from .schemas import MAX_PARTS
-from .schemas import MAX_TOOLS
-from .schemas import Count
-from .schemas import Flag
-from .schemas import Lenient
-from .schemas import Number
-from .schemas import checked_schema
-from .schemas import function_tool
-from .schemas import ignored_fields
-from .schemas import image_data_uri
-from .schemas import model_field
-from .schemas import validate
-from .tools.budget import Budget
-from .tools.budget import compile_budget
-from .tools.spec import ToolChoice
+from ..pipeline.conversation import ChatRequest
+from ..pipeline.conversation import PastCall
+from ..pipeline.conversation import ResponseFormat
+from ..pipeline.conversation import Turn
+from ..web.errors import ApiError
+from .validation import MAX_MESSAGES
+from .validation import MAX_NAME
+from .validation import MAX_PARTS
+from .validation import MAX_TOOLS
+from .validation import Count
+from .validation import Flag
+from .validation import Lenient
+from .validation import Number
+from .validation import checked_schema
+from .validation import function_tool
+from .validation import ignored_fields
+from .validation import image_data_uri
+from .validation import model_field
+from .validation import validate
+from ..pipeline.tools.budget import Budget
+from ..pipeline.tools.budget import compile_budget
+from ..pipeline.tools.spec import ToolChoice
 
 USED = frozenset({"model", "messages", "stream", "stream_options", "stop", "max_tokens",
                   "max_completion_tokens", "n", "tools", "tool_choice", "parallel_tool_calls",

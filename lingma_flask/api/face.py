@@ -20,17 +20,17 @@ from flask import request
 from ..extension import get_settings
 from ..lingma.errors import LingmaError
 from ..ops import metrics
-from . import sse
-from .body import decode_json
-from .connection import client_gone
-from .connection import client_socket
-from .connection import read_body
-from .connection import set_write_deadline
-from .errors import ApiError
-from .errors import from_lingma
-from .pipeline import Job
-from .pipeline import Result
-from .pipeline import collect
+from ..web import sse
+from ..web.body import decode_json
+from ..web.connection import client_gone
+from ..web.connection import client_socket
+from ..web.connection import read_body
+from ..web.connection import set_write_deadline
+from ..web.errors import ApiError
+from ..web.errors import from_lingma
+from ..pipeline.job import Job
+from ..pipeline.job import Result
+from ..pipeline.job import collect
 
 log = logging.getLogger(__name__)
 

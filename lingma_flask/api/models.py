@@ -6,90 +6,21 @@ LINGMA_MODEL_ALIASES; the list shows keys and aliases.
 
 from __future__ import annotations
 
-import dataclasses
-import re
 import time
-from collections.abc import Mapping
 
 from flask import Blueprint
 
 from ..extension import get_pool
 from ..extension import get_settings
-from .auth import require_api_key
-from .errors import ApiError
+from ..web.auth import require_api_key
+from ..pipeline.targets import find_model
+from ..pipeline.targets import model_not_found
 
-DEFAULT_MODEL = "auto"
 # Lingma gives no creation dates; one fixed timestamp per process keeps the shape valid
 CREATED = int(time.time())
 
 bp = Blueprint("models", __name__)
 bp.before_request(require_api_key)
-
-
-def find_model(name: str, models: list, aliases: Mapping[str, str] | None = None):
-    """Return the ModelInfo a name means (alias, key, or display name), or None."""
-    folded = name.casefold()
-    for alias, target in (aliases or {}).items():
-        if alias.casefold() == folded:
-            return find_model(target, models)
-    for match in (
-        lambda m: m.key == name,
-        lambda m: m.key.casefold() == folded,
-        lambda m: (m.display_name or "").casefold() == folded,
-    ):
-        found = next((m for m in models if match(m)), None)
-        if found is not None:
-            return found
-    return None
-
-
-def default_model_key(models: list) -> str:
-    """Return the key used when a request names no model: Lingma's default, else "auto"."""
-    return next((m.key for m in models if m.is_default), DEFAULT_MODEL)
-
-
-def model_not_found(name: str) -> ApiError:
-    """Build the 404 for an unknown model name."""
-    return ApiError(404, f"The model '{name}' does not exist; GET /v1/models lists the"
-                    " models this gateway offers.", param="model", code="model_not_found")
-
-
-@dataclasses.dataclass(frozen=True)
-class Target:
-    """The Lingma model a request goes to, and the name its response echoes."""
-
-    key: str
-    name: str
-    info: object | None = None   # lingma.models.ModelInfo, when the registry lists the key
-
-
-# Names a client of one family sends whatever the server offers (Claude Code's claude-*,
-# Codex's gpt-*/o*/codex-*): on that family's route they mean Lingma's default model.
-FAMILIES = {
-    "claude": re.compile(r"claude-[\w.:@-]+", re.I),
-    "openai": re.compile(r"(gpt-[\w.:-]+|o[1-9][\w.:-]*|codex-[\w.:-]+|chatgpt-[\w.:-]+)", re.I),
-}
-
-
-def resolve_target(requested: str | None, family: str | None = None, pool=None,
-                   aliases: Mapping[str, str] | None = None) -> Target:
-    """Resolve a request's `model` (None: Lingma's default) or raise 404 model_not_found.
-
-    `pool` and `aliases` default to the current app's.
-    """
-    models = (pool or get_pool()).models()
-    aliases = get_settings().model_aliases if aliases is None else aliases
-    if requested is None:
-        key = default_model_key(models)
-        return Target(key, key, next((m for m in models if m.key == key), None))
-    found = find_model(requested, models, aliases)
-    if found is None and family in FAMILIES and FAMILIES[family].fullmatch(requested):
-        key = default_model_key(models)
-        found = next((m for m in models if m.key == key), None)
-        return Target(key, requested, found)
-    if found is None:
-        raise model_not_found(requested)
-    return Target(found.key, requested, found)
 
 
 def model_object(model_id: str) -> dict:

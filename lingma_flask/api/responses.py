@@ -15,18 +15,18 @@ import logging
 from flask import Blueprint
 from flask import current_app
 
-from . import pipeline
-from .auth import require_api_key
-from .conversation import PastCall
-from .conversation import Turn
-from .errors import ApiError
-from .errors import register_envelope
+from ..pipeline import job as pipeline
+from ..web.auth import require_api_key
+from ..pipeline.conversation import PastCall
+from ..pipeline.conversation import Turn
+from ..web.errors import ApiError
+from ..web.errors import register_envelope
 from .face import answer_headers
 from .face import collect_answer
 from .face import read_json_body
 from .face import stream_answer
-from .identity import key_identity
-from .requestlog import current_record
+from ..web.identity import key_identity
+from ..web.requestlog import current_record
 from .responses_request import ResponsesRequest
 from .responses_request import parse_responses_request
 from .responses_shapes import ResponseHead

@@ -10,7 +10,7 @@ import dataclasses
 import secrets
 import time
 
-from .errors import ApiError
+from ..web.errors import ApiError
 
 # a pipeline finish reason -> (response status, incomplete_details.reason)
 STATUSES = {

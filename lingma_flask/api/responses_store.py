@@ -19,7 +19,7 @@ import json
 import sys
 import threading
 
-from .conversation import Turn
+from ..pipeline.conversation import Turn
 
 MAX_ITEMS = 1000
 MAX_BYTES = 64 * 1024 * 1024

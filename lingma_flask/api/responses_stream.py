@@ -20,8 +20,8 @@ import json
 from collections.abc import Callable
 from collections.abc import Iterator
 
-from . import events
-from . import sse
+from ..pipeline import events
+from ..web import sse
 from .responses_shapes import ResponseHead
 from .responses_shapes import failure_error
 from .responses_shapes import function_call_item

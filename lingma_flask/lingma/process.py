@@ -33,7 +33,7 @@ from .errors import LingmaNotReadyError
 log = logging.getLogger(__name__)
 
 SIMULATOR = "simulator"
-SIMULATOR_MODULE = "lingma_flask.lingma.simulator"
+SIMULATOR_MODULE = "lingma_flask.simulator"
 LOG_NAME = "lingma-stdout.log"
 INFO_NAMES = (".info", ".info.json")
 LOGIN_FILES = ("id", "user")   # `user` last: once it exists, the pair is complete

@@ -13,11 +13,11 @@ import time
 from flask import Blueprint
 from flask import request
 
-from ..api import backoff
-from ..api.auth import key_matches
-from ..api.errors import ApiError
-from ..api.guard import is_local_request
-from ..api.requestlog import recent_requests
+from ..web import backoff
+from ..web.auth import key_matches
+from ..web.errors import ApiError
+from ..web.guard import is_local_request
+from ..web.requestlog import recent_requests
 from ..extension import get_pool
 from ..extension import get_settings
 from ..lingma.errors import LingmaNotReadyError

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ..api.errors import ApiError
+from ..web.errors import ApiError
 
 log = logging.getLogger(__name__)
 

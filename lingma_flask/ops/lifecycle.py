@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 
-from ..api.connection import WATCHDOG
+from ..web.connection import WATCHDOG
 from . import alert_watch
 from . import metrics
 

@@ -2,7 +2,7 @@
 
 The page is rendered here; its numbers come from the admin JSON API (ops/admin.py), which the
 page's script polls with the session cookie and the `X-CSRF-Token` header. Sign-in takes
-LINGMA_ADMIN_KEY (a client that keeps guessing is locked out for a while: api/backoff.py);
+LINGMA_ADMIN_KEY (a client that keeps guessing is locked out for a while: web/backoff.py);
 with no admin key set, the page signs in this machine's browsers by itself and tells everyone
 else that admin is local-only. Sessions end on sign-out and when the key changes
 (ops/admin_session.py).
@@ -21,9 +21,9 @@ from flask import request
 from flask import session
 from flask import url_for
 
-from ..api import backoff
-from ..api.auth import key_matches
-from ..api.guard import is_local_request
+from ..web import backoff
+from ..web.auth import key_matches
+from ..web.guard import is_local_request
 from ..extension import get_pool
 from ..extension import get_settings
 from . import admin_session

@@ -14,8 +14,8 @@ import re
 
 import pytest
 
-from lingma_flask.api.backoff import LIMIT
-from lingma_flask.api.backoff import Backoff
+from lingma_flask.web.backoff import LIMIT
+from lingma_flask.web.backoff import Backoff
 from lingma_flask.ops.admin_session import FILE_NAME as GENERATION_FILE
 from lingma_flask.ops.qr import is_login_url
 
@@ -244,7 +244,7 @@ def config():
 
 def backoff_warnings(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records
-            if r.name == "lingma_flask.api.backoff" and r.levelno == logging.WARNING]
+            if r.name == "lingma_flask.web.backoff" and r.levelno == logging.WARNING]
 
 
 def test_wrong_admin_sign_ins_lock_the_client_out(client, app, clock, caplog):

@@ -10,11 +10,11 @@ import random
 import pytest
 
 from lingma_flask.api import anthropic
-from lingma_flask.api import pipeline
-from lingma_flask.api import prompt
-from lingma_flask.api import tokens
-from lingma_flask.api.conversation import PastCall
-from lingma_flask.api.conversation import Turn
+from lingma_flask.pipeline import job as pipeline
+from lingma_flask.pipeline import prompt
+from lingma_flask.pipeline import tokens
+from lingma_flask.pipeline.conversation import PastCall
+from lingma_flask.pipeline.conversation import Turn
 
 MIB = 1024 * 1024
 CJK = "汉字测试文本"

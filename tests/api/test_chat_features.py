@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from lingma_flask.api.tools import stats
+from lingma_flask.pipeline.tools import stats
 from lingma_flask.lingma.stream import Thought
 
 from .sse import content

@@ -163,7 +163,7 @@ def test_unexpected_errors_are_a_bare_500(client, pool, caplog):
 
 
 def test_stream_is_closed_when_the_view_fails_after_ask(client, pool, monkeypatch):
-    from lingma_flask.api import sse
+    from lingma_flask.web import sse
     monkeypatch.setattr(sse, "event_stream", lambda *a, **k: 1 / 0)
     assert client.post(URL, json={"messages": HI, "stream": True}).status_code == 500
     assert pool.last.close_calls == 1

@@ -7,10 +7,10 @@ import threading
 import pytest
 
 from lingma_flask import create_app
-from lingma_flask.api import body
-from lingma_flask.api.connection import client_gone
-from lingma_flask.api.connection import read_body
-from lingma_flask.api.errors import ApiError
+from lingma_flask.web import body
+from lingma_flask.web.connection import client_gone
+from lingma_flask.web.connection import read_body
+from lingma_flask.web.errors import ApiError
 
 URL = "/v1/chat/completions"
 HI = [{"role": "user", "content": "hi"}]

@@ -17,17 +17,17 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from lingma_flask.api.output import OutputFilter
-from lingma_flask.api.tools.lenient import forgive
-from lingma_flask.api.tools.lenient import loads
-from lingma_flask.api.tools.lenient import strip_fence
-from lingma_flask.api.tools.parser import Broken
-from lingma_flask.api.tools.parser import Call
-from lingma_flask.api.tools.parser import CallParser
-from lingma_flask.api.tools.payload import OPENERS
-from lingma_flask.api.tools.payload import decode_block
-from lingma_flask.api.tools.xmlcall import functions
-from lingma_flask.api.tools.xmlcall import parameters
+from lingma_flask.pipeline.output import OutputFilter
+from lingma_flask.pipeline.tools.lenient import forgive
+from lingma_flask.pipeline.tools.lenient import loads
+from lingma_flask.pipeline.tools.lenient import strip_fence
+from lingma_flask.pipeline.tools.parser import Broken
+from lingma_flask.pipeline.tools.parser import Call
+from lingma_flask.pipeline.tools.parser import CallParser
+from lingma_flask.pipeline.tools.payload import OPENERS
+from lingma_flask.pipeline.tools.payload import decode_block
+from lingma_flask.pipeline.tools.xmlcall import functions
+from lingma_flask.pipeline.tools.xmlcall import parameters
 from lingma_flask.lingma.think import ThinkSplitter
 
 BUDGET = 5.0   # CPU seconds: a linear scan of these inputs takes well under 0.2 s

@@ -2,7 +2,7 @@
 
 import pytest
 
-from lingma_flask.api.output import OutputFilter
+from lingma_flask.pipeline.output import OutputFilter
 
 
 def run(chunks, **kwargs):
@@ -87,7 +87,7 @@ def test_feed_after_finish_sends_nothing():
 
 @pytest.mark.parametrize("text", ["plain", "", "quote \" and \\ backslash", "line\nbreak", "中文 🎉", "\u0001slot\u0001"])
 def test_sse_template_is_byte_identical_to_encode(text):
-    from lingma_flask.api import sse
+    from lingma_flask.web import sse
     payload = {"id": "x", "choices": [{"index": 0, "delta": {"content": sse.SLOT}, "finish_reason": None}]}
     fill = sse.template(payload)
     expected = sse.encode({"id": "x", "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]})

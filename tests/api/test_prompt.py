@@ -3,8 +3,8 @@
 import pytest
 
 from lingma_flask.api.chat_request import parse_chat_request
-from lingma_flask.api.pipeline import prompt_sections
-from lingma_flask.api.prompt import render_prompt
+from lingma_flask.pipeline.job import prompt_sections
+from lingma_flask.pipeline.prompt import render_prompt
 
 
 def prompt(messages, **fields):

@@ -4,10 +4,10 @@ import threading
 
 import pytest
 
-from lingma_flask.api.conversation import PastCall
-from lingma_flask.api.conversation import Turn
-from lingma_flask.api.identity import LOCAL
-from lingma_flask.api.identity import fingerprint
+from lingma_flask.pipeline.conversation import PastCall
+from lingma_flask.pipeline.conversation import Turn
+from lingma_flask.web.identity import LOCAL
+from lingma_flask.web.identity import fingerprint
 from lingma_flask.api.responses import STORE_KEY
 from lingma_flask.api.responses_store import ENTRY_OVERHEAD
 from lingma_flask.api.responses_store import REF_BYTES

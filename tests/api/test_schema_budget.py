@@ -10,16 +10,16 @@ import jsonschema._keywords
 import jsonschema._utils
 import pytest
 
-from lingma_flask.api.tools import budget as budget_module
-from lingma_flask.api.tools import canonical
-from lingma_flask.api.tools import check
-from lingma_flask.api.tools import coerce
-from lingma_flask.api.tools import complexity
-from lingma_flask.api.tools.budget import Budget
-from lingma_flask.api.tools.check import check_call
-from lingma_flask.api.tools.check import check_json
-from lingma_flask.api.tools.parser import Call
-from lingma_flask.api.tools.spec import Tool
+from lingma_flask.pipeline.tools import budget as budget_module
+from lingma_flask.pipeline.tools import canonical
+from lingma_flask.pipeline.tools import check
+from lingma_flask.pipeline.tools import coerce
+from lingma_flask.pipeline.tools import complexity
+from lingma_flask.pipeline.tools.budget import Budget
+from lingma_flask.pipeline.tools.check import check_call
+from lingma_flask.pipeline.tools.check import check_json
+from lingma_flask.pipeline.tools.parser import Call
+from lingma_flask.pipeline.tools.spec import Tool
 
 ASK = [{"role": "user", "content": "go"}]
 

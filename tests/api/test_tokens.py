@@ -2,9 +2,9 @@
 
 import pytest
 
-from lingma_flask.api.tokens import TokenCounter
-from lingma_flask.api.tokens import estimate_prompt_tokens
-from lingma_flask.api.tokens import estimate_tokens
+from lingma_flask.pipeline.tokens import TokenCounter
+from lingma_flask.pipeline.tokens import estimate_prompt_tokens
+from lingma_flask.pipeline.tokens import estimate_tokens
 
 
 @pytest.mark.parametrize("text, tokens", [

@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from lingma_flask.api.tools import contract
-from lingma_flask.api.tools import stats
+from lingma_flask.pipeline.tools import contract
+from lingma_flask.pipeline.tools import stats
 
 URL = "/v1/chat/completions"
 WEATHER = {"type": "function", "function": {

@@ -4,14 +4,14 @@ import urllib.request
 
 import pytest
 
-from lingma_flask.api.tools import check
-from lingma_flask.api.tools.check import check_call
-from lingma_flask.api.tools.check import check_json
-from lingma_flask.api.tools.contract import tools_section
-from lingma_flask.api.tools.parser import Call
-from lingma_flask.api.tools.parser import CallParser
-from lingma_flask.api.tools.spec import Tool
-from lingma_flask.api.tools.spec import ToolChoice
+from lingma_flask.pipeline.tools import check
+from lingma_flask.pipeline.tools.check import check_call
+from lingma_flask.pipeline.tools.check import check_json
+from lingma_flask.pipeline.tools.contract import tools_section
+from lingma_flask.pipeline.tools.parser import Call
+from lingma_flask.pipeline.tools.parser import CallParser
+from lingma_flask.pipeline.tools.spec import Tool
+from lingma_flask.pipeline.tools.spec import ToolChoice
 
 READ = Tool("read_file", "Read a file.", {
     "type": "object",

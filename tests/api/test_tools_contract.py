@@ -4,16 +4,16 @@ import json
 
 import pytest
 
-from lingma_flask.api.tools.contract import call_block
-from lingma_flask.api.tools.contract import json_repair_text
-from lingma_flask.api.tools.contract import repair_text
-from lingma_flask.api.tools.contract import response_block
-from lingma_flask.api.tools.contract import schema_section
-from lingma_flask.api.tools.contract import tools_section
-from lingma_flask.api.tools.parser import Call
-from lingma_flask.api.tools.parser import CallParser
-from lingma_flask.api.tools.spec import Tool
-from lingma_flask.api.tools.spec import ToolChoice
+from lingma_flask.pipeline.tools.contract import call_block
+from lingma_flask.pipeline.tools.contract import json_repair_text
+from lingma_flask.pipeline.tools.contract import repair_text
+from lingma_flask.pipeline.tools.contract import response_block
+from lingma_flask.pipeline.tools.contract import schema_section
+from lingma_flask.pipeline.tools.contract import tools_section
+from lingma_flask.pipeline.tools.parser import Call
+from lingma_flask.pipeline.tools.parser import CallParser
+from lingma_flask.pipeline.tools.spec import Tool
+from lingma_flask.pipeline.tools.spec import ToolChoice
 
 READ = Tool("read_file", "Read a file.", {
     "type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]})

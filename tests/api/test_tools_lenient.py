@@ -2,10 +2,10 @@
 
 import pytest
 
-from lingma_flask.api.tools.lenient import depth
-from lingma_flask.api.tools.lenient import loads
-from lingma_flask.api.tools.lenient import loads_run
-from lingma_flask.api.tools.lenient import strip_fence
+from lingma_flask.pipeline.tools.lenient import depth
+from lingma_flask.pipeline.tools.lenient import loads
+from lingma_flask.pipeline.tools.lenient import loads_run
+from lingma_flask.pipeline.tools.lenient import strip_fence
 
 
 @pytest.mark.parametrize("text, value", [

@@ -2,11 +2,11 @@
 
 import pytest
 
-from lingma_flask.api.tools import parser as parser_module
-from lingma_flask.api.tools.parser import Broken
-from lingma_flask.api.tools.parser import Call
-from lingma_flask.api.tools.parser import CallParser
-from lingma_flask.api.tools.parser import Text
+from lingma_flask.pipeline.tools import parser as parser_module
+from lingma_flask.pipeline.tools.parser import Broken
+from lingma_flask.pipeline.tools.parser import Call
+from lingma_flask.pipeline.tools.parser import CallParser
+from lingma_flask.pipeline.tools.parser import Text
 
 MARKUP = ("<tool_call>", "</tool_call>", "<function=", "</function>", "<parameter=")
 

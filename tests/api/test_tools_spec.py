@@ -5,10 +5,10 @@ import re
 
 import pytest
 
-from lingma_flask.api.tools.spec import Tool
-from lingma_flask.api.tools.spec import ToolCall
-from lingma_flask.api.tools.spec import ToolChoice
-from lingma_flask.api.tools.spec import new_call_id
+from lingma_flask.pipeline.tools.spec import Tool
+from lingma_flask.pipeline.tools.spec import ToolCall
+from lingma_flask.pipeline.tools.spec import ToolChoice
+from lingma_flask.pipeline.tools.spec import new_call_id
 
 
 @pytest.mark.parametrize("prefix", ["call_", "toolu_", "fc_", ""])

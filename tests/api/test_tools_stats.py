@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from lingma_flask.api.tools import stats
-from lingma_flask.api.tools.stats import ToolStats
+from lingma_flask.pipeline.tools import stats
+from lingma_flask.pipeline.tools.stats import ToolStats
 
 
 def test_counts_per_tool_and_event():

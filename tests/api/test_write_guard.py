@@ -7,13 +7,13 @@ import struct
 import pytest
 from werkzeug.test import EnvironBuilder
 
-from lingma_flask.api import connection
-from lingma_flask.api.connection import DRAIN_GRACE
-from lingma_flask.api.connection import WRITE_SLICE
-from lingma_flask.api.connection import GuardedBody
-from lingma_flask.api.connection import WriteGuard
-from lingma_flask.api.connection import guarded_slices
-from lingma_flask.api.connection import slices
+from lingma_flask.web import connection
+from lingma_flask.web.connection import DRAIN_GRACE
+from lingma_flask.web.connection import WRITE_SLICE
+from lingma_flask.web.connection import GuardedBody
+from lingma_flask.web.connection import WriteGuard
+from lingma_flask.web.connection import guarded_slices
+from lingma_flask.web.connection import slices
 
 HI = [{"role": "user", "content": "hi"}]
 

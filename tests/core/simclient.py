@@ -26,7 +26,7 @@ from lingma_flask.lingma.process import free_port
 from lingma_flask.lingma.process import port_open
 
 REPO = Path(__file__).resolve().parents[2]
-MODULE = "lingma_flask.lingma.simulator"
+MODULE = "lingma_flask.simulator"
 PUSHES = {"chat/answer", "chat/finish", "chat/process_step_callback", "session/title/update",
           "chat/think", "tool/invoke", "image/uploadResultNotification"}
 

@@ -31,11 +31,9 @@ from lingma_flask.lingma.settings import CoreSettings
 FAKES = Path(__file__).resolve().parent / "fakes"
 FAKE = FAKES / "fake_lingma.py"
 REPO = Path(__file__).resolve().parents[2]
-SIMULATOR_PRESENT = (REPO / "lingma_flask" / "lingma" / "simulator" / "cli.py").is_file()
 LINUX = sys.platform.startswith("linux")
 
 linux_only = pytest.mark.skipif(not LINUX, reason="uses /proc and PR_SET_PDEATHSIG")
-needs_simulator = pytest.mark.skipif(not SIMULATOR_PRESENT, reason="the simulator is not written yet")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -102,7 +100,7 @@ def home(tmp_path, monkeypatch):
 def test_simulator_command_runs_the_package_module():
     command = process.find_binary(CoreSettings(bin="simulator"))
     assert command.simulator
-    assert command.argv_prefix == (sys.executable, "-m", "lingma_flask.lingma.simulator")
+    assert command.argv_prefix == (sys.executable, "-m", "lingma_flask.simulator")
     assert (Path(command.cwd) / "lingma_flask" / "lingma").is_dir()
 
 
@@ -429,7 +427,7 @@ def test_stop_all_is_the_backstop(spawned):
 
 @linux_only
 @pytest.mark.parametrize("runner", ["plain", "thread", "gevent",
-                                    pytest.param("simulator", marks=needs_simulator)])
+                                    "simulator"])
 def test_sigkilled_parent_leaves_no_lingma(tmp_path, runner):
     pid_file = tmp_path / "child.pid"
     argv = [sys.executable, str(FAKES / "spawn_and_hold.py"), str(tmp_path / "work"), str(pid_file)]
@@ -484,7 +482,6 @@ def sim_state(http_port: int) -> dict | None:
         return None
 
 
-@needs_simulator
 @pytest.mark.parametrize("env", [
     {},
     {"LINGMA_SIM_START_DELAY": "0.5", "LINGMA_SIM_INFO_EARLY": "1", "LINGMA_SIM_INFO_THIRD_LINE": "1"},
@@ -501,7 +498,6 @@ def test_simulator_spawn_and_stop(spawned, env):
     assert not process.port_open(port)
 
 
-@needs_simulator
 def test_simulator_through_find_binary(spawned, tmp_path):
     work = tmp_path / "sim"
     command = process.find_binary(CoreSettings(bin="simulator"))

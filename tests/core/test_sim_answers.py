@@ -7,16 +7,16 @@ import json
 
 import pytest
 
-from lingma_flask.api.tools import contract
-from lingma_flask.api.tools.spec import Tool
-from lingma_flask.api.tools.spec import ToolChoice
-from lingma_flask.lingma.simulator import conversation
-from lingma_flask.lingma.simulator import images
-from lingma_flask.lingma.simulator import scenario
-from lingma_flask.lingma.simulator import schema_fill
-from lingma_flask.lingma.simulator import toolanswer
-from lingma_flask.lingma.simulator.config import SimConfig
-from lingma_flask.lingma.simulator.login import LoginStates
+from lingma_flask.pipeline.tools import contract
+from lingma_flask.pipeline.tools.spec import Tool
+from lingma_flask.pipeline.tools.spec import ToolChoice
+from lingma_flask.simulator import conversation
+from lingma_flask.simulator import images
+from lingma_flask.simulator import scenario
+from lingma_flask.simulator import schema_fill
+from lingma_flask.simulator import toolanswer
+from lingma_flask.simulator.config import SimConfig
+from lingma_flask.simulator.login import LoginStates
 from lingma_flask.lingma.think import ThinkSplitter
 from tests.core.simprompts import WEATHER
 from tests.core.simprompts import conversation_prompt

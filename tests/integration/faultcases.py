@@ -22,7 +22,7 @@ SETTINGS = {
 }
 SLACK = 1.5          # seconds a loaded 2-core machine may add to a configured timeout
 
-RETRY, NO_RETRY = ("Retry-After",), ("x-should-retry: false",)   # api/errors.py's table
+RETRY, NO_RETRY = ("Retry-After",), ("x-should-retry: false",)   # web/errors.py's table
 UPSTREAM = Expect(502, "lingma_upstream_error")
 CONNECTION = Expect(502, "lingma_connection_error")
 TIMEOUT = Expect(504, "lingma_timeout")

@@ -25,7 +25,7 @@ from tests.integration.faultfaces import OK
 from tests.integration.faultfaces import Face
 from tests.integration.faultfaces import call
 
-SIMULATOR_MODULE = b"lingma_flask.lingma.simulator"
+SIMULATOR_MODULE = b"lingma_flask.simulator"
 HARD_LIMIT = 30.0    # no request of the matrix may take longer, whatever its fault
 END_LIMIT = 1.0      # seconds a stream may take to end after its terminal event
 

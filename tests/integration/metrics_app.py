@@ -8,7 +8,7 @@ import os
 from flask import Blueprint
 
 from lingma_flask import create_app
-from lingma_flask.api.requestlog import current_record
+from lingma_flask.web.requestlog import current_record
 from lingma_flask.ops import metrics
 
 bp = Blueprint("metrics_test", __name__)

@@ -13,7 +13,9 @@ from . import images
 from . import methods
 from . import plan
 from . import scenario
-from .protocol import ERR_INTERNAL, NO_REPLY, RpcError
+from .protocol import ERR_INTERNAL
+from .protocol import NO_REPLY
+from .protocol import RpcError
 from .scheduler import AskRun
 
 

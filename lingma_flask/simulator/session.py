@@ -13,10 +13,15 @@ import time
 
 from websockets.exceptions import ConnectionClosed
 
-from ..framing import FrameDecoder, FrameTooLarge, encode
+from ..lingma.framing import FrameDecoder
+from ..lingma.framing import FrameTooLarge
+from ..lingma.framing import encode
 from . import handlers
-from .protocol import (ERR_INVALID_REQUEST, ERR_NOT_FOUND, ERR_NOT_INITIALIZED, NO_REPLY,
-                       RpcError)
+from .protocol import ERR_INVALID_REQUEST
+from .protocol import ERR_NOT_FOUND
+from .protocol import ERR_NOT_INITIALIZED
+from .protocol import NO_REPLY
+from .protocol import RpcError
 from .scheduler import Scheduler
 
 _conn_ids = itertools.count(1)

@@ -1,7 +1,7 @@
 """API keys: `Authorization: Bearer <key>` or `x-api-key`, compared in constant time.
 
 With no LINGMA_API_KEYS configured, only loopback clients are served. Keys are never logged.
-A client that keeps sending wrong keys is refused for a while (api/backoff.py).
+A client that keeps sending wrong keys is refused for a while (web/backoff.py).
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ import json
 import sys
 
 from . import VERSION
-from .config import DEFAULT_HTTP_PORT, DEFAULT_SOCKET_PORT
+from .config import DEFAULT_HTTP_PORT
+from .config import DEFAULT_SOCKET_PORT
 from .workdir import WorkDir
 
 

@@ -13,7 +13,8 @@ from .config import SimConfig
 from .control import ControlServer
 from .framelog import FrameLog
 from .login import LoginStates
-from .server import WsServer, bind
+from .server import WsServer
+from .server import bind
 from .state import SimState
 from .workdir import WorkDir
 

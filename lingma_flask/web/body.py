@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from .errors import ApiError
-from .tools.lenient import reject_constant
+from ..pipeline.tools.lenient import reject_constant
 
 MAX_DEPTH = 64                # objects/arrays inside each other
 MAX_CONTAINERS = 200_000      # objects + arrays in one body

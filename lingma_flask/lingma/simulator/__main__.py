@@ -1,7 +1,0 @@
-"""Entry point: `python -m lingma_flask.lingma.simulator <start|status|version> ...`."""
-
-import sys
-
-from .cli import main
-
-sys.exit(main())
