@@ -194,7 +194,6 @@ def sse_request(port: int, path: str, body: dict, headers: dict, on_data, timeou
     """
     import json
     import socket
-    import time
 
     raw_body = json.dumps(body).encode()
     head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"

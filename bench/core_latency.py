@@ -21,13 +21,17 @@ import threading  # noqa: E402
 import time  # noqa: E402
 
 import websocket  # noqa: E402
+from _common import median_ms  # noqa: E402
+from _common import pct_ms  # noqa: E402
+from _common import ratio  # noqa: E402
+from _common import stamps_in  # noqa: E402
+from _common import start_simulator  # noqa: E402
 
-from _common import median_ms, pct_ms, ratio, stamps_in, start_simulator  # noqa: E402
 from lingma_flask.lingma import framing  # noqa: E402
 from lingma_flask.lingma import instance as instance_module  # noqa: E402
 from lingma_flask.lingma.errors import LingmaConnectionError  # noqa: E402
-from lingma_flask.lingma.rpc import RpcConnection  # noqa: E402
 from lingma_flask.lingma.pool import LingmaPool  # noqa: E402
+from lingma_flask.lingma.rpc import RpcConnection  # noqa: E402
 from lingma_flask.lingma.settings import CoreSettings  # noqa: E402
 
 PROMPT = "bench {i} [[sim:stamp=text]] [[sim:chunks={chunks}]] [[sim:delay={delay}]] [[sim:ttft=0.05]]"

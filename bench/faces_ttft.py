@@ -20,7 +20,6 @@ import json  # noqa: E402
 import time  # noqa: E402
 
 import gevent  # noqa: E402
-
 from _common import StreamEnd  # noqa: E402
 from _common import median_ms  # noqa: E402
 from _common import raise_nofile  # noqa: E402
@@ -28,6 +27,7 @@ from _common import sse_request  # noqa: E402
 from _common import stamps_in  # noqa: E402
 from _common import start_gateway  # noqa: E402
 from _common import stop_gateway  # noqa: E402
+
 from tests.integration.gateway import API_KEY  # noqa: E402
 
 PROMPT = "face {i} [[sim:stamp=text]] [[sim:ttft={ttft}]] [[sim:chunks=10]] [[sim:delay=0.02]]"

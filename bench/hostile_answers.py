@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import requests
-
 from _common import ROOT  # noqa: F401 - puts the repo on sys.path
 from _common import children_of
 from _common import gateway_pids

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import requests
-
 from _common import ROOT  # noqa: F401 - puts the repo on sys.path
 from _common import gateway_pids
 from _common import proc_cpu_s

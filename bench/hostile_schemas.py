@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 from _common import ROOT  # noqa: F401 - puts the repo on sys.path
 from _common import ratio
+
 from lingma_flask.api.chat_request import parse_chat_request
 from lingma_flask.pipeline.tools import budget
 from lingma_flask.pipeline.tools import check

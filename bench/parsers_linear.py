@@ -24,12 +24,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def cases(n: int) -> dict[str, tuple]:
     """Return {case: (function, adversarial argument, benign argument)} at about n characters."""
+    from lingma_flask.lingma.think import ThinkSplitter
     from lingma_flask.pipeline.output import OutputFilter
     from lingma_flask.pipeline.tools.lenient import loads
     from lingma_flask.pipeline.tools.lenient import strip_fence
     from lingma_flask.pipeline.tools.parser import CallParser
     from lingma_flask.pipeline.tools.payload import decode_block
-    from lingma_flask.lingma.think import ThinkSplitter
 
     def lenient(text):
         try:

@@ -35,6 +35,7 @@ import threading
 import time
 from pathlib import Path
 
+import soak_doc
 from _common import gateway_pids
 from _common import raise_nofile
 from _common import start_gateway
@@ -43,7 +44,6 @@ from soak_client import CRASH_AT
 from soak_client import CRASH_EVERY
 from soak_client import plan
 from soak_client import run
-import soak_doc
 from soak_probe import Reading
 from soak_probe import at_rest
 

@@ -8,6 +8,7 @@ it does not exist yet.
 from __future__ import annotations
 
 from _common import ROOT
+
 from tests.integration.reliability_doc import INTRO
 
 DOC = ROOT / "docs" / "reliability.md"

@@ -23,11 +23,19 @@ import resource  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
-import gevent  # noqa: E402
-
-from _common import gateway_pids, median_ms, pct_ms, proc_cpu_s, raise_nofile, ratio  # noqa: E402
-from _common import sse_chat, stamps_in, start_gateway, stop_gateway  # noqa: E402
 import faces_ttft  # noqa: E402
+import gevent  # noqa: E402
+from _common import gateway_pids  # noqa: E402
+from _common import median_ms  # noqa: E402
+from _common import pct_ms  # noqa: E402
+from _common import proc_cpu_s  # noqa: E402
+from _common import raise_nofile  # noqa: E402
+from _common import ratio  # noqa: E402
+from _common import sse_chat  # noqa: E402
+from _common import stamps_in  # noqa: E402
+from _common import start_gateway  # noqa: E402
+from _common import stop_gateway  # noqa: E402
+
 from lingma_flask.lingma.pool import LingmaPool  # noqa: E402
 from lingma_flask.lingma.settings import CoreSettings  # noqa: E402
 from tests.integration.gateway import API_KEY  # noqa: E402

@@ -61,7 +61,7 @@ class ApiSettings:
     alert_interval: float = DEFAULTS["ALERT_INTERVAL"]
 
     @classmethod
-    def from_mapping(cls, config: Mapping[str, Any]) -> "ApiSettings":
+    def from_mapping(cls, config: Mapping[str, Any]) -> ApiSettings:
         """Build the API settings from upper-case keys, casting each one."""
         def number(key, cast=float):
             value = config.get(key)

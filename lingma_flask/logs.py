@@ -54,7 +54,7 @@ class JsonFormatter(logging.Formatter):
     """Format a record as one scrubbed JSON line (request lines carry their fields)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        data = {"time": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
+        data = {"time": datetime.datetime.fromtimestamp(record.created, datetime.UTC)
                 .isoformat(timespec="milliseconds"), "level": record.levelname,
                 "logger": record.name, "pid": record.process}
         fields = getattr(record, "fields", None)

@@ -19,23 +19,23 @@ from flask import Blueprint
 from ..extension import get_pool
 from ..lingma.errors import LingmaError
 from ..lingma.errors import LingmaPromptTooLargeError
-from ..web import errors
 from ..pipeline import events
 from ..pipeline import job as pipeline
+from ..pipeline.conversation import ChatRequest
+from ..pipeline.prompt import PromptTooLong
+from ..pipeline.prompt import render_prompt
+from ..pipeline.targets import resolve_target
+from ..web import errors
 from ..web import sse
+from ..web.auth import require_api_key
+from ..web.errors import ApiError
+from ..web.requestlog import current_record
 from .anthropic_request import Options
 from .anthropic_request import parse_messages_request
-from ..web.auth import require_api_key
-from ..pipeline.conversation import ChatRequest
-from ..web.errors import ApiError
 from .face import answer_headers
 from .face import collect_answer
 from .face import read_json_body
 from .face import stream_answer
-from ..pipeline.targets import resolve_target
-from ..pipeline.prompt import PromptTooLong
-from ..pipeline.prompt import render_prompt
-from ..web.requestlog import current_record
 
 log = logging.getLogger(__name__)
 

@@ -14,6 +14,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from ..pipeline.conversation import ChatRequest
+from ..pipeline.conversation import PastCall
+from ..pipeline.conversation import ResponseFormat
+from ..pipeline.conversation import Turn
+from ..pipeline.tools.budget import Budget
+from ..pipeline.tools.budget import compile_budget
+from ..pipeline.tools.spec import Tool
+from ..pipeline.tools.spec import ToolChoice
+from ..web.errors import ApiError
 from .anthropic_schema import CompactionBlock
 from .anthropic_schema import CountTokensBody
 from .anthropic_schema import DocumentBlock
@@ -32,20 +41,11 @@ from .anthropic_schema import ToolResultBlock
 from .anthropic_schema import ToolSpec
 from .anthropic_schema import ToolUseBlock
 from .anthropic_schema import server_block
-from ..pipeline.conversation import ChatRequest
-from ..pipeline.conversation import PastCall
-from ..pipeline.conversation import ResponseFormat
-from ..pipeline.conversation import Turn
-from ..web.errors import ApiError
 from .validation import checked_schema
 from .validation import function_tool
 from .validation import ignored_fields
 from .validation import image_data_uri
 from .validation import validate
-from ..pipeline.tools.budget import Budget
-from ..pipeline.tools.budget import compile_budget
-from ..pipeline.tools.spec import Tool
-from ..pipeline.tools.spec import ToolChoice
 
 USED = frozenset({"model", "messages", "system", "max_tokens", "stop_sequences", "stream",
                   "thinking", "tools", "tool_choice", "output_config", "output_format"})

@@ -100,7 +100,8 @@ def block_union(kinds: dict[str, type]):
     """Return the union of block models told apart by `type`; any other type is an OtherBlock."""
     members = [Annotated[model, Tag(TAG + kind)] for kind, model in kinds.items()]
     members.append(Annotated[OtherBlock, Tag(TAG + "other")])
-    return Annotated[Union[tuple(members)], Discriminator(tagger(frozenset(kinds)))]
+    # a union built at run time from a list: `X | Y` cannot spell it
+    return Annotated[Union[tuple(members)], Discriminator(tagger(frozenset(kinds)))]  # noqa: UP007
 
 
 ResultPart = block_union({"text": TextBlock, "image": ImageBlock, "document": DocumentBlock,

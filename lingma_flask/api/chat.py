@@ -16,15 +16,15 @@ from ..pipeline import events
 from ..pipeline import job as pipeline
 from ..web import sse
 from ..web.auth import require_api_key
+from ..web.requestlog import current_record
 from .chat_request import parse_chat_request
+from .chat_shapes import Completion
+from .chat_shapes import tool_call_object
+from .chat_shapes import usage_object
 from .face import answer_headers
 from .face import collect_answer
 from .face import read_json_body
 from .face import stream_answer
-from ..web.requestlog import current_record
-from .chat_shapes import Completion
-from .chat_shapes import tool_call_object
-from .chat_shapes import usage_object
 
 log = logging.getLogger(__name__)
 

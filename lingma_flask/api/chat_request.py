@@ -20,6 +20,9 @@ from ..pipeline.conversation import ChatRequest
 from ..pipeline.conversation import PastCall
 from ..pipeline.conversation import ResponseFormat
 from ..pipeline.conversation import Turn
+from ..pipeline.tools.budget import Budget
+from ..pipeline.tools.budget import compile_budget
+from ..pipeline.tools.spec import ToolChoice
 from ..web.errors import ApiError
 from .validation import MAX_MESSAGES
 from .validation import MAX_NAME
@@ -35,9 +38,6 @@ from .validation import ignored_fields
 from .validation import image_data_uri
 from .validation import model_field
 from .validation import validate
-from ..pipeline.tools.budget import Budget
-from ..pipeline.tools.budget import compile_budget
-from ..pipeline.tools.spec import ToolChoice
 
 USED = frozenset({"model", "messages", "stream", "stream_options", "stop", "max_tokens",
                   "max_completion_tokens", "n", "tools", "tool_choice", "parallel_tool_calls",

@@ -20,23 +20,23 @@ from pydantic import field_validator
 
 from ..pipeline import events
 from ..pipeline import job as pipeline
-from ..web import sse
-from ..web.auth import require_api_key
 from ..pipeline.conversation import ChatRequest
 from ..pipeline.conversation import Turn
+from ..web import sse
+from ..web.auth import require_api_key
 from ..web.errors import ApiError
+from ..web.requestlog import current_record
+from .chat_shapes import usage_object
 from .face import answer_headers
 from .face import collect_answer
 from .face import read_json_body
 from .face import stream_answer
-from ..web.requestlog import current_record
 from .validation import Count
 from .validation import Flag
 from .validation import Lenient
 from .validation import ignored_fields
 from .validation import model_field
 from .validation import validate
-from .chat_shapes import usage_object
 
 MAX_PROMPTS = 16
 DEFAULT_MAX_TOKENS = 16   # OpenAI's default for this endpoint

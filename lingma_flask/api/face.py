@@ -20,6 +20,9 @@ from flask import request
 from ..extension import get_settings
 from ..lingma.errors import LingmaError
 from ..ops import metrics
+from ..pipeline.job import Job
+from ..pipeline.job import Result
+from ..pipeline.job import collect
 from ..web import sse
 from ..web.body import decode_json
 from ..web.connection import client_gone
@@ -28,9 +31,6 @@ from ..web.connection import read_body
 from ..web.connection import set_write_deadline
 from ..web.errors import ApiError
 from ..web.errors import from_lingma
-from ..pipeline.job import Job
-from ..pipeline.job import Result
-from ..pipeline.job import collect
 
 log = logging.getLogger(__name__)
 

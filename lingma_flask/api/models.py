@@ -12,9 +12,9 @@ from flask import Blueprint
 
 from ..extension import get_pool
 from ..extension import get_settings
-from ..web.auth import require_api_key
 from ..pipeline.targets import find_model
 from ..pipeline.targets import model_not_found
+from ..web.auth import require_api_key
 
 # Lingma gives no creation dates; one fixed timestamp per process keeps the shape valid
 CREATED = int(time.time())

@@ -16,17 +16,17 @@ from flask import Blueprint
 from flask import current_app
 
 from ..pipeline import job as pipeline
-from ..web.auth import require_api_key
 from ..pipeline.conversation import PastCall
 from ..pipeline.conversation import Turn
+from ..web.auth import require_api_key
 from ..web.errors import ApiError
 from ..web.errors import register_envelope
+from ..web.identity import key_identity
+from ..web.requestlog import current_record
 from .face import answer_headers
 from .face import collect_answer
 from .face import read_json_body
 from .face import stream_answer
-from ..web.identity import key_identity
-from ..web.requestlog import current_record
 from .responses_request import ResponsesRequest
 from .responses_request import parse_responses_request
 from .responses_shapes import ResponseHead

@@ -25,6 +25,9 @@ from ..pipeline.conversation import ChatRequest
 from ..pipeline.conversation import PastCall
 from ..pipeline.conversation import ResponseFormat
 from ..pipeline.conversation import Turn
+from ..pipeline.tools.budget import Budget
+from ..pipeline.tools.budget import compile_budget
+from ..pipeline.tools.spec import ToolChoice
 from ..web.errors import ApiError
 from .validation import MAX_MESSAGES
 from .validation import MAX_NAME
@@ -40,9 +43,6 @@ from .validation import ignored_fields
 from .validation import image_data_uri
 from .validation import model_field
 from .validation import validate
-from ..pipeline.tools.budget import Budget
-from ..pipeline.tools.budget import compile_budget
-from ..pipeline.tools.spec import ToolChoice
 
 USED = frozenset({"model", "input", "instructions", "stream", "max_output_tokens", "tools",
                   "tool_choice", "parallel_tool_calls", "text", "previous_response_id", "store"})

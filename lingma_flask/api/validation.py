@@ -17,11 +17,11 @@ from pydantic import StrictBool
 from pydantic import StrictFloat
 from pydantic import StrictInt
 
-from ..web.errors import ApiError
 from ..pipeline.tools.budget import Budget
 from ..pipeline.tools.check import Compiled
 from ..pipeline.tools.check import compiled
 from ..pipeline.tools.spec import Tool
+from ..web.errors import ApiError
 
 MAX_MESSAGES = 20_000     # turns in one request
 MAX_PARTS = 2_000         # content parts (or blocks) in one message

@@ -44,7 +44,7 @@ class Slot:
 
     __slots__ = ("instance", "_pool", "_lock", "_held")
 
-    def __init__(self, pool: "LingmaPool", instance: LingmaInstance):
+    def __init__(self, pool: LingmaPool, instance: LingmaInstance):
         self.instance = instance
         self._pool = pool
         self._lock = threading.Lock()

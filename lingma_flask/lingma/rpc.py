@@ -90,7 +90,7 @@ class RpcConnection:
         self._reader: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
-    def connect(self) -> "RpcConnection":
+    def connect(self) -> RpcConnection:
         """Open the WebSocket and start the reader thread."""
         try:
             self._sock = wsframes.open_websocket(self.port, timeout=self._connect_timeout, headers=self._headers)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from typing import Mapping
 
 import platformdirs
 
@@ -84,7 +84,7 @@ class CoreSettings:
     }
 
     @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any]) -> "CoreSettings":
+    def from_mapping(cls, mapping: Mapping[str, Any]) -> CoreSettings:
         """Build settings from upper-case keys (Flask config after `from_prefixed_env`)."""
         values = {}
         for field in dataclasses.fields(cls):
@@ -94,14 +94,14 @@ class CoreSettings:
         return cls(**values)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "CoreSettings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> CoreSettings:
         """Build settings from LINGMA_* environment variables."""
         environ = os.environ if environ is None else environ
         prefix = "LINGMA_"
         raw = {k[len(prefix):]: v for k, v in environ.items() if k.startswith(prefix)}
         return cls.from_mapping(raw)
 
-    def replace(self, **changes) -> "CoreSettings":
+    def replace(self, **changes) -> CoreSettings:
         """Return a copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 

@@ -13,15 +13,15 @@ import time
 from flask import Blueprint
 from flask import request
 
+from ..extension import get_pool
+from ..extension import get_settings
+from ..lingma.errors import LingmaNotReadyError
+from ..lingma.login import SharedLogin
 from ..web import backoff
 from ..web.auth import key_matches
 from ..web.errors import ApiError
 from ..web.guard import is_local_request
 from ..web.requestlog import recent_requests
-from ..extension import get_pool
-from ..extension import get_settings
-from ..lingma.errors import LingmaNotReadyError
-from ..lingma.login import SharedLogin
 from . import admin_session
 from . import callback
 from . import csrf

@@ -95,7 +95,7 @@ class AlertWatcher:
                                subject=alert.subject)
         return alerts
 
-    def start(self) -> "AlertWatcher":
+    def start(self) -> AlertWatcher:
         """Start polling on a daemon thread."""
         if self._ticker is None:
             self._ticker = Ticker(self.check, self.interval, name="lingma-alert-watch").start()

@@ -21,11 +21,11 @@ from flask import request
 from flask import session
 from flask import url_for
 
+from ..extension import get_pool
+from ..extension import get_settings
 from ..web import backoff
 from ..web.auth import key_matches
 from ..web.guard import is_local_request
-from ..extension import get_pool
-from ..extension import get_settings
 from . import admin_session
 from . import csrf
 from .admin_session import init_admin_sessions

@@ -19,7 +19,7 @@ class Ticker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "Ticker":
+    def start(self) -> Ticker:
         """Start the thread (once)."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)

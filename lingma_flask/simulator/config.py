@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 DEFAULT_SOCKET_PORT = 37010
 DEFAULT_HTTP_PORT = 37510
@@ -49,7 +49,7 @@ class SimConfig:
     image_max_bytes: int = 10 * 1024 * 1024  # decoded size limit of one uploaded image
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "SimConfig":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SimConfig:
         """Build the config from `LINGMA_SIM_<FIELD>` variables; unset ones keep defaults."""
         environ = os.environ if environ is None else environ
         values = {}

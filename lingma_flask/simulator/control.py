@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from http.server import BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
 
 LOGIN_PAGE = b"<html><body>Login complete (Lingma simulator). You may close this page.</body></html>"
 FAILED_PAGE = b"<html><body>Login failed: unknown or missing state or code.</body></html>"

@@ -6,7 +6,8 @@ import logging
 import socket
 import threading
 
-from websockets.sync.server import ServerConnection, serve
+from websockets.sync.server import ServerConnection
+from websockets.sync.server import serve
 
 from .session import Session
 

@@ -14,8 +14,8 @@ import json
 import re
 from typing import Any
 
-from .errors import ApiError
 from ..pipeline.tools.lenient import reject_constant
+from .errors import ApiError
 
 MAX_DEPTH = 64                # objects/arrays inside each other
 MAX_CONTAINERS = 200_000      # objects + arrays in one body

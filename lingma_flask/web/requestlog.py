@@ -39,7 +39,7 @@ class RequestRecord:
         self.error: str | None = None
         self.deferred = False
         self._start = time.monotonic()
-        self.started_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+        self.started_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
         self.first_token_ms: int | None = None
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
@@ -77,7 +77,7 @@ def recent_requests() -> list[dict]:
     return list(reversed(RECENT))
 
 
-def _remember(record: "RequestRecord", total_ms: int) -> None:
+def _remember(record: RequestRecord, total_ms: int) -> None:
     if not record.route.startswith(UNLISTED):
         RECENT.append({
             "id": record.id, "time": record.started_at, "route": _capped(record.route),

@@ -14,10 +14,10 @@ import re
 
 import pytest
 
-from lingma_flask.web.backoff import LIMIT
-from lingma_flask.web.backoff import Backoff
 from lingma_flask.ops.admin_session import FILE_NAME as GENERATION_FILE
 from lingma_flask.ops.qr import is_login_url
+from lingma_flask.web.backoff import LIMIT
+from lingma_flask.web.backoff import Backoff
 
 ADMIN_KEY = "admin-key-XYZ-123"
 SECRET = "a-shared-session-secret"

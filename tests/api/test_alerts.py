@@ -10,8 +10,8 @@ import responses
 
 from lingma_flask.lingma.instance import wait_until
 from lingma_flask.ops.alerts import Alert
-from lingma_flask.ops.alerts import AlertGate
 from lingma_flask.ops.alerts import Alerter
+from lingma_flask.ops.alerts import AlertGate
 from lingma_flask.ops.alerts import message
 
 URL = "https://hooks.example.com/services/T000/B000/s3cr3t-token"

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from lingma_flask.pipeline.tools import stats
 from lingma_flask.lingma.stream import Thought
+from lingma_flask.pipeline.tools import stats
 
 from .sse import content
 from .sse import payloads

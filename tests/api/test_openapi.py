@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from typing import Any
-from typing import Callable
 
 import pytest
 from openapi_spec_validator import validate as validate_spec

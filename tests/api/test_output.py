@@ -85,7 +85,8 @@ def test_feed_after_finish_sends_nothing():
     assert out.feed("more") == ""
 
 
-@pytest.mark.parametrize("text", ["plain", "", "quote \" and \\ backslash", "line\nbreak", "中文 🎉", "\u0001slot\u0001"])
+@pytest.mark.parametrize("text", ["plain", "", "quote \" and \\ backslash", "line\nbreak", "中文 🎉",
+                                  "\u0001slot\u0001"])
 def test_sse_template_is_byte_identical_to_encode(text):
     from lingma_flask.web import sse
     payload = {"id": "x", "choices": [{"index": 0, "delta": {"content": sse.SLOT}, "finish_reason": None}]}

@@ -6,17 +6,17 @@ import openai.types.responses as sdk_types
 import pydantic
 import pytest
 
-from lingma_flask.pipeline.conversation import PastCall
-from lingma_flask.pipeline.conversation import Turn
-from lingma_flask.web.errors import ApiError
 from lingma_flask.api.responses_request import parse_responses_request
-from lingma_flask.pipeline.tools.spec import ToolChoice
 from lingma_flask.lingma.errors import LingmaBusyError
 from lingma_flask.lingma.errors import LingmaPromptTooLargeError
 from lingma_flask.lingma.errors import LingmaQuotaError
 from lingma_flask.lingma.errors import LingmaRateLimitError
 from lingma_flask.lingma.errors import LingmaTimeoutError
 from lingma_flask.lingma.stream import Thought
+from lingma_flask.pipeline.conversation import PastCall
+from lingma_flask.pipeline.conversation import Turn
+from lingma_flask.pipeline.tools.spec import ToolChoice
+from lingma_flask.web.errors import ApiError
 
 from .fakes import TICK
 from .sse import frames

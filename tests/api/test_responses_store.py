@@ -4,16 +4,16 @@ import threading
 
 import pytest
 
-from lingma_flask.pipeline.conversation import PastCall
-from lingma_flask.pipeline.conversation import Turn
-from lingma_flask.web.identity import LOCAL
-from lingma_flask.web.identity import fingerprint
 from lingma_flask.api.responses import STORE_KEY
 from lingma_flask.api.responses_store import ENTRY_OVERHEAD
 from lingma_flask.api.responses_store import REF_BYTES
 from lingma_flask.api.responses_store import ResponseStore
 from lingma_flask.api.responses_store import turn_bytes
 from lingma_flask.lingma.errors import LingmaTimeoutError
+from lingma_flask.pipeline.conversation import PastCall
+from lingma_flask.pipeline.conversation import Turn
+from lingma_flask.web.identity import LOCAL
+from lingma_flask.web.identity import fingerprint
 
 URL = "/v1/responses"
 EMOJI = "\U0001F600"

@@ -73,7 +73,8 @@ CALL = '<tool_call>\n{"name": "read_file", "arguments": {"path": "a.py"}}\n</too
 
 
 def test_the_stream_helper_accumulates_tool_calls(sdk, pool):
-    pool.script("Reading ", "it.\n<tool_", "call>\n{\"name\": \"read_file\", ", '"arguments": {"path": "a.py"}}\n</tool_call>')
+    pool.script("Reading ", "it.\n<tool_", "call>\n{\"name\": \"read_file\", ",
+                '"arguments": {"path": "a.py"}}\n</tool_call>')
     with sdk.chat.completions.stream(model="qwen3-coder", messages=HI, tools=[READ]) as stream:
         for _ in stream:
             pass

@@ -47,7 +47,7 @@ def test_workers_starting_together_agree_on_one_key(tmp_path):
         barrier = threading.Barrier(4)
         keys = []
 
-        def worker():
+        def worker(barrier=barrier, keys=keys, path=path):
             barrier.wait()
             keys.append(load_or_create(path))
 

@@ -154,7 +154,7 @@ def test_every_pair_of_split_positions_in_a_short_answer():
 ])
 def test_text_is_released_at_once_and_only_a_possible_tag_is_held(chunks, released):
     parser = CallParser()
-    for chunk, expected in zip(chunks, released):
+    for chunk, expected in zip(chunks, released, strict=True):
         assert prose(parser.feed(chunk)) == expected
     assert parser.close() == []
 

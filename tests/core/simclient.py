@@ -60,7 +60,7 @@ class Sim:
                 cwd=REPO, env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=err)
 
-    def wait_ready(self, timeout=15.0) -> "Sim":
+    def wait_ready(self, timeout=15.0) -> Sim:
         poll(lambda: self.info_lines() and port_open(self.port), timeout, "simulator .info + port")
         return self
 
@@ -89,7 +89,7 @@ class Sim:
     def log(self, name="lingma.log") -> str:
         return (self.work / "logs" / name).read_text(encoding="utf-8")
 
-    def client(self, **kwargs) -> "Client":
+    def client(self, **kwargs) -> Client:
         return Client(self.port, **kwargs)
 
     def stop(self) -> None:

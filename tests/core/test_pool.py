@@ -1,6 +1,5 @@
 """Instances and the pool against the real simulator process: the whole core, end to end."""
 
-import os
 import threading
 
 import pytest
@@ -259,7 +258,8 @@ def test_gives_up_then_the_next_request_starts_afresh(tmp_path):
         instance = pool.instances[0]
         assert wait_until(lambda: instance.state == FAILED, 15), instance.health()
         assert "license expired" in instance.last_error or "exit" in instance.last_error
-        with pytest.raises(errors.LingmaNotReadyError, match="(?s)is failed: gave up .*license expired.*starting it again"):
+        expected = "(?s)is failed: gave up .*license expired.*starting it again"
+        with pytest.raises(errors.LingmaNotReadyError, match=expected):
             pool.ask("hi", None)
         assert instance.state in ("starting", "reconnecting", FAILED)
         assert wait_until(lambda: instance.state == FAILED, 15)

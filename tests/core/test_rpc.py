@@ -15,8 +15,10 @@ from lingma_flask.lingma.rpc import RpcConnection
 from lingma_flask.lingma.stream import ChatStream
 from lingma_flask.lingma.stream import Deadlines
 
+STREAM_DEADLINES = Deadlines(first_token=5, idle=5, total=10)
 
-def open_stream(conn, request_id="r1", deadlines=Deadlines(first_token=5, idle=5, total=10)):
+
+def open_stream(conn, request_id="r1", deadlines=STREAM_DEADLINES):
     def stopper(rid, sid):
         conn.request_nowait("chat/stop", {"requestId": rid, "sessionId": sid})
     stream = ChatStream(request_id, "s1", "auto", deadlines=deadlines, stopper=stopper,
@@ -31,7 +33,8 @@ def answer(rid, text, push_id):
 
 def finish(rid, push_id, status=200, full="", reason="success"):
     return {"jsonrpc": "2.0", "id": push_id, "method": "chat/finish",
-            "params": {"requestId": rid, "sessionId": "srv", "statusCode": status, "reason": reason, "fullAnswer": full}}
+            "params": {"requestId": rid, "sessionId": "srv", "statusCode": status, "reason": reason,
+                       "fullAnswer": full}}
 
 
 def call_async(fn, *args, **kwargs):

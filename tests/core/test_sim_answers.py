@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from lingma_flask.lingma.think import ThinkSplitter
 from lingma_flask.pipeline.tools import contract
 from lingma_flask.pipeline.tools.spec import Tool
 from lingma_flask.pipeline.tools.spec import ToolChoice
@@ -17,7 +18,6 @@ from lingma_flask.simulator import schema_fill
 from lingma_flask.simulator import toolanswer
 from lingma_flask.simulator.config import SimConfig
 from lingma_flask.simulator.login import LoginStates
-from lingma_flask.lingma.think import ThinkSplitter
 from tests.core.simprompts import WEATHER
 from tests.core.simprompts import conversation_prompt
 from tests.core.simprompts import tool_response

@@ -314,7 +314,7 @@ def test_concurrent_asks_interleave_on_one_connection(client):
         if message["method"] == "chat/finish":
             finished.add(rid(message))
     assert all(texts[r] == f"You said: question {i}" for r, i in ids.items())
-    switches = sum(1 for a, b in zip(order, order[1:]) if a != b)
+    switches = sum(1 for a, b in zip(order, order[1:], strict=False) if a != b)
     assert switches > len(ids) * 2, "chunks of concurrent asks must interleave"
 
 
@@ -446,7 +446,7 @@ def test_strict_mode_stalls_until_acked_and_counts_late_acks(start_sim):
     sim = start_sim({"LINGMA_SIM_STRICT": "1", "LINGMA_SIM_ACK_LATE": "0.3"})
     peer = sim.client(auto_ack=False)
     try:
-        request_id = peer.ask("strict")
+        peer.ask("strict")
         first = peer.next(lambda m: m.get("method") in PUSHES)
         assert peer.quiet(0.5) == [], "no further push before the ack"
         state = sim.state()

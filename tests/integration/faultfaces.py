@@ -86,7 +86,7 @@ class Face:
         """(outcome, answer text) of a whole response."""
         raise NotImplementedError
 
-    def reader(self) -> "StreamReader":
+    def reader(self) -> StreamReader:
         """A fresh parser of this face's event stream."""
         raise NotImplementedError
 
@@ -359,7 +359,7 @@ def read_stream(face: Face, resp, deadline: float, began: float) -> Reply:
     gaps = [began]
     reply = _read_stream(face, resp, deadline, gaps)
     reply.ended = time.monotonic()
-    reply.silence = round(max(b - a for a, b in zip(gaps, gaps[1:] + [reply.ended])), 2)
+    reply.silence = round(max(b - a for a, b in zip(gaps, gaps[1:] + [reply.ended], strict=True)), 2)
     return reply
 
 

@@ -52,7 +52,7 @@ class Gateway:
         self.url = ""
         self.proc = None
 
-    def start(self, timeout: float = 60.0) -> "Gateway":
+    def start(self, timeout: float = 60.0) -> Gateway:
         """Start gunicorn on a free port and wait until /ready says ready."""
         deadline = time.monotonic() + timeout
         self.start_process(timeout)
@@ -61,7 +61,7 @@ class Gateway:
             time.sleep(0.1)
         return self
 
-    def start_process(self, timeout: float = 60.0) -> "Gateway":
+    def start_process(self, timeout: float = 60.0) -> Gateway:
         """Start gunicorn on a free port and wait until it listens."""
         self.proc = subprocess.Popen(
             [str(GUNICORN), "-c", "gunicorn.conf.py", "-b", "127.0.0.1:0", *self.gunicorn_args, self.wsgi],

@@ -8,8 +8,8 @@ import os
 from flask import Blueprint
 
 from lingma_flask import create_app
-from lingma_flask.web.requestlog import current_record
 from lingma_flask.ops import metrics
+from lingma_flask.web.requestlog import current_record
 
 bp = Blueprint("metrics_test", __name__)
 

@@ -81,7 +81,7 @@ class Nginx:
         (prefix / "nginx.conf").write_text(MAIN_CONF.format(user=user))
         self.proc = None
 
-    def start(self, timeout: float = 15.0) -> "Nginx":
+    def start(self, timeout: float = 15.0) -> Nginx:
         """Start nginx in the foreground and wait until it accepts connections."""
         directives = f"daemon off; pid {self.prefix / 'nginx.pid'}; error_log {self.error_log} warn;"
         self.proc = subprocess.Popen(

@@ -39,7 +39,7 @@ class StubServer:
 
         return Handler
 
-    def start(self) -> "StubServer":
+    def start(self) -> StubServer:
         """Serve in a background thread."""
         self._thread.start()
         return self

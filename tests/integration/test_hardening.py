@@ -134,7 +134,8 @@ def test_a_chunked_body_over_the_limit_is_413_and_a_malformed_one_400(gw):
 @pytest.mark.parametrize("request_bytes, status", [
     (b"GET /v1/models/" + b"x" * 9000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", b"414"),
     (b"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"y" * 9000 + b"\r\n\r\n", b"431"),
-    (b"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(120)) + b"\r\n", b"431"),
+    (b"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(120))
+     + b"\r\n", b"431"),
     (b"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Bad: a\x00b\r\n\r\n", b"400"),
     (b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 12abc\r\n\r\n", b"400"),
     (b"GET /v1/models HTTP/1.1\rHost: 127.0.0.1\r\n\r\n", b"400"),

@@ -142,7 +142,7 @@ def test_two_workers_each_own_their_lingma_and_work_dirs(make_gateway):
             assert resp.status_code == 503 and resp.json()["error"]["code"] == "lingma_not_ready"
         return resp.status_code == 200
 
-    assert all(wait_until(lambda: answered(i), 30) for i in range(6))
+    assert all(wait_until(lambda i=i: answered(i), 30) for i in range(6))
     assert answers == {f"You said: worker test {i}" for i in range(6)}
     assert gw.stop() == 0
     assert not process.pid_alive(pid0) and not process.pid_alive(pid1)

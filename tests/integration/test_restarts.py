@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import threading
-import time
 
 import pytest
 import requests
@@ -108,8 +107,9 @@ def test_a_rolling_restart_of_the_workers_fails_no_request(gw):
             before = workers_of(gw)
             served = load.done
             os.kill(worker, signal.SIGTERM)
-            assert wait_until(lambda: len(workers_of(gw) - before) == 1 and worker not in workers_of(gw), 60)
-            assert wait_until(lambda: load.done >= served + 8, 60)
+            assert wait_until(lambda before=before, worker=worker: len(workers_of(gw) - before) == 1
+                              and worker not in workers_of(gw), 60)
+            assert wait_until(lambda served=served: load.done >= served + 8, 60)
     assert load.failures == [], load.failures[:5]
 
 

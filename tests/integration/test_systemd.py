@@ -34,7 +34,8 @@ def test_units_pass_systemd_analyze_verify(tmp_path):
             text = text.replace(documented, str(real))
         copies.append(tmp_path / unit.name)
         copies[-1].write_text(text)
-    assert {c.name for c in copies} >= {"lingma-flask.service", "lingma-ready-check.service", "lingma-ready-check.timer"}
+    units = {"lingma-flask.service", "lingma-ready-check.service", "lingma-ready-check.timer"}
+    assert {c.name for c in copies} >= units
     result = subprocess.run([analyze, "verify", *map(str, copies)], capture_output=True, text=True, timeout=60)
     output = result.stdout + result.stderr
     about_ours = [line for line in output.splitlines() if any(c.name in line for c in copies)]

@@ -151,7 +151,7 @@ def additional_properties(validator, extra_schema, instance, schema):
             continue
         found = [search(patrn, name) for patrn in patterns]
         if None in found:
-            yield _slow(next(p for p, f in zip(patterns, found) if f is None))
+            yield _slow(next(p for p, f in zip(patterns, found, strict=True) if f is None))
             return
         if not any(found):
             extras.append(name)
