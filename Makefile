@@ -2,17 +2,27 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
-STAMP := $(VENV)/.installed
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+# `make run` installs the runtime (requirements.txt) only; `make test` adds the test set
+# (requirements-dev.txt). Each has its own stamp, redone when its files change.
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test test-plain test-gevent tools bench clean
+.PHONY: run test lint tools bench clean
 
-$(STAMP): requirements.txt
+$(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	touch $(STAMP)
+
+$(RUN_STAMP): requirements.txt | $(PY)
+	$(PIP) -r requirements.txt
+	touch $@
+
+$(TEST_STAMP): requirements.txt requirements-dev.txt | $(PY)
+	$(PIP) -r requirements-dev.txt
+	touch $@
 
 # gunicorn binds 0.0.0.0:$PORT when PORT is set (PaaS), else 127.0.0.1:8000.
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
 
 # Debian programs the tests drive, as `program:package`: nginx and systemd-analyze check the
@@ -40,11 +50,17 @@ tools:
 GEVENT_TESTS := tests/core --ignore=tests/core/test_simulator.py \
 	--ignore=tests/core/test_simulator_features.py --ignore=tests/core/test_sim_answers.py
 
-test: $(STAMP) tools
+# Lint, types and the layers' import contracts, at zero findings (settings in pyproject.toml).
+lint: $(TEST_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+test: $(TEST_STAMP) tools lint
 	$(PY) -m pytest
 	$(PY) -m gevent.monkey --module pytest $(GEVENT_TESTS) -p no:cacheprovider
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(PY) bench/core_latency.py
 	$(PY) bench/ttft.py
 	$(PY) bench/concurrency.py

@@ -1,12 +1,23 @@
-"""The command line: `python -m lingma_flask doctor --base-url URL [...]`."""
+"""The command line: `lingma-flask serve|doctor|simulator ...` (also `python -m lingma_flask`).
+
+`serve` and `simulator` hand every argument after their name on to gunicorn and to the
+simulator's own command line.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+import runpy
 import sys
+from typing import NoReturn
 
 DEFAULT_TIMEOUT = 60.0
+# gunicorn.conf.py, linked into the package so an installed copy carries it.
+GUNICORN_CONFIG = "python:lingma_flask.gunicorn_conf"
+# wsgi.py's app, built by the factory: an installed copy has no wsgi.py.
+APP = "lingma_flask:create_app()"
+SIMULATOR = "lingma_flask.simulator"
 
 
 def positive(value: str) -> float:
@@ -18,13 +29,29 @@ def positive(value: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Return the parser of every subcommand (today: doctor)."""
-    parser = argparse.ArgumentParser(prog="python -m lingma_flask", description=__doc__)
+    """Return the parser of every subcommand: serve, doctor, simulator."""
+    parser = argparse.ArgumentParser(prog="lingma-flask", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve", add_help=False,
+        help="run the gateway under gunicorn with the shipped gunicorn.conf.py"
+             " (gunicorn's options follow; `serve --help` lists them)")
+    serve.set_defaults(handler=run_serve, forward=[])
+    add_doctor(commands)
+    simulator = commands.add_parser(
+        "simulator", add_help=False,
+        help="the built-in fake Lingma: start|status|version (`simulator --help` for more)")
+    simulator.set_defaults(handler=run_simulator, forward=[])
+    return parser
+
+
+def add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the doctor's subcommand and its options."""
     doctor = commands.add_parser(
         "doctor", help="check a running gateway with the official openai and anthropic SDKs",
         description="Ask every API of a running gateway a few questions through the official"
-                    " SDKs and print one pass/fail row per check; exit 1 if any check fails.")
+                    " SDKs and print one pass/fail row per check; exit 1 if any check fails."
+                    " The SDKs come with `pip install lingma-flask[doctor]`.")
     doctor.add_argument("--base-url", required=True,
                         help="the gateway's URL, e.g. http://127.0.0.1:8000 (with or without /v1)")
     doctor.add_argument("--api-key", default=os.environ.get("LINGMA_GATEWAY_KEY") or "none",
@@ -37,7 +64,20 @@ def build_parser() -> argparse.ArgumentParser:
                              f" (default {DEFAULT_TIMEOUT:g})")
     doctor.add_argument("--json", action="store_true", help="print the report as JSON instead")
     doctor.set_defaults(handler=run_doctor)
-    return parser
+
+
+def run_serve(args: argparse.Namespace) -> NoReturn:
+    """Become gunicorn (same pid, so signals reach its master) serving the app."""
+    command = [sys.executable, "-m", "gunicorn", "-c", GUNICORN_CONFIG, *args.forward, APP]
+    sys.stdout.flush()
+    os.execv(sys.executable, command)
+
+
+def run_simulator(args: argparse.Namespace) -> int:
+    """Run `python -m lingma_flask.simulator` with the forwarded arguments, in this process."""
+    sys.argv = ["lingma-flask simulator", *args.forward]
+    runpy.run_module(SIMULATOR, run_name="__main__", alter_sys=True)
+    return 0
 
 
 def run_doctor(args: argparse.Namespace) -> int:
@@ -55,7 +95,12 @@ def run_doctor(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run its subcommand; return the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and not hasattr(args, "forward"):
+        parser.error("unrecognized arguments: " + " ".join(rest))
+    if rest:
+        args.forward = rest
     return args.handler(args)
 
 

@@ -8,18 +8,19 @@ start-up.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 
 import yaml
 from flask import Blueprint
 
-SPEC = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
+SPEC = files("lingma_flask") / "openapi.yaml"   # docs/openapi.yaml, linked into the package
 
 bp = Blueprint("openapi", __name__)
 
 
 @functools.cache
-def load_spec(path: Path = SPEC) -> dict:
+def load_spec(path: Traversable = SPEC) -> dict:
     """Return the OpenAPI document at `path` (YAML anchors expanded), read once."""
     with path.open(encoding="utf-8") as spec:
         return yaml.safe_load(spec)
