@@ -1,20 +1,14 @@
 """gunicorn settings for lingma-flask: one gevent worker that owns its Lingma processes.
 
-Read by the master before it forks, so besides the stdlib's `os`, `json`, `re`, `uuid` only
-gunicorn's own modules are imported here (its gevent worker and request parser, which
-gunicorn imports in the master anyway); app code is imported inside the hooks, which run in
-the worker after gevent has patched it.
+Read by the master before it forks, so besides the stdlib's `os` only two small modules of
+the package are imported here, and they import only the stdlib and gunicorn's own modules
+(`logs` and `web/gunicorn_worker`, the worker class); app code is imported inside the hooks,
+which run in the worker after gevent has patched it.
 """
-import json
 import os
-import re
-import uuid
-
-from gunicorn import util
-from gunicorn.http.message import Message
-from gunicorn.workers.ggevent import GeventWorker
 
 from lingma_flask.logs import gunicorn_logconfig
+from lingma_flask.web.gunicorn_worker import JsonErrorWorker
 
 
 def _raw_setting(name):
@@ -45,83 +39,8 @@ def _text_setting(name, default):
 wsgi_app = "wsgi:app"
 
 # -- Worker processes ---------------------------------------------------------------------
-# Requests gunicorn itself refuses (before the app sees them) get the OpenAI error envelope,
-# not gunicorn's HTML page.
-_PARSE_ERRORS = {
-    "LimitRequestLine": (414, "URI Too Long", "uri_too_long"),
-    "LimitRequestHeaders": (431, "Request Header Fields Too Large", "headers_too_large"),
-    "UnsupportedTransferCoding": (501, "Not Implemented", "unsupported_transfer_coding"),
-    "ExpectationFailed": (417, "Expectation Failed", "expectation_failed"),
-    "ForbiddenProxyRequest": (403, "Forbidden", "forbidden"),
-}
-
-
-# The Anthropic face's paths answer in Anthropic's envelope, as the app does.
-ANTHROPIC_PATH = "/v1/messages"
-
-
-_REQUEST_LINE = re.compile(rb"[A-Z]+ (/[^ ?#\r\n]*)")
-
-
-def _parsed_path(req, exc) -> str:
-    """The path of the request gunicorn refused ("" when not even that was read).
-
-    A request that fails while it is parsed never becomes `req`; the parser's half-built
-    request object, or the raw bytes it was reading (a request line too long to parse), are
-    still in the traceback's frames.
-    """
-    if isinstance(getattr(req, "path", None), str):
-        return req.path
-    tb = exc.__traceback__
-    while tb is not None:
-        names = tb.tb_frame.f_locals
-        candidate = names.get("self")
-        if isinstance(candidate, Message) and isinstance(getattr(candidate, "path", None), str):
-            return candidate.path
-        raw = names.get("data")
-        match = _REQUEST_LINE.match(raw) if isinstance(raw, (bytes, bytearray)) else None
-        if match:
-            return match.group(1).decode("latin-1")
-        tb = tb.tb_next
-    return ""
-
-
-def _error_body(path: str, status: int, message: str, code: str, request_id: str) -> bytes:
-    """The error envelope of the refused request's face (OpenAI's, or Anthropic's)."""
-    kind = "invalid_request_error" if status < 500 else "server_error"
-    if path == ANTHROPIC_PATH or path.startswith(ANTHROPIC_PATH + "/"):
-        kind = "invalid_request_error" if status < 500 else "api_error"
-        return json.dumps({"type": "error", "error": {"type": kind, "message": message},
-                           "request_id": request_id}).encode()
-    return json.dumps({"error": {"message": message, "type": kind, "param": None,
-                                 "code": code}}).encode()
-
-
-class JsonErrorWorker(GeventWorker):
-    """gunicorn's gevent worker, answering malformed requests with a JSON error envelope."""
-
-    def handle_error(self, req, client, addr, exc):
-        """Write one JSON error (400 for a malformed request) and log one line with its id."""
-        parse_error = any(c.__name__ == "ParseException" for c in type(exc).__mro__)
-        status, reason, code = _PARSE_ERRORS.get(type(exc).__name__, (
-            (400, "Bad Request", "invalid_request") if parse_error
-            else (500, "Internal Server Error", "internal_error")))
-        request_id = "req_" + uuid.uuid4().hex
-        if parse_error:
-            self.log.warning("Invalid request %s from ip=%s: %s", request_id,
-                             (addr or ("",))[0], exc)
-        else:
-            self.log.exception("Error handling request %s", request_id)
-        message = f"{reason}: {exc}"[:300] if parse_error else "The gateway hit an internal error."
-        body = _error_body(_parsed_path(req, exc), status, message, code, request_id)
-        head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: "
-                f"application/json\r\nContent-Length: {len(body)}\r\n"
-                f"x-request-id: {request_id}\r\n\r\n")
-        try:
-            util.write_nonblock(client, head.encode("latin-1") + body)
-        except Exception:
-            self.log.debug("Failed to send error message.")
-
+# Requests gunicorn itself refuses (before the app sees them) get the face's JSON error
+# envelope, not gunicorn's HTML page (lingma_flask/web/gunicorn_worker.py).
 
 # gevent: one worker holds thousands of idle-waiting SSE streams.
 worker_class = JsonErrorWorker

@@ -22,6 +22,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from dotenv import find_dotenv
     from dotenv import load_dotenv
     from flask import Flask
+    from flask.json.provider import DefaultJSONProvider
 
     from . import config
     from . import extension
@@ -40,7 +41,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env("LINGMA", loads=str)
     if test_config is not None:
         app.config.from_mapping(test_config)
-    app.json.sort_keys = False
+    if isinstance(app.json, DefaultJSONProvider):  # Flask's own provider, the one it builds by default
+        app.json.sort_keys = False
     extension.init_app(app)
     app.config["MAX_CONTENT_LENGTH"] = app.extensions["lingma_api"].max_body_bytes
     api_settings = app.extensions["lingma_api"]
@@ -55,13 +57,17 @@ def _register(app: Flask) -> None:
     from . import api
     from . import web
     from .ops import admin
+    from .ops import alert_watch
     from .ops import health
     from .ops import lifecycle
+    from .ops import metrics
     from .ops import metrics_view
     from .ops import openapi
 
     web.init_app(app)
     api.init_app(app)
+    metrics.init_app(app)  # ops observes the request path through the app's hooks (observe.py)
+    alert_watch.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(metrics_view.bp)

@@ -87,7 +87,8 @@ class ApiSettings:
 
 def secrets_of(settings: ApiSettings) -> list[str]:
     """The configured values no log line may show."""
-    return [*settings.api_keys, settings.admin_key, settings.metrics_key, settings.alert_webhook]
+    values = (*settings.api_keys, settings.admin_key, settings.metrics_key, settings.alert_webhook)
+    return [value for value in values if value]
 
 
 def _opt_str(value: Any) -> str | None:

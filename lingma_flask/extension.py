@@ -10,6 +10,8 @@ from flask import current_app
 
 from .config import ApiSettings
 from .lingma.settings import CoreSettings
+from .observe import Observers
+from .observe import of_app
 
 
 def core_settings(config: Mapping[str, Any]) -> CoreSettings:
@@ -46,3 +48,8 @@ def get_pool():
 def get_settings() -> ApiSettings:
     """Return the current app's API settings."""
     return current_app.extensions["lingma_api"]
+
+
+def get_observers() -> Observers:
+    """Return the current app's observation hooks (what metrics and alerts subscribed to)."""
+    return of_app(current_app)

@@ -124,18 +124,17 @@ def configure_logging(level: str, kind: str = "json", secrets=()) -> None:
     package = logging.getLogger("lingma_flask")
     package.setLevel(level)
     if not package.handlers and not logging.getLogger().handlers:
-        handler = logging.StreamHandler()
-        package.addHandler(handler)
+        package.addHandler(logging.StreamHandler())
     for handler in package.handlers:
         handler.setFormatter(formatter(kind))
     requests = logging.getLogger(REQUEST_LOGGER)
     requests.setLevel(logging.INFO)
     requests.propagate = False
-    handler = next((h for h in requests.handlers if isinstance(h, _StdoutHandler)), None)
-    if handler is None:
-        handler = _StdoutHandler()
-        requests.addHandler(handler)
-    handler.setFormatter(formatter(kind))
+    stdout = next((h for h in requests.handlers if isinstance(h, _StdoutHandler)), None)
+    if stdout is None:
+        stdout = _StdoutHandler()
+        requests.addHandler(stdout)
+    stdout.setFormatter(formatter(kind))
 
 
 def gunicorn_logconfig(kind: str) -> dict:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
+from collections.abc import Callable
+from collections.abc import Generator
 
 from flask import Blueprint
 
@@ -118,8 +120,8 @@ def new_signature() -> str:
 
 def usage_object(input_tokens: int, output_tokens: int, thinking_tokens: int = 0) -> dict:
     """Return Anthropic's usage object (no prompt caching here; reasoning is in the output)."""
-    usage = {"input_tokens": input_tokens, "output_tokens": output_tokens,
-             "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+    usage: dict[str, object] = {"input_tokens": input_tokens, "output_tokens": output_tokens,
+                                "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
     if thinking_tokens:
         usage["output_tokens_details"] = {"thinking_tokens": thinking_tokens}
     return usage
@@ -187,8 +189,8 @@ class MessageEncoder:
         self.thinking = thinking
         self.omit_thinking_text = omit_thinking_text
         self.index = -1          # the index of the last block started
-        self.open_kind = None    # the kind of the block now open, if any
-        self.delta = None        # fill(text) of the open block's deltas
+        self.open_kind: str | None = None                 # the kind of the block now open, if any
+        self.delta: Callable[[str], bytes] | None = None  # fill(text) of the open block's deltas
 
     def open(self):
         """`message_start`, at once."""
@@ -200,13 +202,13 @@ class MessageEncoder:
         if event is events.KEEPALIVE:
             yield PING
         elif isinstance(event, events.Text):
-            yield from self._enter("text")
-            yield self.delta(event.text)
+            delta = yield from self._enter("text")
+            yield delta(event.text)
         elif isinstance(event, events.Reasoning):
             if self.thinking:
-                yield from self._enter("thinking")
+                delta = yield from self._enter("thinking")
                 if not self.omit_thinking_text:
-                    yield self.delta(event.text)
+                    yield delta(event.text)
         elif isinstance(event, events.Calls):
             yield from self._close()
             for call in event.calls:
@@ -218,15 +220,17 @@ class MessageEncoder:
         """One `error` event ends the stream; an open block is abandoned."""
         yield frame("error", error_body(error, self.head.request_id)[0])
 
-    def _enter(self, kind: str):
-        """Make a block of `kind` the open one, stopping the previous block first."""
-        if self.open_kind == kind:
-            return
+    def _enter(self, kind: str) -> Generator[str, None, Callable[[str], bytes]]:
+        """Make a block of `kind` the open one, stopping the previous block first; return its
+        deltas' fill(text)."""
+        if self.open_kind == kind and self.delta is not None:
+            return self.delta
         yield from self._close()
         self.index += 1
         self.open_kind = kind
         yield self._start(EMPTY_BLOCKS[kind])
         self.delta = delta_template(self.index, {"type": f"{kind}_delta", kind: sse.SLOT})
+        return self.delta
 
     def _close(self):
         if self.open_kind is None:
@@ -259,7 +263,7 @@ class MessageEncoder:
         yield frame("message_stop", {"type": "message_stop"})
 
 
-def delta_template(index: int, delta: dict):
+def delta_template(index: int, delta: dict) -> Callable[[str], bytes]:
     """Return fill(text) -> the `content_block_delta` frame of a text or thinking delta."""
     fill = sse.template({"type": "content_block_delta", "index": index, "delta": delta})
     head = b"event: content_block_delta\n"

@@ -29,6 +29,7 @@ from .anthropic_schema import DocumentBlock
 from .anthropic_schema import ImageBlock
 from .anthropic_schema import Message
 from .anthropic_schema import MessagesBody
+from .anthropic_schema import MessagesFields
 from .anthropic_schema import OtherBlock
 from .anthropic_schema import SearchResultBlock
 from .anthropic_schema import SystemBlock
@@ -265,10 +266,10 @@ class ToolSet:
         self.tools: dict[str, Tool] = {}
         self.deferred: dict[str, Tool] = {}
         self.budget = budget or compile_budget()   # compiling every schema of the request
-        self.servers = tuple(s.name or s.type for s in specs if not s.is_custom)
+        self.servers = tuple(s.name or s.type for s in specs if not s.is_custom and s.type is not None)
         for index, spec in enumerate(specs):
-            if spec.is_custom:
-                tool = to_tool(spec, f"tools[{index}].input_schema", self.budget)
+            if spec.is_custom and spec.name:   # a custom tool has a name: ToolSpec checks it
+                tool = to_tool(spec.name, spec, f"tools[{index}].input_schema", self.budget)
                 (self.deferred if spec.defer_loading else self.tools)[spec.name] = tool
 
     def load(self, name: str) -> None:
@@ -278,16 +279,17 @@ class ToolSet:
 
     def change(self, block: ToolChangeBlock, where: str) -> None:
         """Apply a tool_addition or tool_removal."""
-        tool = block.tool
+        tool, definition = block.tool, block.tool.definition
+        # ChangedTool checks that a reference has a name and a definition is given
+        name = tool.name if tool.type == "tool_reference" else definition.name if definition else None
         if block.type == "tool_removal":
-            name = tool.name if tool.type == "tool_reference" else tool.definition.name
             self.tools.pop(name or "", None)
             self.deferred.pop(name or "", None)
         elif tool.type == "tool_reference":
-            self.load(tool.name)
-        elif tool.definition.is_custom:
-            self.tools[tool.definition.name] = to_tool(
-                tool.definition, f"{where}.tool.definition.input_schema", self.budget)
+            self.load(name or "")
+        elif definition is not None and definition.is_custom and name:
+            self.tools[name] = to_tool(name, definition, f"{where}.tool.definition.input_schema",
+                                       self.budget)
 
     def offered(self) -> list[Tool]:
         """Return the tools the prompt offers."""
@@ -298,9 +300,9 @@ class ToolSet:
         return tuple(f"tools:{name[:60]}" for name in self.servers[:20])
 
 
-def to_tool(spec: ToolSpec, param: str | None = None, budget: Budget | None = None) -> Tool:
-    """Build the common Tool of a custom tool spec (a 400 naming `param` if too costly)."""
-    return function_tool(spec.name, spec.description, spec.input_schema, param, budget)
+def to_tool(name: str, spec: ToolSpec, param: str | None = None, budget: Budget | None = None) -> Tool:
+    """Build the common Tool of a custom tool spec named `name` (a 400 naming `param` if too costly)."""
+    return function_tool(name, spec.description, spec.input_schema, param, budget)
 
 
 def tool_choice(spec: ToolChoiceSpec | None, tools: ToolSet) -> tuple[ToolChoice, bool]:
@@ -308,7 +310,7 @@ def tool_choice(spec: ToolChoiceSpec | None, tools: ToolSet) -> tuple[ToolChoice
     if spec is None:
         return ToolChoice.auto(), True
     parallel = spec.disable_parallel_tool_use is not True
-    if spec.type == "tool":
+    if spec.type == "tool" and spec.name:   # ToolChoiceSpec checks that a "tool" choice names one
         tools.load(spec.name)
         if spec.name not in tools.tools:
             raise ApiError(400, f"tool_choice names the tool {spec.name[:60]!r}, which is not"
@@ -319,7 +321,7 @@ def tool_choice(spec: ToolChoiceSpec | None, tools: ToolSet) -> tuple[ToolChoice
     return ToolChoice(mode), parallel
 
 
-def response_format(body: MessagesBody, budget: Budget | None = None) -> ResponseFormat | None:
+def response_format(body: MessagesFields, budget: Budget | None = None) -> ResponseFormat | None:
     """Return the structured-output request (`output_config.format` or `output_format`)."""
     spec = body.output_config.format if body.output_config else None
     param = "output_config.format.schema" if spec else "output_format.schema"

@@ -7,6 +7,7 @@ are accepted everywhere; types are strict where Anthropic is strict.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from typing import Annotated
 from typing import Any
 from typing import Literal
@@ -104,9 +105,14 @@ def block_union(kinds: dict[str, type]):
     return Annotated[Union[tuple(members)], Discriminator(tagger(frozenset(kinds)))]  # noqa: UP007
 
 
-ResultPart = block_union({"text": TextBlock, "image": ImageBlock, "document": DocumentBlock,
-                          "search_result": SearchResultBlock,
-                          "tool_reference": ToolReferenceBlock})
+# The unions are built at run time (pydantic's discriminator needs each member tagged); the
+# type checker, which cannot read a union a function returns, is told their members here.
+if TYPE_CHECKING:
+    ResultPart = TextBlock | ImageBlock | DocumentBlock | SearchResultBlock | ToolReferenceBlock | OtherBlock
+else:
+    ResultPart = block_union({"text": TextBlock, "image": ImageBlock, "document": DocumentBlock,
+                              "search_result": SearchResultBlock,
+                              "tool_reference": ToolReferenceBlock})
 
 
 class ToolUseBlock(Lenient):
@@ -186,11 +192,15 @@ class ToolChangeBlock(Lenient):
     tool: ChangedTool
 
 
-Block = block_union({
-    "text": TextBlock, "image": ImageBlock, "document": DocumentBlock,
-    "search_result": SearchResultBlock, "tool_use": ToolUseBlock, "tool_result": ToolResultBlock,
-    "thinking": ThinkingBlock, "redacted_thinking": ThinkingBlock, "compaction": CompactionBlock,
-    "tool_addition": ToolChangeBlock, "tool_removal": ToolChangeBlock})
+if TYPE_CHECKING:  # as ResultPart
+    Block = (TextBlock | ImageBlock | DocumentBlock | SearchResultBlock | ToolUseBlock | ToolResultBlock
+             | ThinkingBlock | CompactionBlock | ToolChangeBlock | OtherBlock)
+else:
+    Block = block_union({
+        "text": TextBlock, "image": ImageBlock, "document": DocumentBlock,
+        "search_result": SearchResultBlock, "tool_use": ToolUseBlock, "tool_result": ToolResultBlock,
+        "thinking": ThinkingBlock, "redacted_thinking": ThinkingBlock, "compaction": CompactionBlock,
+        "tool_addition": ToolChangeBlock, "tool_removal": ToolChangeBlock})
 
 
 def server_block(kind: str) -> bool:
@@ -269,12 +279,12 @@ class Metadata(Lenient):
     user_id: str | None = None
 
 
-class MessagesBody(Lenient):
-    """The body of POST /v1/messages."""
+class MessagesFields(Lenient):
+    """What the bodies of POST /v1/messages and /v1/messages/count_tokens hold."""
 
     model: str = Field(min_length=1, max_length=MAX_NAME)
     messages: list[Message] = Field(min_length=1, max_length=MAX_MESSAGES)
-    max_tokens: Count = Field(ge=1)
+    max_tokens: Count | None = Field(None, ge=1)
     system: str | Annotated[list[SystemBlock], Field(max_length=MAX_PARTS)] | None = None
     stop_sequences: list[str] | None = Field(None, max_length=MAX_STOPS)
     stream: Flag | None = False
@@ -291,7 +301,11 @@ class MessagesBody(Lenient):
     service_tier: str | None = None
 
 
-class CountTokensBody(MessagesBody):
-    """The body of POST /v1/messages/count_tokens: as a message, without `max_tokens`."""
+class MessagesBody(MessagesFields):
+    """The body of POST /v1/messages."""
 
-    max_tokens: Count | None = Field(None, ge=1)
+    max_tokens: Count = Field(ge=1)
+
+
+class CountTokensBody(MessagesFields):
+    """The body of POST /v1/messages/count_tokens: as a message, without `max_tokens`."""

@@ -50,7 +50,7 @@ def create_chat_completion():
 
 def completion_body(completion: Completion, result: pipeline.Result) -> dict:
     """Return the `chat.completion` object of a whole answer."""
-    message = {"role": "assistant", "content": result.content or None, "refusal": None}
+    message: dict[str, object] = {"role": "assistant", "content": result.content or None, "refusal": None}
     if not result.calls:
         message["content"] = result.content
     else:

@@ -69,7 +69,8 @@ class CompletionBody(Lenient):
     @classmethod
     def _refused(cls, value, info: ValidationInfo):
         if value:
-            raise ValueError(REFUSED[info.field_name])
+            # pydantic types field_name optional (model validators have none); here it is set
+            raise ValueError(REFUSED[info.field_name or ""])
         return value
 
     @field_validator("n", "best_of")
@@ -172,7 +173,7 @@ class ChoicesEncoder:
             self.text = self._text_template()
             job = pipeline.start(self.chats[self.index], self.record, self.ctx)
             try:
-                for event in job.events(self.ctx.keepalive):
+                for event in job.run(self.ctx.keepalive):
                     yield from self.event(event)
             finally:
                 job.close()

@@ -19,7 +19,6 @@ from flask import request
 
 from ..extension import get_settings
 from ..lingma.errors import LingmaError
-from ..ops import metrics
 from ..pipeline.job import Job
 from ..pipeline.job import Result
 from ..pipeline.job import collect
@@ -74,11 +73,11 @@ def joined(frames) -> bytes:
 
 
 def _frames(job: Job, encoder, keepalive: float) -> Iterator:
-    record, ended = job.record, False
-    metrics.stream_opened()
+    record, ended, observers = job.record, False, job.ctx.observers
+    observers.stream_opened()
     try:
         yield joined(encoder.open())
-        for event in job.events(keepalive):
+        for event in job.run(keepalive):
             frames = joined(encoder.event(event))
             if frames:
                 yield frames
@@ -95,7 +94,7 @@ def _frames(job: Job, encoder, keepalive: float) -> Iterator:
     finally:
         # never yield here: a GeneratorExit (client gone) passes through this block
         job.close()
-        metrics.stream_closed()
+        observers.stream_closed()
         if not ended:
             record.error = record.error or "client_disconnected"
         record.write()

@@ -16,6 +16,7 @@ comments.
 
 from __future__ import annotations
 
+import abc
 import json
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -62,7 +63,7 @@ class Sequencer:
         return fill
 
 
-class ItemWriter:
+class ItemWriter(abc.ABC):
     """One output item whose single part carries text as it streams: its events, its text.
 
     A kind of item names its events (`TEXT` and `PART` less their last word), the key of its
@@ -74,9 +75,18 @@ class ItemWriter:
     EXTRA: dict = {}     # fields the text events carry besides the text
 
     def __init__(self, seq: Sequencer, index: int):
-        self.seq, self.index, self.id, self.texts = seq, index, new_id(self.PREFIX), []
+        self.seq, self.index, self.id = seq, index, new_id(self.PREFIX)
+        self.texts: list[str] = []
         self.where = {"item_id": self.id, "output_index": index, self.PLACE: 0}
         self.delta = seq.deltas(self.TEXT + ".delta", {**self.where, **self.EXTRA})
+
+    @abc.abstractmethod
+    def shape(self, item_id: str, text: str | None, status: str) -> dict:
+        """The item of this kind (`text` None: no part yet)."""
+
+    @abc.abstractmethod
+    def part(self, text: str) -> dict:
+        """The part of this kind."""
 
     def opening(self) -> Iterator[str]:
         """The item and its empty part."""
@@ -167,12 +177,13 @@ class ResponseEncoder:
         response = self.head.object("failed", output, error=failure_error(error))
         yield self.seq.frame("response.failed", {"response": response})
 
-    def _write(self, kind: type, text: str) -> Iterator:
-        if not isinstance(self.current, kind):
+    def _write(self, kind: type[ItemWriter], text: str) -> Iterator:
+        current = self.current
+        if not isinstance(current, kind):
             yield from self._close("completed")
-            self.current = kind(self.seq, len(self.output))
-            yield from self.current.opening()
-        yield self.current.write(text)
+            current = self.current = kind(self.seq, len(self.output))
+            yield from current.opening()
+        yield current.write(text)
 
     def _close(self, status: str) -> Iterator[str]:
         if self.current is not None:

@@ -112,9 +112,9 @@ def checked_schema(schema: Any, param: str | None, budget: Budget | None = None)
     return entry
 
 
-def image_data_uri(url: str, param: str) -> str:
+def image_data_uri(url: str | None, param: str) -> str:
     """Accept an image as a base64 data URI; a remote URL is refused (nothing is fetched)."""
-    if re.match(r"data:image/[\w.+-]+;base64,", url or "", re.I):
+    if url and re.match(r"data:image/[\w.+-]+;base64,", url, re.I):
         return url
     raise ApiError(400, "Images must be sent inline as data URIs (data:image/png;base64,...);"
                    " this gateway fetches no URLs.", param=param, code="invalid_image_url")

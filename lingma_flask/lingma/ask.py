@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 
 def new_ids() -> tuple[str, str]:
@@ -12,11 +13,11 @@ def new_ids() -> tuple[str, str]:
 
 def build_ask(prompt: str, model_key: str | None, *, mode: str, request_id: str,
               session_id: str, workspace: str, auto_memory: bool,
-              image_urls: list[str] | None = None) -> dict:
+              image_urls: list[str] | None = None) -> dict[str, Any]:
     """Return `chat/ask` params: the prompt in `questionText`, mirrored in `chatContext.text`."""
     agent = mode == "agent"
-    extra = {"workspacePath": workspace}
-    context = {"text": prompt, "features": [], "preferredLanguage": "en", "localeLang": "en"}
+    extra: dict[str, Any] = {"workspacePath": workspace}
+    context: dict[str, Any] = {"text": prompt, "features": [], "preferredLanguage": "en", "localeLang": "en"}
     if image_urls:
         context["imageUrls"] = list(image_urls)
     if model_key:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 
 class LingmaError(Exception):
@@ -69,7 +70,7 @@ class LingmaTimeoutError(LingmaError):
 
     kind = "lingma_timeout"
 
-    def __init__(self, message: str, *, phase: str = "upstream", retry_after=None):
+    def __init__(self, message: str, *, phase: str = "upstream", retry_after: float | None = None):
         super().__init__(message, retry_after=retry_after)
         self.phase = phase
 
@@ -79,7 +80,7 @@ class LingmaUpstreamError(LingmaError):
 
     kind = "lingma_upstream_error"
 
-    def __init__(self, message: str, *, status_code: int | None = None, retry_after=None):
+    def __init__(self, message: str, *, status_code: int | None = None, retry_after: float | None = None):
         super().__init__(message, retry_after=retry_after)
         self.status_code = status_code
 
@@ -128,7 +129,7 @@ class LingmaCancelledError(LingmaError):
 _QUOTA_WORDS = re.compile(r"quota|limit exceeded|exhausted|insufficient|额度|配额|用尽|上限", re.I)
 
 
-def finish_error(status_code, reason: str | None) -> LingmaError | None:
+def finish_error(status_code: Any, reason: str | None) -> LingmaError | None:
     """Map a `chat/finish` statusCode and reason to an error, or None for success.
 
     The mapping follows protocol doc 3.9: only 200 is success. A finish without any

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +21,7 @@ class FrameTooLarge(Exception):
     """A frame announced (or a header grew to) more bytes than the decoder's limit."""
 
 
-def encode(message) -> bytes:
+def encode(message: object) -> bytes:
     """Return `message` as one `Content-Length` frame of UTF-8 JSON."""
     body = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
@@ -68,15 +69,16 @@ class FrameDecoder:
         self._need: int | None = None  # body length of the frame being read
         self.skipped = 0
 
-    def feed(self, data: bytes) -> list:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Any]:
         """Add bytes and return every whole message now available (possibly none)."""
         self._buf += data
         out = []
         try:
             while True:
-                if self._need is None and not self._read_header():
+                need = self._need if self._need is not None else self._read_header()
+                if need is None:
                     break
-                end = self._pos + self._need
+                end = self._pos + need
                 if len(self._buf) < end:
                     break
                 body = bytes(self._buf[self._pos:end])
@@ -89,13 +91,14 @@ class FrameDecoder:
             self._pos = 0
         return out
 
-    def _read_header(self) -> bool:
+    def _read_header(self) -> int | None:
+        """Read the next frame's header; return (and remember) its body length, or None for more bytes."""
         while True:
             end, start = _header_end(self._buf, self._pos)
             if end < 0:
                 if len(self._buf) - self._pos > _MAX_HEADER:
                     raise FrameTooLarge(f"frame header longer than {_MAX_HEADER} bytes")
-                return False
+                return None
             header = bytes(self._buf[self._pos:end])
             self._pos = start
             length = _content_length(header)
@@ -106,9 +109,9 @@ class FrameDecoder:
         if length > self.max_frame:
             raise FrameTooLarge(f"Lingma frame of {length} bytes exceeds the {self.max_frame}-byte limit")
         self._need = length
-        return True
+        return length
 
-    def _parse(self, body: bytes):
+    def _parse(self, body: bytes) -> Any:
         try:
             return json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:

@@ -10,21 +10,28 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+from typing import Any
 
 from .errors import LingmaError
 from .errors import LingmaUpstreamError
+
+if TYPE_CHECKING:
+    from .rpc import PushWaiter
+    from .rpc import RpcConnection
 
 log = logging.getLogger(__name__)
 
 NOTIFICATION = "image/uploadResultNotification"
 
 
-def upload_images(conn, images, timeout: float) -> list[str]:
+def upload_images(conn: RpcConnection, images: Iterable[str], timeout: float) -> list[str]:
     """Upload each data URI in turn and return the URLs to put into `chatContext.imageUrls`."""
     return [upload_image(conn, image, timeout) for image in images]
 
 
-def upload_image(conn, data_uri: str, timeout: float) -> str:
+def upload_image(conn: RpcConnection, data_uri: str, timeout: float) -> str:
     """Upload one data URI; return its URL or raise LingmaUpstreamError naming the step."""
     upload_id = uuid.uuid4().hex
     waiter = conn.expect_push(NOTIFICATION, upload_id)
@@ -41,18 +48,23 @@ def upload_image(conn, data_uri: str, timeout: float) -> str:
     return url
 
 
-def _describe(reply) -> str:
+def _object_or(value: object, default: dict[str, Any]) -> dict[str, Any]:
+    """`value` when it is a JSON object, else `default`."""
+    return value if isinstance(value, dict) else default
+
+
+def _describe(reply: object) -> str:
     if not isinstance(reply, dict):
         return repr(reply)[:200]
-    result = reply.get("result") if isinstance(reply.get("result"), dict) else reply
+    result = _object_or(reply.get("result"), reply)
     return str({k: v for k, v in result.items() if k != "imageUri"})[:300]
 
 
-def _url_in(reply) -> str | None:
+def _url_in(reply: object) -> str | None:
     """Return the URL when the reply carries it; raise when the reply says the upload failed."""
     if not isinstance(reply, dict):
         return None
-    result = reply.get("result") if isinstance(reply.get("result"), dict) else {}
+    result = _object_or(reply.get("result"), {})
     if result.get("success") is False or reply.get("success") is False:
         message = reply.get("errorMessage") or result.get("errorMessage") or "failure"
         code = reply.get("errorCode") or result.get("errorCode") or ""
@@ -62,12 +74,12 @@ def _url_in(reply) -> str | None:
     return url if isinstance(url, str) and url else None
 
 
-def _notified_url(waiter, timeout: float) -> str:
+def _notified_url(waiter: PushWaiter, timeout: float) -> str:
     params = waiter.wait(timeout)
     if params is None:
         raise LingmaUpstreamError(f"Lingma accepted an image (image/upload) but sent no"
                                   f" {NOTIFICATION} within {timeout:g} s")
-    result = params.get("result") if isinstance(params.get("result"), dict) else params
+    result = _object_or(params.get("result"), params)
     url = result.get("imageUrl")
     if not isinstance(url, str) or not url:
         raise LingmaUpstreamError(f"Lingma's {NOTIFICATION} named no imageUrl")

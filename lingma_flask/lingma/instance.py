@@ -18,7 +18,11 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Any
 
 from . import process
 from .ask import build_ask
@@ -31,10 +35,14 @@ from .errors import LingmaTimeoutError
 from .errors import LingmaUpstreamError
 from .images import upload_images
 from .login import SharedLogin
+from .models import ModelInfo
 from .models import parse_models
 from .rpc import RpcConnection
 from .stream import ChatStream
 from .stream import Deadlines
+
+if TYPE_CHECKING:
+    from .settings import CoreSettings
 
 log = logging.getLogger(__name__)
 
@@ -49,24 +57,25 @@ CLIENT_INFO = {"name": "lingma-flask", "version": "0.1.0"}
 class LingmaInstance:
     """One Lingma process (spawned or attached) and the connection to it, kept alive."""
 
-    def __init__(self, name: str, settings, work_dir: Path, command=None):
+    def __init__(self, name: str, settings: CoreSettings, work_dir: Path,
+                 command: process.LingmaCommand | None = None):
         self.name = name
         self.settings = settings
         self.work_dir = Path(work_dir)
-        self.command = command            # process.LingmaCommand, or None in attach mode
+        self.command = command            # None in attach mode
         self.state = STOPPED
         self.last_error = ""
         self.conn: RpcConnection | None = None
-        self.process = None
-        self.auth: dict = {}
-        self.models: list = []
+        self.process: process.LingmaProcess | None = None
+        self.auth: dict[str, Any] = {}
+        self.models: list[ModelInfo] = []
         self.restarts = 0
         self.reconnects = 0               # connections lost and made again
         self.in_flight = 0                # maintained by the pool under its lock
         self.shared_login = SharedLogin(settings.login_root())
         self.logged_in_since: float | None = None
         self._seeded_at: float | None = None   # when the shared login was copied in, to restart
-        self.first_token_ms: collections.deque = collections.deque(maxlen=200)
+        self.first_token_ms: collections.deque[int] = collections.deque(maxlen=200)
         self._restart_reason: str | None = None
         self._stop = threading.Event()
         self._refresh_now = threading.Event()
@@ -130,7 +139,8 @@ class LingmaInstance:
                     if self._stop.is_set():
                         return
                     self.reconnects += 1
-                    self._set_state(RECONNECTING, self.conn.close_error.message if self.conn.close_error else "")
+                    lost = self.conn.close_error if self.conn is not None else None
+                    self._set_state(RECONNECTING, lost.message if lost else "")
                 if self._stop.wait(backoff):
                     return
                 backoff = min(backoff * 2, MAX_BACKOFF)
@@ -164,8 +174,11 @@ class LingmaInstance:
 
     def _ensure_process(self) -> int:
         if self.command is None:
-            return process.attach_port(self.settings)
-        if self.process is not None and self.process.alive():
+            port = process.attach_port(self.settings)
+            if port is None:  # the pool builds command-less instances only when the port is set
+                raise LingmaNotReadyError("LINGMA_SOCKET_PORT is not set")
+            return port
+        if self.process is not None and self.process.alive() and self.process.port is not None:
             return self.process.port
         if self.process is not None:
             self.restarts += 1
@@ -176,7 +189,7 @@ class LingmaInstance:
         self.process = proc
         return proc.start()
 
-    def _connection_lost(self, conn: RpcConnection, error) -> None:
+    def _connection_lost(self, conn: RpcConnection, error: LingmaError) -> None:
         """Called by the connection when its socket dies: stop routing, wake the supervisor."""
         if conn is self.conn and not self._stop.is_set():
             self._set_state(RECONNECTING, error.message)
@@ -186,7 +199,7 @@ class LingmaInstance:
         token = self.settings.machine_token
         return [f"Cosy-MachineToken: {token}"] if token else []
 
-    def _initialize_params(self) -> dict:
+    def _initialize_params(self) -> dict[str, Any]:
         uri = self.work_dir.resolve().as_uri()
         return {"processId": os.getpid(), "clientInfo": CLIENT_INFO, "rootUri": uri, "capabilities": {},
                 "workspaceFolders": [{"uri": uri, "name": self.work_dir.name}]}
@@ -199,6 +212,8 @@ class LingmaInstance:
         of routing and restarted.
         """
         conn, refreshed = self.conn, time.monotonic()
+        if conn is None:  # `_connect` returned without a connection: the instance is stopping
+            return
         while not self._stop.is_set() and not conn.closed.is_set():
             refresh_every = self.settings.models_refresh if self.logged_in else LOGIN_POLL
             woken = self._refresh_now.wait(min(self.settings.probe_interval, refresh_every))
@@ -315,7 +330,7 @@ class LingmaInstance:
 
     def _live_conn(self) -> RpcConnection:
         conn = self.conn
-        if not self.ready:
+        if conn is None or not self.ready:
             raise LingmaNotReadyError(self.not_ready_message(), retry_after=2)
         return conn
 
@@ -324,7 +339,7 @@ class LingmaInstance:
         detail = f": {self.last_error}" if self.last_error else ""
         return f"Lingma instance {self.name} is {self.state}{detail}"
 
-    def health(self) -> dict:
+    def health(self) -> dict[str, Any]:
         """Return this instance's state for /health (no secrets)."""
         proc = self.process
         return {
@@ -344,8 +359,8 @@ class LingmaInstance:
         return len(conn.streams) if conn is not None else 0
 
     # -- chat --------------------------------------------------------------------------
-    def ask(self, prompt: str, model_key: str | None, *, mode: str, on_close=None,
-            images: tuple[str, ...] = ()) -> ChatStream:
+    def ask(self, prompt: str, model_key: str | None, *, mode: str,
+            on_close: Callable[[ChatStream], None] | None = None, images: tuple[str, ...] = ()) -> ChatStream:
         """Send `chat/ask` without waiting for a reply and return the stream of its answer."""
         conn = self._live_conn()
         if not self.logged_in:
@@ -377,12 +392,13 @@ class LingmaInstance:
         return Deadlines(first_token=s.first_token_timeout, idle=s.idle_timeout, total=s.total_timeout)
 
     @staticmethod
-    def _stopper(conn: RpcConnection):
-        def stop(request_id, session_id):
+    def _stopper(conn: RpcConnection) -> Callable[[str, str], None]:
+        def stop(request_id: str, session_id: str) -> None:
             conn.request_nowait("chat/stop", {"requestId": request_id, "sessionId": session_id})
         return stop
 
-    def _stream_closed(self, conn: RpcConnection, stream: ChatStream, on_close) -> None:
+    def _stream_closed(self, conn: RpcConnection, stream: ChatStream,
+                       on_close: Callable[[ChatStream], None] | None) -> None:
         conn.unregister(stream.request_id)
         if stream.finish is not None and stream.finish.first_token_ms is not None:
             self.first_token_ms.append(stream.finish.first_token_ms)
@@ -423,7 +439,8 @@ class LingmaInstance:
     @property
     def http_port(self) -> int | None:
         """Lingma's local HTTP port (its login callback), when we spawned it."""
-        return getattr(self.process, "http_port", None)
+        proc = self.process
+        return proc.http_port if proc is not None else None
 
     def drain(self, error: LingmaError) -> int:
         """End every open stream with `error`; return how many there were."""
@@ -454,28 +471,31 @@ def forget_session(conn: RpcConnection, stream: ChatStream) -> None:
         log.debug("chat/deleteSessionById for %s not sent: %s", session_id, exc)
 
 
-def latency(samples) -> dict:
+def latency(samples: Iterable[int]) -> dict[str, Any]:
     """Summarise recent first-token latencies: count, median and 95th percentile (ms)."""
     ordered = sorted(samples)
     if not ordered:
         return {"count": 0, "p50": None, "p95": None}
-    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+
+    def pick(q: float) -> int:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
     return {"count": len(ordered), "p50": pick(0.5), "p95": pick(0.95)}
 
 
-def login_url_of(result) -> str | None:
+def login_url_of(result: object) -> str | None:
     """Return the login URL from a `login/generateUrl` result (a dict, or a bare string)."""
     if isinstance(result, str):
         return result or None
     if not isinstance(result, dict) or result.get("success") is False:
         return None
     for key in ("loginUrl", "url", "login_url"):
-        if isinstance(result.get(key), str) and result[key]:
-            return result[key]
+        value = result.get(key)
+        if isinstance(value, str) and value:
+            return value
     return None
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
+def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.05) -> bool:
     """Poll `predicate` until it is true or `timeout` passes; return its last value."""
     deadline = time.monotonic() + timeout
     while not predicate():

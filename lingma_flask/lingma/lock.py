@@ -9,14 +9,13 @@ refuses to start and names the first's pid.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from .errors import LingmaWorkDirBusyError
 
-try:
+if sys.platform != "win32":  # Windows has no flock: the lock is best effort there
     import fcntl
-except ImportError:  # Windows: no flock; the lock is best effort there
-    fcntl = None
 
 LOCK_NAME = ".gateway.lock"
 
@@ -30,7 +29,7 @@ class WorkDirLock:
 
     def acquire(self) -> None:
         """Take the lock, or raise LingmaWorkDirBusyError naming the holder's pid."""
-        if self._fd is not None or fcntl is None:
+        if self._fd is not None or sys.platform == "win32":
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)

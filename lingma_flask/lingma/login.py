@@ -18,6 +18,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 FILES = ("id", "user")   # `user` last: once it exists, the pair is complete
 LOGGED_OUT = "loggedout"
@@ -40,9 +41,12 @@ def _read(path: Path) -> bytes | None:
 
 def _copy_login(source: Path, target: Path) -> bool:
     """Copy `id` and `user` from `source` to `target`; False (nothing copied) if one is missing."""
-    records = {name: _read(source / name) for name in FILES}
-    if any(data is None for data in records.values()):
-        return False
+    records: dict[str, bytes] = {}
+    for name in FILES:
+        data = _read(source / name)
+        if data is None:
+            return False
+        records[name] = data
     target.mkdir(parents=True, exist_ok=True)
     for name in FILES:
         _write(target / name, records[name])
@@ -90,15 +94,16 @@ class SharedLogin:
         except ValueError:
             return None
 
-    def save_pending(self, pending: dict) -> None:
+    def save_pending(self, pending: dict[str, Any]) -> None:
         """Remember the login in progress."""
         self.folder.mkdir(parents=True, exist_ok=True)
         _write(self.folder / PENDING, json.dumps(pending).encode())
 
-    def pending(self) -> dict | None:
-        """The login in progress, if any."""
+    def pending(self) -> dict[str, Any] | None:
+        """The login in progress, if any (a file that holds no JSON object counts as none)."""
         data = _read(self.folder / PENDING)
         try:
-            return json.loads(data) if data else None
+            value = json.loads(data) if data else None
         except ValueError:
             return None
+        return value if isinstance(value, dict) else None

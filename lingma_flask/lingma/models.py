@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from typing import Any
 
 SCENES = ("chat", "assistant", "developer", "inline", "quest")
 EXTRA_SCENES = ("reasoning", "completion")
@@ -14,13 +16,13 @@ class ModelInfo:
 
     key: str
     display_name: str
-    scenes: tuple = ()
+    scenes: tuple[str, ...] = ()
     is_reasoning: bool = False
     is_vl: bool = False
     is_default: bool = False
 
 
-def _entries(result, scene: str = "", depth: int = 0):
+def _entries(result: object, scene: str = "", depth: int = 0) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield (scene, entry) for every model entry, however deep the registry nests them.
 
     Classic Lingma sends `{scene: [entry, ...]}`; other builds wrap lists in objects
@@ -41,14 +43,14 @@ def _entries(result, scene: str = "", depth: int = 0):
             yield from _entries(value, inner, depth + 1)
 
 
-def _key_of(entry: dict):
+def _key_of(entry: dict[str, Any]) -> str | None:
     key = entry.get("key") or entry.get("id") or entry.get("modelKey")
     return key if isinstance(key, str) and key else None
 
 
-def parse_models(result) -> list[ModelInfo]:
+def parse_models(result: object) -> list[ModelInfo]:
     """Return the distinct models of a `config/queryModels` result, chat scene first."""
-    merged: dict[str, dict] = {}
+    merged: dict[str, dict[str, Any]] = {}
     for scene, entry in _entries(result):
         key = _key_of(entry)
         if key is None:
@@ -62,7 +64,7 @@ def parse_models(result) -> list[ModelInfo]:
     return sorted(models, key=lambda m: ("chat" not in m.scenes and m.scenes != (), not m.is_default))
 
 
-def _model(key: str, slot: dict) -> ModelInfo:
+def _model(key: str, slot: dict[str, Any]) -> ModelInfo:
     entry = slot["entry"]
     return ModelInfo(
         key=key,

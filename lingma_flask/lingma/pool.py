@@ -12,6 +12,9 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+from typing import Any
 
 from . import process
 from .errors import LingmaBusyError
@@ -26,6 +29,11 @@ from .instance import STARTING
 from .instance import LingmaInstance
 from .instance import wait_until
 from .lock import WorkDirLock
+
+if TYPE_CHECKING:
+    from .models import ModelInfo
+    from .settings import CoreSettings
+    from .stream import ChatStream
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +58,7 @@ class Slot:
         self._lock = threading.Lock()
         self._held = True
 
-    def release(self, *_ignored) -> None:
+    def release(self, *_ignored: object) -> None:
         """Free the slot; later calls do nothing (so every exit path may call it)."""
         with self._lock:
             held, self._held = self._held, False
@@ -61,7 +69,7 @@ class Slot:
 class LingmaPool:
     """Several supervised Lingma instances behind one `ask()`; see docs/architecture.md."""
 
-    def __init__(self, settings, *, command=None):
+    def __init__(self, settings: CoreSettings, *, command: process.LingmaCommand | None = None):
         self.settings = settings
         self._command = command
         self._cond = threading.Condition()
@@ -69,7 +77,7 @@ class LingmaPool:
         self.using_simulator = False
         self._started = False
         self._lock = WorkDirLock(settings.work_root())
-        self.on_queue_wait = None        # callable(seconds): told how long each chat waited
+        self.on_queue_wait: Callable[[float], None] | None = None  # told how long each chat waited
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -125,7 +133,7 @@ class LingmaPool:
 
     # -- chat --------------------------------------------------------------------------
     def ask(self, prompt: str, model_key: str | None, *, ask_mode: str | None = None,
-            images: tuple[str, ...] = ()):
+            images: tuple[str, ...] = ()) -> ChatStream:
         """Send a chat to the least busy ready instance and return its `ChatStream`."""
         limit = self.settings.max_prompt_chars
         if len(prompt) > limit:
@@ -191,7 +199,7 @@ class LingmaPool:
             self._cond.notify()
 
     # -- registry and health -----------------------------------------------------------
-    def models(self):
+    def models(self) -> list[ModelInfo]:
         """Return the live model registry of the first ready, logged-in instance.
 
         While no instance is ready but one is reconnecting or respawning, the registry it read
@@ -210,13 +218,13 @@ class LingmaPool:
                 return list(instance.models)
         return self.refresh_models()
 
-    def _last_registry(self) -> list:
+    def _last_registry(self) -> list[ModelInfo]:
         for instance in self.instances:
             if instance.state in (RECONNECTING, STARTING) and instance.logged_in and instance.models:
                 return list(instance.models)
         return []
 
-    def refresh_models(self):
+    def refresh_models(self) -> list[ModelInfo]:
         """Re-read auth and models from Lingma now and return the models."""
         ready = self._ready_instances()
         ready[0].refresh()
@@ -224,7 +232,7 @@ class LingmaPool:
             raise LingmaNotLoggedInError("Lingma is not logged in", retry_after=None)
         return list(ready[0].models)
 
-    def health(self) -> dict:
+    def health(self) -> dict[str, Any]:
         """Return the pool's health summary (per instance, no secrets)."""
         instances = [i.health() for i in self.instances]
         return {

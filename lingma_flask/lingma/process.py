@@ -25,10 +25,17 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Any
 
 from .errors import LingmaConnectionError
 from .errors import LingmaNotReadyError
+
+if TYPE_CHECKING:
+    from .settings import CoreSettings
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +56,7 @@ _PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 
 
 @functools.cache
-def _libc():
+def _libc() -> ctypes.CDLL | None:
     """Load libc once, in the parent: the forked child must not run the loader."""
     if not sys.platform.startswith("linux"):
         return None
@@ -149,7 +156,7 @@ def _explicit_command(value: str) -> LingmaCommand:
     return LingmaCommand((str(path),), str(path.parent), False, f"LINGMA_BIN {path}")
 
 
-def find_binary(settings) -> LingmaCommand | None:
+def find_binary(settings: CoreSettings) -> LingmaCommand | None:
     """Find Lingma: LINGMA_BIN, else the newest ~/.lingma/bin/<version>, else PATH, else None."""
     if settings.bin:
         if settings.bin.strip().lower() == SIMULATOR:
@@ -166,7 +173,7 @@ def find_binary(settings) -> LingmaCommand | None:
     return None
 
 
-def resolve_command(settings) -> LingmaCommand:
+def resolve_command(settings: CoreSettings) -> LingmaCommand:
     """Return `find_binary`'s command, or the simulator when no Lingma is installed."""
     return find_binary(settings) or simulator_command()
 
@@ -177,12 +184,13 @@ def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _free_ports(count: int) -> list[int]:
     """Return `count` distinct free ports (all held open together, so no duplicates)."""
-    socks = []
+    socks: list[socket.socket] = []
     try:
         for _ in range(count):
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -203,7 +211,8 @@ def port_open(port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def _valid(port, pid) -> tuple[int, int] | None:
+def _valid(port: Any, pid: Any) -> tuple[int, int] | None:
+    """Return (port, pid) when both read as numbers in range; they come from a file Lingma wrote."""
     try:
         port, pid = int(port), int(pid)
     except (TypeError, ValueError):
@@ -230,7 +239,7 @@ def _read_json_info(path: Path) -> tuple[int, int] | None:
     return _valid(data.get("websocketPort"), data.get("pid"))
 
 
-def read_info(work_dir) -> tuple[int, int] | None:
+def read_info(work_dir: Path | str) -> tuple[int, int] | None:
     """Return (websocket port, pid) from `work_dir/.info` or `.info.json`, None if not readable yet."""
     work_dir = Path(work_dir)
     return _read_text_info(work_dir / ".info") or _read_json_info(work_dir / ".info.json")
@@ -249,7 +258,7 @@ def _login_dir(source: Path) -> Path:
     return source
 
 
-def seed_login(work_dir, login_from=None) -> bool:
+def seed_login(work_dir: Path | str, login_from: Path | str | None = None) -> bool:
     """Copy `id` and `user` from a logged-in cache/ into `work_dir/cache/` unless it has a user.
 
     `login_from` None means `default_login_source()`. Returns True when files were copied. An
@@ -333,13 +342,13 @@ def _tail(path: Path, offset: int) -> str:
     return "\n".join(lines).strip()
 
 
-def _parent_death_hook():
+def _parent_death_hook() -> Callable[[], None] | None:
     """Return a `preexec_fn` arming PR_SET_PDEATHSIG in the child (Linux), else None."""
     libc, parent = _libc(), os.getpid()
     if libc is None:
         return None
 
-    def arm():
+    def arm() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
         # The parent may have died between fork and prctl; then nobody would signal us.
         if os.getppid() != parent:
@@ -350,7 +359,7 @@ def _parent_death_hook():
 
 # --------------------------------------------------------------------------- spawned mode
 
-_LIVE: set = set()
+_LIVE: set[LingmaProcess] = set()
 _LIVE_LOCK = threading.Lock()
 
 
@@ -367,7 +376,7 @@ class LingmaProcess:
     """
 
     def __init__(self, command: LingmaCommand, work_dir: Path, *, startup_timeout: float,
-                 log=None, env: dict | None = None):
+                 log: logging.Logger | None = None, env: Mapping[str, str] | None = None):
         self.command = command
         # Absolute: Lingma runs with the binary's folder as its cwd.
         self._work_dir = Path(work_dir).expanduser().absolute()
@@ -375,15 +384,15 @@ class LingmaProcess:
         self._log = log if log is not None else logging.getLogger(__name__)
         self._extra_env = dict(env or {})
         self._lock = threading.RLock()
-        self._proc = None
-        self._port = None
-        self._http_port = None
-        self._info_pid = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._port: int | None = None
+        self._http_port: int | None = None
+        self._info_pid: int | None = None
         self._log_offset = 0
         self._stopping = False
         self._stopped = False
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<LingmaProcess pid={self.pid} port={self._port} work_dir={str(self._work_dir)!r}>"
 
     @property
@@ -454,7 +463,7 @@ class LingmaProcess:
         except OSError as exc:
             raise LingmaNotReadyError(f"cannot prepare the work dir {self._work_dir}: {exc}") from exc
 
-    def _env(self) -> dict:
+    def _env(self) -> dict[str, str]:
         env = child_environment(os.environ)
         if self.command.simulator:
             # -m imports from the cwd, except under PYTHONSAFEPATH; be explicit.
@@ -466,8 +475,9 @@ class LingmaProcess:
 
     def _spawn(self) -> None:
         self._prepare_work_dir()
-        socket_port, self._http_port = _free_ports(2)
-        argv = self.command.argv(self._work_dir, socket_port, self._http_port)
+        socket_port, http_port = _free_ports(2)
+        self._http_port = http_port
+        argv = self.command.argv(self._work_dir, socket_port, http_port)
         self._log.info("starting %s: %s", self.command.description, argv)
         with open(self.log_path, "ab") as out:
             out.write(f"\n=== lingma-flask {time.strftime('%Y-%m-%d %H:%M:%S')}: {argv}\n".encode())
@@ -526,17 +536,23 @@ class LingmaProcess:
             return False
         return os.fsencode(str(self._work_dir)) in cmdline
 
+    def _child(self) -> subprocess.Popen[bytes]:
+        """The spawned child: the steps that call this run only after `_spawn` succeeded."""
+        if self._proc is None:
+            raise RuntimeError("this LingmaProcess has not spawned a child")
+        return self._proc
+
     def _check_running(self) -> None:
         if self._stopping:
             raise LingmaNotReadyError(f"Lingma in {self._work_dir} was stopped while starting")
-        code = self._proc.poll()
+        code = self._child().poll()
         if code is not None:
             raise LingmaConnectionError(
                 f"Lingma ({self.command.description}) exited during startup with code {code}"
                 + self._tail_text()
             )
 
-    def _timeout_message(self, info) -> str:
+    def _timeout_message(self, info: tuple[int, int] | None) -> str:
         limit = f"within {self.startup_timeout:g} s (LINGMA_STARTUP_TIMEOUT)"
         if info is None:
             what = f"Lingma ({self.command.description}) wrote no .info in {self._work_dir} {limit}"
@@ -576,13 +592,14 @@ class LingmaProcess:
             return None
         return pid if self._spawned_by_us(pid) else None
 
-    def _signal_all(self, sig) -> None:
+    def _signal_all(self, sig: int) -> None:
         extra = self._extra_pid()
+        child = self._child()
         try:
             if not _WINDOWS:
-                os.killpg(self.pid, sig)
-            elif self._proc.poll() is None:
-                self._proc.send_signal(sig)
+                os.killpg(child.pid, sig)
+            elif child.poll() is None:
+                child.send_signal(sig)
         except OSError:
             pass
         if extra is not None:
@@ -594,9 +611,10 @@ class LingmaProcess:
     def _wait_gone(self, timeout: float) -> bool:
         """Wait until the child exited and nothing of its group (or `.info` pid) lives on."""
         deadline = time.monotonic() + timeout
+        child = self._child()
         while True:
-            exited = self._proc.poll() is not None
-            if exited and (_WINDOWS or not _group_alive(self.pid)) and self._extra_pid() is None:
+            exited = child.poll() is not None
+            if exited and (_WINDOWS or not _group_alive(child.pid)) and self._extra_pid() is None:
                 return True
             if time.monotonic() >= deadline:
                 return False
@@ -604,12 +622,12 @@ class LingmaProcess:
 
     def _reap(self) -> None:
         try:
-            self._proc.wait(timeout=1.0)
+            self._child().wait(timeout=1.0)
         except subprocess.TimeoutExpired:
             self._log.error("could not reap Lingma pid %s", self.pid)
 
 
-def child_environment(environ) -> dict:
+def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """Return the environment for Lingma: ours without the gateway's own settings and secrets.
 
     Lingma needs none of the LINGMA_* variables (API keys, admin key, ...), which would
@@ -620,7 +638,7 @@ def child_environment(environ) -> dict:
 
 
 def _windows_flags() -> int:
-    if not _WINDOWS:
+    if sys.platform != "win32":  # spelled out (not _WINDOWS) so type checkers skip the Windows-only names
         return 0
     return subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW
 
@@ -646,10 +664,10 @@ class AttachedLingma:
 
     def __init__(self, port: int):
         self.port = port
-        self.pid = None
-        self.http_port = None
-        self.work_dir = None
-        self.log_path = None
+        self.pid: int | None = None
+        self.http_port: int | None = None
+        self.work_dir: Path | None = None
+        self.log_path: Path | None = None
 
     def start(self) -> int:
         """Return the port if it accepts connections, else raise LingmaNotReadyError."""
@@ -671,7 +689,7 @@ def _closed_message(port: int) -> str:
             "gateway spawn its own")
 
 
-def attach_port(settings) -> int | None:
+def attach_port(settings: CoreSettings) -> int | None:
     """Return LINGMA_SOCKET_PORT when set and open, None when unset; raise if set but closed."""
     port = settings.socket_port
     if port is None:

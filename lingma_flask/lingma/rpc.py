@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import itertools
 import logging
+import socket
 import threading
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+from typing import Any
 
 from . import framing
 from . import wsframes
@@ -24,9 +28,15 @@ from .errors import LingmaRpcError
 from .errors import LingmaTimeoutError
 from .errors import LingmaUpstreamError
 
+if TYPE_CHECKING:
+    from .stream import ChatStream
+
 log = logging.getLogger(__name__)
 
 READ_BLOCK = 256 * 1024
+
+# Runs in the reader with the JSON-RPC response to a request sent by `request_nowait`.
+ReplyHook = Callable[[dict[str, Any]], None]
 TOOLS_UNAVAILABLE = "tools are not available through the lingma-flask gateway"
 
 
@@ -35,29 +45,29 @@ class _Pending:
 
     __slots__ = ("event", "message", "error")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.event = threading.Event()
-        self.message = None
-        self.error = None
+        self.message: dict[str, Any] | None = None
+        self.error: LingmaError | None = None
 
 
-class _PushWaiter:
+class PushWaiter:
     """Someone waiting for one push (a method and the request id inside it)."""
 
     __slots__ = ("key", "event", "params")
 
-    def __init__(self, key):
+    def __init__(self, key: tuple[str, object]):
         self.key = key
         self.event = threading.Event()
-        self.params = None
+        self.params: dict[str, Any] | None = None
 
-    def wait(self, timeout: float) -> dict | None:
+    def wait(self, timeout: float) -> dict[str, Any] | None:
         """Return the push's params, or None after `timeout` seconds (or a lost connection)."""
         self.event.wait(timeout)
         return self.params
 
 
-def _push_key(params: dict):
+def _push_key(params: dict[str, Any]) -> object:
     result = params.get("result")
     inner = result.get("requestId") if isinstance(result, dict) else None
     return inner or params.get("requestId")
@@ -67,7 +77,8 @@ class RpcConnection:
     """JSON-RPC over one WebSocket to Lingma, read by a single reader thread."""
 
     def __init__(self, port: int, *, name: str = "lingma", max_frame_bytes: int = framing.DEFAULT_MAX_FRAME,
-                 connect_timeout: float = 5.0, headers: list[str] | None = None, on_close=None):
+                 connect_timeout: float = 5.0, headers: list[str] | None = None,
+                 on_close: Callable[[RpcConnection, LingmaError], None] | None = None):
         self.port = port
         self.name = name
         self._decoder = framing.FrameDecoder(max_frame_bytes)
@@ -75,14 +86,14 @@ class RpcConnection:
         self._connect_timeout = connect_timeout
         self._headers = headers
         self._on_close = on_close
-        self._sock = None
+        self._sock: socket.socket | None = None
         self._ids = itertools.count(1)
         self._send_lock = threading.Lock()
         self._state_lock = threading.Lock()
-        self._pending: dict = {}
-        self._reply_hooks: dict = {}
-        self._push_waiters: dict = {}
-        self.streams: dict = {}
+        self._pending: dict[int, _Pending] = {}
+        self._reply_hooks: dict[int, ReplyHook] = {}
+        self._push_waiters: dict[tuple[str, object], PushWaiter] = {}
+        self.streams: dict[str, ChatStream] = {}
         self.closed = threading.Event()
         self.close_error: LingmaError | None = None
         self.acks_sent = 0
@@ -93,10 +104,12 @@ class RpcConnection:
     def connect(self) -> RpcConnection:
         """Open the WebSocket and start the reader thread."""
         try:
-            self._sock = wsframes.open_websocket(self.port, timeout=self._connect_timeout, headers=self._headers)
+            sock = wsframes.open_websocket(self.port, timeout=self._connect_timeout, headers=self._headers)
         except Exception as exc:
             raise LingmaConnectionError(f"cannot connect to Lingma on port {self.port}: {exc}") from exc
-        self._reader = threading.Thread(target=self._read_loop, name=f"{self.name}-reader", daemon=True)
+        self._sock = sock
+        self._reader = threading.Thread(target=self._read_loop, args=(sock,), name=f"{self.name}-reader",
+                                        daemon=True)
         self._reader.start()
         return self
 
@@ -110,7 +123,7 @@ class RpcConnection:
         if self._reader is not None and self._reader is not threading.current_thread():
             self._reader.join(timeout=2.0)
 
-    def _say_goodbye(self, sock) -> None:
+    def _say_goodbye(self, sock: socket.socket) -> None:
         """Send a WebSocket close frame, unless a send is stuck (a hung Lingma): never block."""
         if not self._send_lock.acquire(timeout=0.5):
             return
@@ -128,23 +141,25 @@ class RpcConnection:
 
     # -- sending -----------------------------------------------------------------------
     def _send_raw(self, data: bytes) -> None:
-        if self.closed.is_set():
+        sock = self._sock
+        if self.closed.is_set() or sock is None:
             raise self.close_error or LingmaConnectionError("not connected to Lingma")
         try:
             with self._send_lock:
-                self._sock.sendall(data)
+                sock.sendall(data)
         except OSError as exc:
             raise LingmaConnectionError(f"lost the connection to Lingma: {exc}") from exc
 
-    def send(self, message: dict) -> None:
+    def send(self, message: dict[str, Any]) -> None:
         """Send one JSON-RPC message as one WebSocket text message."""
         self._send_raw(wsframes.text_frame(framing.encode(message)))
 
-    def notify(self, method: str, params: dict | None = None) -> None:
+    def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
         """Send a notification."""
         self.send({"jsonrpc": "2.0", "method": method, "params": params or {}})
 
-    def request_nowait(self, method: str, params: dict | None = None, on_reply=None) -> int:
+    def request_nowait(self, method: str, params: dict[str, Any] | None = None,
+                       on_reply: ReplyHook | None = None) -> int:
         """Send a request without waiting; `on_reply(message)` runs in the reader if a reply comes."""
         rid = next(self._ids)
         if on_reply is not None:
@@ -156,7 +171,7 @@ class RpcConnection:
             raise
         return rid
 
-    def request(self, method: str, params: dict | None = None, timeout: float = 15.0):
+    def request(self, method: str, params: dict[str, Any] | None = None, timeout: float = 15.0) -> Any:
         """Send a request and return its result; raise on error, timeout or disconnect."""
         rid = next(self._ids)
         pending = _Pending()
@@ -169,26 +184,27 @@ class RpcConnection:
             self._pending.pop(rid, None)
         if pending.error is not None:
             raise pending.error
-        error = pending.message.get("error")
+        reply = pending.message or {}  # set by the reader before it set the event
+        error = reply.get("error")
         if error is not None:
             if not isinstance(error, dict):
                 error = {"message": str(error)}
             raise LingmaRpcError(method, error.get("code"), str(error.get("message", "")))
-        return pending.message.get("result")
+        return reply.get("result")
 
     # -- pushes other than chat ----------------------------------------------------------
-    def expect_push(self, method: str, request_id: str) -> _PushWaiter:
+    def expect_push(self, method: str, request_id: str) -> PushWaiter:
         """Register interest in the push `method` about `request_id` (before asking for it)."""
-        waiter = _PushWaiter((method, request_id))
+        waiter = PushWaiter((method, request_id))
         self._push_waiters[waiter.key] = waiter
         return waiter
 
-    def forget_push(self, waiter: _PushWaiter) -> None:
+    def forget_push(self, waiter: PushWaiter) -> None:
         """Stop waiting for a push."""
         self._push_waiters.pop(waiter.key, None)
 
     # -- streams -----------------------------------------------------------------------
-    def register(self, stream) -> None:
+    def register(self, stream: ChatStream) -> None:
         """Route pushes for `stream.request_id` to `stream`."""
         with self._state_lock:
             if self.closed.is_set():
@@ -199,25 +215,25 @@ class RpcConnection:
         """Stop routing pushes for `request_id`."""
         self.streams.pop(request_id, None)
 
-    def forget_reply(self, rid) -> None:
+    def forget_reply(self, rid: int | None) -> None:
         """Drop the reply handler of a request nobody waits for any more."""
         if rid is not None:
             self._reply_hooks.pop(rid, None)
 
-    def ask_reply_hook(self, stream):
+    def ask_reply_hook(self, stream: ChatStream) -> ReplyHook:
         """Return a reply handler that fails `stream` if Lingma rejects its `chat/ask`."""
-        def on_reply(message):
+        def on_reply(message: dict[str, Any]) -> None:
             error = _ask_rejection(message)
             if error is not None:
                 stream.push_error(error)
         return on_reply
 
     # -- the reader --------------------------------------------------------------------
-    def _read_loop(self) -> None:
-        error = None
+    def _read_loop(self, sock: socket.socket) -> None:
+        error: LingmaError
         try:
             while True:
-                data = self._sock.recv(READ_BLOCK)
+                data = sock.recv(READ_BLOCK)
                 if not data:
                     raise LingmaConnectionError("Lingma closed the connection")
                 self.last_received = time.monotonic()
@@ -237,11 +253,10 @@ class RpcConnection:
             log.exception("Lingma reader failed")
             error = LingmaConnectionError(f"Lingma reader failed: {exc}")
         self._fail_all(error)
-        if self._sock is not None:
-            _shutdown(self._sock)
+        _shutdown(sock)
 
-    def _handle_bytes(self, data: bytes) -> list:
-        outgoing = []
+    def _handle_bytes(self, data: bytes) -> list[bytes]:
+        outgoing: list[bytes] = []
         for opcode, payload in self._frames.feed(data):
             if opcode == wsframes.OP_BINARY:
                 for message in self._decoder.feed(payload):
@@ -252,7 +267,7 @@ class RpcConnection:
                 raise LingmaConnectionError("Lingma closed the WebSocket")
         return outgoing
 
-    def _dispatch(self, message, outgoing: list) -> None:
+    def _dispatch(self, message: object, outgoing: list[bytes]) -> None:
         if not isinstance(message, dict):
             log.warning("ignoring a non-object Lingma message: %r", message)
             return
@@ -266,17 +281,17 @@ class RpcConnection:
         params = message.get("params")
         self._on_push(method, params if isinstance(params, dict) else {}, outgoing)
 
-    def _on_push(self, method: str, params: dict, outgoing: list) -> None:
+    def _on_push(self, method: str, params: dict[str, Any], outgoing: list[bytes]) -> None:
         if method == "chat/answer":
-            stream = self.streams.get(params.get("requestId"))
+            stream = self._stream_for(params)
             if stream is not None:
                 stream.push_answer(params)
         elif method == "chat/finish":
-            stream = self.streams.get(params.get("requestId"))
+            stream = self._stream_for(params)
             if stream is not None:
                 stream.push_finish(params)
         elif method == "chat/think":
-            stream = self.streams.get(params.get("requestId"))
+            stream = self._stream_for(params)
             if stream is not None:
                 stream.push_think(params)
         elif method == "tool/invoke":
@@ -287,11 +302,15 @@ class RpcConnection:
                 waiter.params = params
                 waiter.event.set()
 
-    def _frame(self, message: dict) -> bytes:
+    def _stream_for(self, params: dict[str, Any]) -> ChatStream | None:
+        request_id: Any = params.get("requestId")  # any JSON value: only our own string ids match
+        return self.streams.get(request_id)
+
+    def _frame(self, message: dict[str, Any]) -> bytes:
         return wsframes.text_frame(framing.encode(message))
 
-    def _resolve(self, message: dict) -> None:
-        rid = message.get("id")
+    def _resolve(self, message: dict[str, Any]) -> None:
+        rid: Any = message.get("id")  # any JSON value: only the int ids we sent match
         hook = self._reply_hooks.pop(rid, None)
         if hook is not None:
             hook(message)
@@ -320,7 +339,7 @@ class RpcConnection:
             self._on_close(self, error)
 
 
-def _shutdown(sock) -> None:
+def _shutdown(sock: socket.socket) -> None:
     try:
         sock.shutdown(2)
     except OSError:
@@ -331,7 +350,7 @@ def _shutdown(sock) -> None:
         pass
 
 
-def _ask_rejection(message: dict) -> LingmaError | None:
+def _ask_rejection(message: dict[str, Any]) -> LingmaError | None:
     """Return an error when a `chat/ask` reply says the ask failed, else None."""
     error = message.get("error")
     if error is not None:
@@ -348,7 +367,7 @@ def _ask_rejection(message: dict) -> LingmaError | None:
     return None
 
 
-def _tool_refusal(rid: int, params: dict) -> dict:
+def _tool_refusal(rid: int, params: dict[str, Any]) -> dict[str, Any]:
     now = int(time.time() * 1000)
     return {"jsonrpc": "2.0", "id": rid, "method": "tool/invokeResult", "params": {
         "toolCallId": params.get("toolCallId", ""), "name": params.get("name", ""),

@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Callable
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from typing import ClassVar
 
 import platformdirs
 
@@ -38,12 +40,13 @@ def _as_opt_int(value: Any) -> int | None:
     return int(value)
 
 
-def cast_setting(name: str, value: Any, cast):
+def cast_setting(name: str, value: Any, cast: Callable[[Any], Any]) -> Any:
     """Cast one setting, or raise a ValueError that names the variable and the value."""
     try:
         return cast(value)
     except (TypeError, ValueError):
-        kind = {int: "a whole number", float: "a number"}.get(cast, "a valid value")
+        kinds: dict[Callable[[Any], Any], str] = {int: "a whole number", float: "a number"}
+        kind = kinds.get(cast, "a valid value")
         raise ValueError(f"LINGMA_{name} must be {kind}, got {str(value)[:40]!r}") from None
 
 
@@ -75,7 +78,7 @@ class CoreSettings:
     machine_token: str | None = None       # optional Cosy-MachineToken header (Qoder CN)
     login_dir: str | None = None           # the shared login folder (default <work root>/login)
 
-    _CASTS = {
+    _CASTS: ClassVar[dict[str, Callable[[Any], Any]]] = {
         "bin": _as_opt_str, "work_dir": _as_opt_str, "socket_port": _as_opt_int,
         "login_from": _as_opt_str, "machine_token": _as_opt_str, "login_dir": _as_opt_str, "ask_mode": str,
         "auto_memory": _as_bool, "max_frame_bytes": int, "max_prompt_chars": int,
@@ -101,7 +104,7 @@ class CoreSettings:
         raw = {k[len(prefix):]: v for k, v in environ.items() if k.startswith(prefix)}
         return cls.from_mapping(raw)
 
-    def replace(self, **changes) -> CoreSettings:
+    def replace(self, **changes: Any) -> CoreSettings:
         """Return a copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 

@@ -13,6 +13,10 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
+from collections.abc import Iterator
+from typing import Any
+from typing import NoReturn
 
 from .errors import LingmaCancelledError
 from .errors import LingmaError
@@ -25,6 +29,10 @@ log = logging.getLogger(__name__)
 _CHUNK, _FINISH, _ERROR, _OVERWRITE, _THINK = "chunk", "finish", "error", "overwrite", "think"
 _EVENT_COST = 64                 # bytes a queued event costs beyond its text (tuple, str header)
 DEFAULT_BUFFER = 4 * 1024 * 1024
+
+# A queued event: (kind, value) — text for chunk/think/overwrite, the params of a finish, or
+# the LingmaError of an error; `_apply` tells them apart by kind.
+_Event = tuple[str, Any]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,13 +66,15 @@ class Deadlines:
 class ChatStream:
     """Iterate the text of one Lingma answer; see docs/architecture.md for the contract."""
 
-    def __init__(self, request_id, session_id, model_key, *, deadlines=Deadlines(),
-                 stopper=None, on_close=None, instance_name="", max_buffer=DEFAULT_BUFFER):
+    def __init__(self, request_id: str, session_id: str, model_key: str | None, *,
+                 deadlines: Deadlines = Deadlines(), stopper: Callable[[str, str], None] | None = None,
+                 on_close: Callable[[ChatStream], None] | None = None, instance_name: str = "",
+                 max_buffer: int = DEFAULT_BUFFER):
         self.request_id = request_id
         self.session_id = session_id
         self.model_key = model_key
         self.instance_name = instance_name
-        self.ask_rpc_id = None           # the JSON-RPC id our chat/ask went out with
+        self.ask_rpc_id: int | None = None  # the JSON-RPC id our chat/ask went out with
         self.deadlines = deadlines
         self._parts: list[str] = []      # the answer so far; joined on demand (appending is O(1))
         self.finish: FinishRecord | None = None
@@ -72,8 +82,8 @@ class ChatStream:
         self.started = time.monotonic()
         self.first_token_at: float | None = None
         self._last_event = self.started
-        self._queue: queue.Queue = queue.Queue()
-        self._stashed = None             # an event taken while coalescing, handled next
+        self._queue: queue.Queue[_Event] = queue.Queue()
+        self._stashed: _Event | None = None  # an event taken while coalescing, handled next
         self._think = ThinkSplitter()    # think fences inside answer text never reach `text`
         self._pushed_reasoning: list[str] = []  # reasoning sent as chat/think pushes
         self._thoughts: list[str] = []   # reasoning not yet handed to the consumer
@@ -87,7 +97,7 @@ class ChatStream:
         self._close_lock = threading.Lock()
 
     # -- producer side (the reader thread) ------------------------------------------
-    def push_answer(self, params: dict) -> None:
+    def push_answer(self, params: dict[str, Any]) -> None:
         """Queue a `chat/answer` push (called by the reader)."""
         text = params.get("text")
         if text is None:
@@ -96,7 +106,7 @@ class ChatStream:
             return
         self._put(_OVERWRITE if params.get("overwrite") else _CHUNK, text)
 
-    def push_think(self, params: dict) -> None:
+    def push_think(self, params: dict[str, Any]) -> None:
         """Queue a `chat/think` push's text (called by the reader)."""
         text = params.get("text")
         if isinstance(text, str) and text:
@@ -116,7 +126,7 @@ class ChatStream:
         self._queue.put((_ERROR, LingmaCancelledError(
             "the client did not read the answer fast enough (LINGMA_STREAM_BUFFER_BYTES)")))
 
-    def push_finish(self, params: dict) -> None:
+    def push_finish(self, params: dict[str, Any]) -> None:
         """Queue a `chat/finish` push (called by the reader)."""
         self._queue.put((_FINISH, params))
 
@@ -140,12 +150,13 @@ class ChatStream:
         """True once the stream has ended, whichever way."""
         return self._closed
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         for item in self.events(None):
-            if item is not None:
+            if isinstance(item, str):  # no keepalive ticks without `wait`, no thoughts without `reasoning`
                 yield item
 
-    def events(self, wait: float | None, coalesce: bool = False, reasoning: bool = False):
+    def events(self, wait: float | None, coalesce: bool = False,
+               reasoning: bool = False) -> Iterator[str | Thought | None]:
         """Yield chunks, and None after every `wait` seconds without one (a keepalive tick).
 
         With `coalesce`, chunks that have already arrived behind the one just taken are
@@ -177,7 +188,7 @@ class ChatStream:
         self._thoughts = []
         return "".join(thoughts)
 
-    def _gather(self, chunk: str) -> str:
+    def _gather(self, chunk: str | None) -> str:
         parts = [chunk or ""]
         while True:
             try:
@@ -190,13 +201,13 @@ class ChatStream:
             parts.append(self._apply(kind, value) or "")
         return "".join(parts)
 
-    def _taken(self, event):
-        kind, value = event
+    def _taken(self, event: _Event) -> _Event:
+        value = event[1]
         if isinstance(value, str):
             self._queued_out += len(value) + _EVENT_COST
         return event
 
-    def _next_event(self, wait):
+    def _next_event(self, wait: float | None) -> _Event | tuple[None, None]:
         if self._stashed is not None:
             event, self._stashed = self._stashed, None
             return event
@@ -216,7 +227,7 @@ class ChatStream:
                 if wait is not None and timeout == wait:
                     return None, None
 
-    def _deadline(self):
+    def _deadline(self) -> tuple[float, str]:
         total = (self.started + self.deadlines.total, "total")
         if self.first_token_at is None:
             step = (self.started + self.deadlines.first_token, "first_token")
@@ -224,7 +235,7 @@ class ChatStream:
             step = (self._last_event + self.deadlines.idle, "idle")
         return min(total, step)
 
-    def _time_out(self, phase: str):
+    def _time_out(self, phase: str) -> NoReturn:
         limit = {"first_token": self.deadlines.first_token, "idle": self.deadlines.idle,
                  "total": self.deadlines.total}[phase]
         label = {"first_token": "no first token", "idle": "no new text",
@@ -234,19 +245,19 @@ class ChatStream:
         self.cancel()
         raise error
 
-    def _apply(self, kind, value):
+    def _apply(self, kind: str, value: Any) -> str | None:
         now = time.monotonic()
         self._last_event = now
         if kind == _CHUNK:
             if self.first_token_at is None:
                 self.first_token_at = now
-            value = self._think.feed(value)
+            text = self._think.feed(value)
             fenced = self._think.take_reasoning()
             if fenced:
                 self._thoughts.append(fenced)
-            if value:
-                self._parts.append(value)
-            return value
+            if text:
+                self._parts.append(text)
+            return text
         if kind == _THINK:
             self._pushed_reasoning.append(value)
             self._thoughts.append(value)
@@ -259,7 +270,7 @@ class ChatStream:
         self.close()
         raise value
 
-    def _overwrite(self, value: str, now: float):
+    def _overwrite(self, value: str, now: float) -> str | None:
         if self.first_token_at is None:
             self.first_token_at = now
         old, self._parts = self.text, [value]
@@ -268,15 +279,16 @@ class ChatStream:
         log.warning("Lingma rewrote an answer already streamed (request %s)", self.request_id)
         return None
 
-    def _finish(self, params: dict, now: float):
-        full = params.get("fullAnswer") if isinstance(params.get("fullAnswer"), str) else ""
+    def _finish(self, params: dict[str, Any], now: float) -> str | None:
+        full_answer = params.get("fullAnswer")
+        full = full_answer if isinstance(full_answer, str) else ""
         self.finish = FinishRecord(
             status_code=params.get("statusCode"),
             reason=str(params.get("reason") or ""),
             full_answer=full,
             session_id=str(params.get("sessionId") or self.session_id),
             first_token_ms=self._ms(self.first_token_at),
-            total_ms=self._ms(now),
+            total_ms=int((now - self.started) * 1000),
         )
         error = finish_error(params.get("statusCode"), params.get("reason"))
         if error is not None:
@@ -336,8 +348,8 @@ class ChatStream:
         if self._on_close is not None:
             self._on_close(self)
 
-    def __enter__(self):
+    def __enter__(self) -> ChatStream:
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self.close()

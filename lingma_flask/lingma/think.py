@@ -23,7 +23,7 @@ def _partial_suffix(text: str, marker: str) -> int:
 class ThinkSplitter:
     """Split streamed text into answer and reasoning; hold back only a possible partial marker."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._reasoning: list[str] = []
         self._taken = 0          # how many reasoning pieces `take_reasoning` has handed out
         self._buf = ""
@@ -58,12 +58,12 @@ class ThinkSplitter:
         if self._after_end and self._buf:
             self._buf = self._buf[1:] if self._buf.startswith("\n") else self._buf
             self._after_end = False
-        out = []
+        out: list[str] = []
         while self._step(out):
             pass
         return "".join(out)
 
-    def _step(self, out: list) -> bool:
+    def _step(self, out: list[str]) -> bool:
         if self._thinking:
             end = self._buf.find(END)
             if end < 0:

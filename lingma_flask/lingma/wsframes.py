@@ -40,6 +40,8 @@ def open_websocket(port: int, *, timeout: float, headers: list[str] | None = Non
         sock.close()
         raise
     raw = ws.sock
+    if raw is None:  # websocket-client drops its socket only when the handshake failed
+        raise ConnectionError(f"the WebSocket handshake on port {port} left no socket")
     raw.settimeout(None)
     raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return raw
@@ -84,17 +86,17 @@ class FrameReader:
     their bytes arrive (opcode OP_BINARY for all of them), control frames whole.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._buf = bytearray()
         self._pos = 0          # where unread bytes start within _buf
         self._remaining = 0    # payload bytes still to come for the current data frame
-        self._mask = None
+        self._mask: bytes | None = None
         self._offset = 0
 
-    def feed(self, data: bytes) -> list:
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         """Add bytes and return the frame pieces they complete."""
         self._buf += data
-        out = []
+        out: list[tuple[int, bytes]] = []
         try:
             while self._pos < len(self._buf):
                 if self._remaining:
@@ -106,7 +108,7 @@ class FrameReader:
             self._pos = 0
         return out
 
-    def _take_frame(self, out: list) -> bool:
+    def _take_frame(self, out: list[tuple[int, bytes]]) -> bool:
         header = self._parse_header()
         if header is None:
             return False
@@ -123,7 +125,7 @@ class FrameReader:
         out.append((opcode, _unmask(payload, mask, 0) if mask else payload))
         return True
 
-    def _take_payload(self, out: list) -> None:
+    def _take_payload(self, out: list[tuple[int, bytes]]) -> None:
         n = min(self._remaining, len(self._buf) - self._pos)
         piece = bytes(self._buf[self._pos:self._pos + n])
         self._pos += n
@@ -133,7 +135,8 @@ class FrameReader:
         self._remaining -= n
         out.append((OP_BINARY, piece))
 
-    def _parse_header(self):
+    def _parse_header(self) -> tuple[int, int, bytes | None, int] | None:
+        """Return (opcode, payload length, mask, header size), or None until the header is whole."""
         buf, p = self._buf, self._pos
         avail = len(buf) - p
         if avail < 2:

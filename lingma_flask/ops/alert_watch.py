@@ -2,7 +2,8 @@
 
 `step` is the pure transition logic (tested without threads or time); `AlertWatcher` polls a
 snapshot callable on a `Ticker`; `pool_snapshot` reads this worker's pool and quota flag;
-`start_watching` / `stop_watching` run one watcher per worker when LINGMA_ALERT_WEBHOOK is set.
+`start_watching` / `stop_watching` run one watcher per worker when LINGMA_ALERT_WEBHOOK is set;
+`init_app` subscribes `report_quota` to the app's quota hook (lingma_flask/observe.py).
 Each worker owns its Lingma processes (and logins), so each watches and alerts for its own.
 """
 
@@ -16,6 +17,7 @@ import threading
 from collections.abc import Callable
 from collections.abc import Mapping
 
+from ..observe import of_app
 from .alerts import Alert
 from .alerts import Alerter
 from .ticker import Ticker
@@ -32,6 +34,11 @@ def report_quota(exhausted: bool) -> None:
         _quota_exhausted.set()
     else:
         _quota_exhausted.clear()
+
+
+def init_app(app) -> None:
+    """Hear the quota state from the app's chats (see observe.py), webhook or not."""
+    of_app(app).quota.subscribe(report_quota)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +62,7 @@ def step(seen: Seen, snapshot: Mapping) -> tuple[Seen, list[Alert]]:
     alerts = []
     if seen.logged_in is not None and now.logged_in != seen.logged_in:
         alerts.append(Alert("logged_out", recovered=bool(now.logged_in)))
-    if seen.failed is not None:
+    if seen.failed is not None and now.failed is not None:  # a known set stays known
         errors = snapshot.get("errors") or {}
         alerts += [Alert("instance_failed", False, errors.get(name) or "", name)
                    for name in sorted(now.failed - seen.failed)]

@@ -31,7 +31,8 @@ def expected_callback(login_url: str, http_port: int | None) -> dict:
     redirect = (query.get("redirect_uri") or [""])[0]
     path = urlsplit(redirect).path if redirect else None
     port = urlsplit(redirect).port if redirect else None
-    state = (query.get("state") or [None])[0]
+    states = query.get("state")
+    state = states[0] if states else None
     return {"port": port or http_port, "path": path, "state": state}
 
 

@@ -28,7 +28,7 @@ class LabelCap:
 
     def know(self, names: Iterable[str]) -> None:
         """Replace the known names (an empty iterable returns to first-seen capping)."""
-        known = {}
+        known: dict[str, str] = {}
         for name in names:
             text = str(name)[:self.max_len]
             if text and len(known) < self.limit:
@@ -61,8 +61,10 @@ def route_label(rule: str | None) -> str:
     return rule or UNMATCHED
 
 
-def status_label(status: object) -> str:
+def status_label(status: int | str | None) -> str:
     """Return an HTTP status as a label: "100" to "599", else "other"."""
+    if status is None:
+        return OTHER
     try:
         code = int(status)
     except (TypeError, ValueError):

@@ -78,7 +78,7 @@ def stop_operator_threads(app) -> None:
 
 def start_on_first_request(app) -> None:
     """Start the pool lazily for servers without our gunicorn hooks (`flask run`)."""
-    started = []
+    started: list[bool] = []
 
     @app.before_request
     def ensure_pool_started():

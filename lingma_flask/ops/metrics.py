@@ -1,5 +1,8 @@
 """Prometheus metrics: the recording calls of the request path and the pool, and their exposition.
 
+The request path reaches them through the app's observation hooks (`init_app` subscribes them;
+see lingma_flask/observe.py), never by importing this module.
+
 Every `observe_*` call is plain, cheap and never raises. Label values from clients (models,
 tools) and anything else open-ended pass through a `LabelCap`, so the number of series stays
 bounded whatever clients send. The route label is the matched URL rule (a fixed set), or
@@ -33,6 +36,7 @@ from prometheus_client import Histogram
 from prometheus_client import generate_latest
 from prometheus_client import multiprocess
 
+from ..observe import of_app
 from .labels import OTHER
 from .labels import LabelCap
 from .labels import choice_label
@@ -155,6 +159,16 @@ def observe_tool(tool: str, event: str) -> None:
 def set_known_models(names: Iterable[str]) -> None:
     """Accept only these model names as labels (others become "other"); empty: first-seen cap."""
     _models.know(names)
+
+
+def init_app(app) -> None:
+    """Subscribe the recording calls above to the app's observation hooks (see observe.py)."""
+    observers = of_app(app)
+    observers.request_finished.subscribe(observe_request)
+    observers.stream_opened.subscribe(stream_opened)
+    observers.stream_closed.subscribe(stream_closed)
+    observers.lingma_finish.subscribe(observe_finish)
+    observers.tool_event.subscribe(observe_tool)
 
 
 # -- the pool ----------------------------------------------------------------------------

@@ -8,9 +8,14 @@ the rules of the answer (stream, stops, token limit, tools, structured output, r
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
+from typing import Any
 
 from .tools.spec import Tool
 from .tools.spec import ToolChoice
+
+if TYPE_CHECKING:  # a name for the annotation only: plain request data need not load jsonschema
+    from .tools.check import Compiled
 
 ROLES = ("system", "user", "assistant", "tool")
 
@@ -44,10 +49,10 @@ class Turn:
 class ResponseFormat:
     """Structured output: a JSON object, validated against `schema` when one is given."""
 
-    schema: dict | None = None
+    schema: dict[str, Any] | None = None
     name: str = "response"
     strict: bool = False
-    checker: object = dataclasses.field(default=None, compare=False, repr=False)  # compiled schema
+    checker: Compiled | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 @dataclasses.dataclass(frozen=True)

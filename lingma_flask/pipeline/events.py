@@ -63,3 +63,6 @@ class _Keepalive:
 
 
 KEEPALIVE = _Keepalive()
+
+Event = Text | Reasoning | Calls | Finish | _Keepalive
+"""Any one item of the stream."""

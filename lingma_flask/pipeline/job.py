@@ -2,7 +2,7 @@
 
 `start(chat, record)` resolves the model, renders the prompt (offered tools and the response
 format included) and asks the pool — everything that can fail before a response exists.
-`Job.events(tick)` then yields the common events (`events.py`): reasoning and text as Lingma
+`Job.run(tick)` then yields the common events (`events.py`): reasoning and text as Lingma
 streams them (stop strings and the token limit applied, tool-call markup held back), the
 checked tool calls after one repair turn if needed, and the finish with estimated usage.
 """
@@ -14,24 +14,28 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from collections.abc import Generator
 from collections.abc import Iterator
 from collections.abc import Mapping
 
+from ..extension import get_observers
 from ..extension import get_pool
 from ..extension import get_settings
 from ..lingma.errors import LingmaContentFilterError
 from ..lingma.errors import LingmaError
 from ..lingma.errors import LingmaQuotaError
 from ..lingma.stream import Thought
-from ..ops import alert_watch
-from ..ops import metrics
+from ..observe import Observers
 from ..web.errors import ApiError
 from ..web.errors import from_lingma
 from ..web.requestlog import RequestRecord
 from . import events
 from .conversation import ChatRequest
+from .conversation import ResponseFormat
 from .conversation import Turn
 from .output import OutputFilter
+from .ports import ChatStream
+from .ports import Pool
 from .prompt import check_length
 from .prompt import render_prompt
 from .prompt import text_length
@@ -49,6 +53,7 @@ from .tools.check import check_json
 from .tools.parser import Broken
 from .tools.parser import Call
 from .tools.parser import CallParser
+from .tools.pieces import Piece
 from .tools.spec import ToolCall
 from .tools.spec import new_call_id
 
@@ -60,7 +65,7 @@ CLIENT_CHECK = 1.0   # seconds between checks that a non-streaming client is sti
 class Answer:
     """One Lingma answer as read: its raw text, and the calls and broken blocks found in it."""
 
-    def __init__(self, tools: bool):
+    def __init__(self, tools: bool) -> None:
         self.parser = CallParser() if tools else None
         self.raw: list[str] = []
         self.calls: list[Call] = []
@@ -82,7 +87,7 @@ class Answer:
         """The answer ended: return the prose still held back."""
         return self._prose(self.parser.close()) if self.parser is not None else []
 
-    def _prose(self, pieces) -> list[str]:
+    def _prose(self, pieces: list[Piece]) -> list[str]:
         texts = []
         for piece in pieces:
             if isinstance(piece, Call):
@@ -98,28 +103,32 @@ class Answer:
 class Context:
     """What starting a job needs from the app, captured in the view for use in a generator."""
 
-    pool: object
+    pool: Pool
     aliases: Mapping[str, str]
     reasoning_mode: str
     keepalive: float
-    startup_timeout: float = 30.0
+    observers: Observers = dataclasses.field(default_factory=Observers)  # metrics, alerts
+
+    @property
+    def startup_timeout(self) -> float:
+        """How long a request waits for a starting Lingma (the pool's LINGMA_STARTUP_TIMEOUT)."""
+        return self.pool.settings.startup_timeout
 
 
 def context() -> Context:
     """Capture the current app's pool and settings (call it inside a request)."""
-    settings, pool = get_settings(), get_pool()
-    startup = getattr(getattr(pool, "settings", None), "startup_timeout", 30.0)
-    return Context(pool, settings.model_aliases, settings.reasoning, settings.sse_keepalive,
-                   startup)
+    settings = get_settings()
+    return Context(get_pool(), settings.model_aliases, settings.reasoning, settings.sse_keepalive,
+                   get_observers())
 
 
 class Job:
-    """One running answer; iterate `events(tick)` once, then it is closed."""
+    """One running answer; iterate `run(tick)` once, then it is closed."""
 
-    def __init__(self, chat: ChatRequest, record: RequestRecord, ctx: Context):
+    def __init__(self, chat: ChatRequest, record: RequestRecord, ctx: Context) -> None:
         self.chat, self.record, self.ctx = chat, record, ctx
         self.target = Target("", chat.model or "auto")  # until launched
-        self.stream = None
+        self.stream: ChatStream | None = None
         self.prompt_tokens = 0
         self.sections: list[str] = []   # the prompt's extra system sections, rendered at launch
         self.reasoning_mode = ctx.reasoning_mode
@@ -129,15 +138,15 @@ class Job:
                                    None if self.json_mode else chat.max_tokens)
         self.reasoning = TokenCounter()
         self.call_tokens = 0
-        self._streams = []
+        self._streams: list[ChatStream] = []
         self._thinking_inline = False
         self.filtered: LingmaContentFilterError | None = None
         self.check_budget = check_budget()   # every schema check of this job, repair turn included
         self.tool_log = stats.RequestEvents()   # the first tool events logged, the rest summed
 
     # -- starting --------------------------------------------------------------------
-    def launch(self) -> None:
-        """Resolve the model, render the prompt and ask Lingma."""
+    def launch(self) -> ChatStream:
+        """Resolve the model, render the prompt and ask Lingma; return the answer's stream."""
         chat, ctx = self.chat, self.ctx
         self.target = resolve_target(chat.model, chat.model_family, ctx.pool, ctx.aliases)
         self.record.model = self.target.name
@@ -148,10 +157,11 @@ class Job:
         check_length(text_length(chat.turns, self.sections), limit, at_least=True)
         prompt = render_prompt(chat.turns, self.sections)
         check_length(len(prompt), limit)
-        self.stream = ctx.pool.ask(prompt, self.target.key, images=chat.images)
-        self._streams.append(self.stream)
+        self.stream = stream = ctx.pool.ask(prompt, self.target.key, images=chat.images)
+        self._streams.append(stream)
         self.prompt_tokens = count_prompt_tokens(chat, self.sections)
-        self.record.instance = getattr(self.stream, "instance_name", None)
+        self.record.instance = stream.instance_name
+        return stream
 
     def check_model(self) -> None:
         """Resolve the model before Lingma is ready, when its registry is known (404 now).
@@ -166,39 +176,41 @@ class Job:
         except LingmaError:
             pass
 
-    def _launch_when_ready(self, tick: float) -> Iterator:
+    def _launch_when_ready(self, tick: float) -> Generator[events.Event, None, ChatStream]:
         """Wait for Lingma (starting, reconnecting) with keepalives, then launch."""
         deadline = time.monotonic() + self.ctx.startup_timeout
         while not self.ctx.pool.await_ready(min(tick, max(0.0, deadline - time.monotonic()))):
             if time.monotonic() >= deadline:
                 break  # launch() then says why Lingma is not ready
             yield events.KEEPALIVE
-        self.launch()
+        return self.launch()
 
     # -- the events --------------------------------------------------------------------
-    def events(self, tick: float) -> Iterator:
+    def run(self, tick: float) -> Iterator[events.Event]:
         """Yield the answer's events (see events.py); raise LingmaError / ApiError on failure."""
         try:
-            if self.stream is None:
-                yield from self._launch_when_ready(tick)
+            stream = self.stream
+            if stream is None:
+                stream = yield from self._launch_when_ready(tick)
             first = Answer(bool(self.offered))
-            yield from self._read(self.stream, first, tick, live=not self.json_mode)
-            if self.json_mode and not (first.calls or first.broken):
-                yield from self._settle_json(first, tick)
+            yield from self._read(stream, first, tick, live=not self.json_mode)
+            wanted = self.chat.response_format
+            if wanted is not None and not (first.calls or first.broken):
+                yield from self._settle_json(wanted, first, tick)
             else:
                 yield from self._settle_calls(first, tick)
         except LingmaContentFilterError as err:
             self.filtered = err
             yield self._finish("content_filter")
         except LingmaQuotaError:
-            alert_watch.report_quota(True)
+            self.ctx.observers.quota(True)
             raise
         else:
-            alert_watch.report_quota(False)
+            self.ctx.observers.quota(False)
         finally:
             self.close()
 
-    def _read(self, stream, answer: Answer, tick: float, live: bool) -> Iterator:
+    def _read(self, stream: ChatStream, answer: Answer, tick: float, live: bool) -> Iterator[events.Event]:
         for item in stream.events(tick, coalesce=True, reasoning=True):
             if item is None:
                 yield events.KEEPALIVE
@@ -220,7 +232,7 @@ class Job:
             yield from self._texts(texts)
             yield from self._texts([self.output.flush()])
 
-    def _reason(self, text: str) -> Iterator:
+    def _reason(self, text: str) -> Iterator[events.Event]:
         self.reasoning.add(text)
         if self.reasoning_mode == "separate":
             yield events.Reasoning(text)
@@ -230,7 +242,7 @@ class Job:
                 yield events.Text("<think>")
             yield events.Text(text)
 
-    def _texts(self, texts: list[str]) -> Iterator:
+    def _texts(self, texts: list[str]) -> Iterator[events.Event]:
         for text in texts:
             text = self.output.feed(text) if text else ""
             if not text:
@@ -241,7 +253,7 @@ class Job:
             yield events.Text(text)
 
     # -- tool calls --------------------------------------------------------------------
-    def _settle_calls(self, first: Answer, tick: float) -> Iterator:
+    def _settle_calls(self, first: Answer, tick: float) -> Iterator[events.Event]:
         calls, problems = self._check(first, "repair")
         if self.output.finish_reason == "length":
             # cut at the token limit: an unfinished answer is neither repaired nor required to
@@ -265,26 +277,33 @@ class Job:
 
     def _check(self, answer: Answer, on_problem: str) -> tuple[list[ToolCall], list[str]]:
         """Return the answer's valid calls and the problems of the rest (counted as `on_problem`)."""
-        calls, problems = [], []
+        calls: list[ToolCall] = []
+        problems: list[str] = []
         for broken in answer.broken:
             problems.append(f"tool call block: {broken.reason}")
-            tool_event(self.tool_log, "(unreadable)", on_problem, broken.reason)
+            self._tool_event("(unreadable)", on_problem, broken.reason)
         for found in answer.calls:
-            arguments, problem = check_call(found, self.offered, self.check_budget)
-            if problem is None:
-                calls.append(ToolCall(new_call_id(self.chat.call_prefix), found.name, arguments))
-                tool_event(self.tool_log, found.name, "call")
+            name = found.name or "(unnamed)"   # never valid: every offered tool has a name
+            checked = check_call(found, self.offered, self.check_budget)
+            if checked[1] is None:
+                calls.append(ToolCall(new_call_id(self.chat.call_prefix), name, checked[0]))
+                self._tool_event(name, "call")
             else:
-                problems.append(problem)
-                tool_event(self.tool_log, found.name or "(unnamed)", on_problem, problem)
+                problems.append(checked[1])
+                self._tool_event(name, on_problem, checked[1])
         self.tool_log.summarize()
         if not calls and not problems and self.chat.tool_choice.requires_call:
             problems.append("no function was called, but this answer must call one")
         return calls, problems
 
+    def _tool_event(self, tool: str, event: str, detail: str = "") -> None:
+        """Count a tool event (call, repair, failure) in the stats, the request's log and the metrics."""
+        self.tool_log.record(tool, event, detail)
+        self.ctx.observers.tool_event(tool, event)
+
     # -- structured output -------------------------------------------------------------
-    def _settle_json(self, first: Answer, tick: float) -> Iterator:
-        schema = self.chat.response_format.checker or self.chat.response_format.schema
+    def _settle_json(self, wanted: ResponseFormat, first: Answer, tick: float) -> Iterator[events.Event]:
+        schema = wanted.checker or wanted.schema
         value, problem = check_json(first.text, schema, self.check_budget)
         if problem:
             second = Answer(False)
@@ -300,7 +319,7 @@ class Job:
         yield self._finish("stop")
 
     # -- shared ------------------------------------------------------------------------
-    def _ask_again(self, answer: Answer, correction: str):
+    def _ask_again(self, answer: Answer, correction: str) -> ChatStream:
         """Ask Lingma once more: the conversation, its failed answer, and what to fix."""
         turns = self.chat.turns + (Turn("assistant", answer.text), Turn("user", correction))
         prompt = render_prompt(turns, self.sections)
@@ -333,15 +352,9 @@ class Job:
             stream.close()
         streams, self._streams = self._streams, []
         for stream in streams:
-            finish = getattr(stream, "finish", None)
+            finish = stream.finish
             if finish is not None:
-                metrics.observe_finish(finish.status_code if finish.status_code is not None else 200)
-
-
-def tool_event(log: stats.RequestEvents, tool: str, event: str, detail: str = "") -> None:
-    """Count a tool event (call, repair, failure) in the stats, the request's log and the metrics."""
-    log.record(tool, event, detail)
-    metrics.observe_tool(tool, event)
+                self.ctx.observers.lingma_finish(finish.status_code if finish.status_code is not None else 200)
 
 
 def prompt_sections(chat: ChatRequest) -> list[str]:
@@ -352,9 +365,9 @@ def prompt_sections(chat: ChatRequest) -> list[str]:
     return [s for s in sections if s]
 
 
-def prompt_limit(pool) -> int | None:
-    """Return the pool's prompt length limit in characters (LINGMA_MAX_PROMPT_CHARS), if it has one."""
-    return getattr(getattr(pool, "settings", None), "max_prompt_chars", None)
+def prompt_limit(pool: Pool) -> int:
+    """Return the pool's prompt length limit in characters (LINGMA_MAX_PROMPT_CHARS)."""
+    return pool.settings.max_prompt_chars
 
 
 def count_prompt_tokens(chat: ChatRequest, sections: list[str] | None = None) -> int:
@@ -379,7 +392,7 @@ def start(chat: ChatRequest, record: RequestRecord, ctx: Context | None = None) 
     if not ctx.pool.wait_ready(0):
         if chat.stream:
             job.check_model()
-            return job  # launched by events(), after the wait
+            return job  # launched by run(), after the wait
         ctx.pool.await_ready(ctx.startup_timeout)
     job.launch()
     return job
@@ -390,12 +403,13 @@ def check_tool_choice(chat: ChatRequest) -> None:
     choice = chat.tool_choice
     if not choice.requires_call or contract.offered_tools(list(chat.tools), choice):
         return
-    wanted = f"a call of {choice.name[:60]!r}" if choice.mode == "named" else "a function call"
+    # only a named choice has a name (ToolChoice checks it)
+    wanted = f"a call of {choice.name[:60]!r}" if choice.name else "a function call"
     raise ApiError(400, f"tool_choice demands {wanted}, but 'tools' offers no such function.",
                    param="tool_choice", code="invalid_value")
 
 
-def check_images(chat: ChatRequest, target: Target, pool) -> None:
+def check_images(chat: ChatRequest, target: Target, pool: Pool) -> None:
     """Refuse images for a model without vision, naming the models that have it."""
     if not chat.images or (target.info is not None and target.info.is_vl):
         return
@@ -405,14 +419,14 @@ def check_images(chat: ChatRequest, target: Target, pool) -> None:
                    param="model", code="model_not_vision")
 
 
+@dataclasses.dataclass
 class Result:
     """A whole answer, gathered for a non-streaming response."""
 
-    def __init__(self):
-        self.text: list[str] = []
-        self.reasoning: list[str] = []
-        self.calls: tuple[ToolCall, ...] = ()
-        self.finish: events.Finish | None = None
+    finish: events.Finish
+    text: list[str] = dataclasses.field(default_factory=list)
+    reasoning: list[str] = dataclasses.field(default_factory=list)
+    calls: tuple[ToolCall, ...] = ()
 
     @property
     def content(self) -> str:
@@ -422,21 +436,27 @@ class Result:
 
 def collect(job: Job, client_alive: Callable[[], bool]) -> Result:
     """Gather a whole answer; cancel it when the client goes away meanwhile."""
-    result, next_check = Result(), time.monotonic() + CLIENT_CHECK
-    for event in job.events(CLIENT_CHECK):
+    text: list[str] = []
+    reasoning: list[str] = []
+    calls: tuple[ToolCall, ...] = ()
+    finish: events.Finish | None = None
+    next_check = time.monotonic() + CLIENT_CHECK
+    for event in job.run(CLIENT_CHECK):
         if time.monotonic() >= next_check:
             next_check = time.monotonic() + CLIENT_CHECK
             if not client_alive():
                 job.cancel("the client disconnected")
                 raise ApiError(499, "The client closed the connection.", code="client_disconnected")
         if isinstance(event, events.Text):
-            result.text.append(event.text)
+            text.append(event.text)
         elif isinstance(event, events.Reasoning):
-            result.reasoning.append(event.text)
+            reasoning.append(event.text)
         elif isinstance(event, events.Calls):
-            result.calls = event.calls
+            calls = event.calls
         elif isinstance(event, events.Finish):
-            result.finish = event
-    if job.filtered is not None and not result.text:  # nothing to return but the refusal
+            finish = event
+    if job.filtered is not None and not text:  # nothing to return but the refusal
         raise from_lingma(job.filtered)
-    return result
+    if finish is None:  # never: run() ends every answer it does not raise for with a Finish
+        raise RuntimeError(f"the answer of request {job.record.id} ended without a finish")
+    return Result(finish, text, reasoning, calls)

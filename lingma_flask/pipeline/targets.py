@@ -9,13 +9,17 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping
+from collections.abc import Sequence
 
 from ..extension import get_pool
 from ..extension import get_settings
+from ..lingma.models import ModelInfo
 from ..web.errors import ApiError
+from .ports import Pool
 
 DEFAULT_MODEL = "auto"
-def find_model(name: str, models: list, aliases: Mapping[str, str] | None = None):
+def find_model(name: str, models: Sequence[ModelInfo],
+               aliases: Mapping[str, str] | None = None) -> ModelInfo | None:
     """Return the ModelInfo a name means (alias, key, or display name), or None."""
     folded = name.casefold()
     for alias, target in (aliases or {}).items():
@@ -32,7 +36,7 @@ def find_model(name: str, models: list, aliases: Mapping[str, str] | None = None
     return None
 
 
-def default_model_key(models: list) -> str:
+def default_model_key(models: Sequence[ModelInfo]) -> str:
     """Return the key used when a request names no model: Lingma's default, else "auto"."""
     return next((m.key for m in models if m.is_default), DEFAULT_MODEL)
 
@@ -49,7 +53,7 @@ class Target:
 
     key: str
     name: str
-    info: object | None = None   # lingma.models.ModelInfo, when the registry lists the key
+    info: ModelInfo | None = None   # when the registry lists the key
 
 
 # Names a client of one family sends whatever the server offers (Claude Code's claude-*,
@@ -60,7 +64,7 @@ FAMILIES = {
 }
 
 
-def resolve_target(requested: str | None, family: str | None = None, pool=None,
+def resolve_target(requested: str | None, family: str | None = None, pool: Pool | None = None,
                    aliases: Mapping[str, str] | None = None) -> Target:
     """Resolve a request's `model` (None: Lingma's default) or raise 404 model_not_found.
 

@@ -132,7 +132,11 @@ def _write_info(sim: Sim) -> None:
 def _shutdown(sim: Sim, ws: WsServer, control: ControlServer) -> int:
     sim.log.info("signal received, shutting down")
     sim.workdir.remove_info()
-    worker = threading.Thread(target=lambda: (control.stop(), ws.stop()), daemon=True)
+    def stop_servers() -> None:
+        control.stop()
+        ws.stop()
+
+    worker = threading.Thread(target=stop_servers, daemon=True)
     worker.start()
     worker.join(3.0)
     sim.log.info("stopped")

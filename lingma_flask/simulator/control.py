@@ -6,8 +6,12 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from .app import Sim
 
 LOGIN_PAGE = b"<html><body>Login complete (Lingma simulator). You may close this page.</body></html>"
 FAILED_PAGE = b"<html><body>Login failed: unknown or missing state or code.</body></html>"
@@ -19,7 +23,7 @@ class ControlHandler(BaseHTTPRequestHandler):
     /sim/sessions, /sim/init."""
 
     server_version = "LingmaSim"
-    sim = None  # set on the subclass built by ControlServer
+    sim: Sim  # set on the subclass built by ControlServer
 
     def do_GET(self):  # noqa: N802 (http.server API)
         """Route one GET request."""

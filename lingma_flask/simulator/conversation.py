@@ -50,7 +50,8 @@ def offered_tools(prompt: str) -> list[dict]:
     for line in match.group(1).splitlines():
         entry = _json(line.strip())
         if isinstance(entry, dict):
-            function = entry.get("function") if isinstance(entry.get("function"), dict) else entry
+            function = entry.get("function")
+            function = function if isinstance(function, dict) else entry
             if isinstance(function.get("name"), str):
                 tools.append(function)
     return tools

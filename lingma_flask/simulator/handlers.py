@@ -103,8 +103,10 @@ def _tool_result(session, params, msg_id):
 
 # chat/ask ---------------------------------------------------------------------
 def _ask_record(session, params: dict, request_id: str, session_id: str, kind: str) -> dict:
-    extra = params.get("extra") if isinstance(params.get("extra"), dict) else {}
-    model_config = extra.get("modelConfig") if isinstance(extra.get("modelConfig"), dict) else {}
+    extra = params.get("extra")
+    extra = extra if isinstance(extra, dict) else {}
+    model_config = extra.get("modelConfig")
+    model_config = model_config if isinstance(model_config, dict) else {}
     return {"requestId": request_id, "sessionId": session_id, "model": model_config.get("key"),
             "mode": params.get("mode"), "sessionType": params.get("sessionType"),
             "chatTask": params.get("chatTask"), "questionText": params.get("questionText"),
@@ -114,7 +116,8 @@ def _ask_record(session, params: dict, request_id: str, session_id: str, kind: s
 
 
 def _image_urls(params: dict) -> list:
-    context = params.get("chatContext") if isinstance(params.get("chatContext"), dict) else {}
+    context = params.get("chatContext")
+    context = context if isinstance(context, dict) else {}
     urls = context.get("imageUrls")
     return list(urls) if isinstance(urls, list) else []
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from typing import Any
 
 from .scenario import THINK_CHUNKS
 from .scenario import Scenario
@@ -20,7 +21,13 @@ class Step:
 
     delay: float
     kind: str
-    data: tuple | None = None
+    data: tuple[str, dict[str, Any]] | None = None
+
+    def message(self) -> tuple[str, dict[str, Any]]:
+        """(method, params) of a `push` or `tool` step."""
+        if self.data is None:
+            raise ValueError(f"a {self.kind} step carries no message")
+        return self.data
 
 
 @dataclasses.dataclass
@@ -135,7 +142,7 @@ def _truncate(steps: list[Step], real: int) -> list[Step]:
         if seen >= real:
             break
         out.append(step)
-        if step.data[1]["text"]:
+        if step.message()[1]["text"]:
             seen += 1
     return out
 

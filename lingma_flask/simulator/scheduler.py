@@ -29,7 +29,7 @@ class AskRun:
         self.gen = 0
         self.parts: list[str] = []
         self.last_push: int | None = None
-        self.tool: tuple | None = None   # (toolCallId, started) while waiting
+        self.tool: tuple[str, float] | None = None   # (toolCallId, started) while waiting
 
     @property
     def request_id(self) -> str:
@@ -171,7 +171,7 @@ class Scheduler:
         """`tool/invokeResult` arrived: resume the waiting ask; return (requestId, waited)."""
         with self._cond:
             run = self._tools.pop(tool_call_id, None)
-            if run is None:
+            if run is None or run.tool is None:  # a run is in _tools only while its tool is set
                 return None
             if run.steps and run.steps[0].kind == "toolwait":
                 run.steps.popleft()
@@ -247,10 +247,10 @@ class Scheduler:
             self._send_push(run, step, now, out)
         elif kind == "tool":
             self._send_push(run, step, now, out)
-            run.tool = (step.data[1]["toolCallId"], now)
+            run.tool = (step.message()[1]["toolCallId"], now)
             self._tools[run.tool[0]] = run
             run.steps.appendleft(Step(self.tool_timeout, "toolwait"))
-        elif kind == "toolwait":
+        elif kind == "toolwait" and run.tool is not None:  # tool_result drops the step with the tool
             self._tools.pop(run.tool[0], None)
             out.append(("tool_timeout", run.request_id, run.tool[0], now - run.tool[1]))
             run.tool = None
@@ -259,7 +259,7 @@ class Scheduler:
         # "stall": nothing more is sent; the run stays active until stop or disconnect
 
     def _send_push(self, run: AskRun, step: Step, now: float, out: list) -> None:
-        method, params = step.data
+        method, params = step.message()
         if method in ("chat/answer", "chat/think"):
             params["timestamp"] = int(time.time() * 1000)
         if method == "chat/answer":

@@ -9,8 +9,9 @@ list → its first non-null type; local `$ref`s (`#/$defs/X`, `#/definitions/X`)
 from __future__ import annotations
 
 import copy
+from typing import Any
 
-_SCALARS = {"string": "sim", "integer": 1, "number": 1.5, "boolean": True, "null": None}
+_SCALARS: dict[str, Any] = {"string": "sim", "integer": 1, "number": 1.5, "boolean": True, "null": None}
 _MAX_DEPTH = 20
 
 
@@ -54,8 +55,10 @@ def schema_type(schema: dict) -> str:
 def required_properties(schema: dict, root=None) -> list[tuple[str, dict]]:
     """(name, sub-schema) of every required property, in `required` order."""
     schema = _resolve(schema, schema if root is None else root)
-    props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
-    required = schema.get("required") if isinstance(schema.get("required"), list) else []
+    props = schema.get("properties")
+    props = props if isinstance(props, dict) else {}
+    required = schema.get("required")
+    required = required if isinstance(required, list) else []
     return [(name, props.get(name, {})) for name in required if isinstance(name, str)]
 
 
@@ -84,7 +87,7 @@ def _resolve(schema: dict, root: dict) -> dict:
         ref = schema.get("$ref")
         if not isinstance(ref, str) or not ref.startswith("#/"):
             return schema
-        node = root
+        node: object = root
         for part in ref[2:].split("/"):
             node = node.get(part) if isinstance(node, dict) else None
         schema = node if isinstance(node, dict) else {}

@@ -6,6 +6,7 @@ import logging
 import socket
 import threading
 
+from websockets.sync.server import Server
 from websockets.sync.server import ServerConnection
 from websockets.sync.server import serve
 
@@ -65,16 +66,17 @@ class WsServer:
         self.sim = sim
         self.sock = sock
         self.port = sock.getsockname()[1]
-        self._server = None
+        self._server: Server | None = None
 
     def start(self) -> None:
         """Start listening and accepting in a background thread."""
         self.sock.listen(512)
-        self._server = serve(self._handle, sock=self.sock, compression=None, ping_interval=None,
-                             max_size=MAX_MESSAGE, close_timeout=1, open_timeout=10,
-                             create_connection=BatchConnection,
-                             logger=logging.getLogger("lingma.sim.ws"))
-        threading.Thread(target=self._server.serve_forever, name="sim-ws", daemon=True).start()
+        server = serve(self._handle, sock=self.sock, compression=None, ping_interval=None,
+                       max_size=MAX_MESSAGE, close_timeout=1, open_timeout=10,
+                       create_connection=BatchConnection,
+                       logger=logging.getLogger("lingma.sim.ws"))
+        self._server = server
+        threading.Thread(target=server.serve_forever, name="sim-ws", daemon=True).start()
 
     def _handle(self, conn) -> None:
         Session(self.sim, conn).serve()

@@ -263,9 +263,8 @@ def split_points(data: bytes) -> list[bytes]:
     body_start = data.find(b"\r\n\r\n") + 4
     lead = next((i for i in range(body_start, len(data)) if data[i] >= 0xC0), None)
     cuts.add(lead + 1 if lead is not None else (body_start + len(data)) // 2)
-    cuts = sorted(c for c in cuts if 0 < c < len(data))
     pieces, start = [], 0
-    for cut in cuts:
+    for cut in sorted(c for c in cuts if 0 < c < len(data)):
         pieces.append(data[start:cut])
         start = cut
     pieces.append(data[start:])

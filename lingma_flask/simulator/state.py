@@ -6,6 +6,11 @@ import collections
 import os
 import threading
 import time
+from typing import TYPE_CHECKING
+from typing import Any
+
+if TYPE_CHECKING:
+    from .session import Session
 
 
 class SimState:
@@ -14,16 +19,16 @@ class SimState:
     def __init__(self, limit: int = 1000):
         self._lock = threading.Lock()
         self._limit = limit
-        self.connections: dict[int, object] = {}
-        self.sessions: dict[str, list] = {}
+        self.connections: dict[int, Session] = {}
+        self.sessions: dict[str, list[dict[str, str]]] = {}
         self.endpoint = ""
         self._reset_records()
 
     def _reset_records(self) -> None:
-        self.asks = collections.deque(maxlen=self._limit)
-        self.stops = collections.deque(maxlen=self._limit)
-        self.tool_results = collections.deque(maxlen=self._limit)
-        self.uploads = collections.deque(maxlen=self._limit)
+        self.asks: collections.deque[dict[str, Any]] = collections.deque(maxlen=self._limit)
+        self.stops: collections.deque[object] = collections.deque(maxlen=self._limit)
+        self.tool_results: collections.deque[dict[str, Any]] = collections.deque(maxlen=self._limit)
+        self.uploads: collections.deque[dict[str, Any]] = collections.deque(maxlen=self._limit)
         self.asks_total = 0
         self.closed_acks = {"sent": 0, "acked": 0, "missing": 0, "late": 0}
 
@@ -36,12 +41,12 @@ class SimState:
             session.scheduler.reset_acks()
 
     # connections ---------------------------------------------------------------
-    def add_connection(self, session) -> None:
+    def add_connection(self, session: Session) -> None:
         """Register a live connection."""
         with self._lock:
             self.connections[session.id] = session
 
-    def remove_connection(self, session) -> None:
+    def remove_connection(self, session: Session) -> None:
         """Unregister a connection, keeping its ack counts in the totals."""
         counts = session.scheduler.acks.counts(time.monotonic())
         with self._lock:
@@ -82,7 +87,7 @@ class SimState:
         with self._lock:
             turns = self.sessions.get(session_id)
             new = turns is None
-            if new:
+            if turns is None:
                 turns = self.sessions[session_id] = []
             turns.append({"requestId": request_id, "question": question})
             return new

@@ -29,7 +29,8 @@ def call_answer(tools: list[dict], items: dict, turn: str) -> str:
     """The answer text: prose, then the requested calls of the chosen tool."""
     tool = choose(tools, items.get("tool"))
     name = tool["name"]
-    schema = tool.get("parameters") if isinstance(tool.get("parameters"), dict) else {}
+    schema = tool.get("parameters")
+    schema = schema if isinstance(schema, dict) else {}
     args = given_arguments(items.get("tool_args"))
     if args is None:
         args = schema_fill.synthesize(schema)

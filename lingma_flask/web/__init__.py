@@ -5,7 +5,10 @@ Nothing here knows a face: `api/` and `ops/` build on it.
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # gunicorn's master imports web.gunicorn_worker: no Flask there
+    from flask import Flask
 
 
 def init_app(app: Flask) -> None:

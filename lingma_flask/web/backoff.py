@@ -44,7 +44,9 @@ class Burst:
     __slots__ = ("started", "guesses", "locked_until")
 
     def __init__(self, now: float):
-        self.started, self.guesses, self.locked_until = now, set(), 0.0
+        self.started = now
+        self.guesses: set[bytes] = set()   # hashes of the wrong keys
+        self.locked_until = 0.0
 
 
 class Backoff:

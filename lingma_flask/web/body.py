@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from ..pipeline.tools.lenient import reject_constant
+from ..strict_json import reject_constant
 from .errors import ApiError
 
 MAX_DEPTH = 64                # objects/arrays inside each other
@@ -65,12 +65,14 @@ def invalid(reason: str) -> ApiError:
     return ApiError(400, f"The request body is not valid JSON: {reason}.", code="invalid_json")
 
 
-def _unique_keys(pairs: list) -> dict:
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = dict(pairs)
     if len(result) != len(pairs):
-        seen = set()
-        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
-        raise ValueError(f"duplicate key {duplicate[:60]!r}")
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate key {key[:60]!r}")
+            seen.add(key)
     return result
 
 

@@ -31,6 +31,7 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Generator
 from collections.abc import Iterable
 from collections.abc import Iterator
 
@@ -291,7 +292,7 @@ class WriteGuard:
 
 
 def guarded_slices(chunks: Iterable[bytes], guard: WriteGuard,
-                   watchdog=WATCHDOG) -> Iterator[bytes]:
+                   watchdog=WATCHDOG) -> Generator[bytes, None, None]:
     """Yield `chunks` in slices, each timed by `guard`; after a drop, never another byte."""
     watchdog.arm(guard)
     try:

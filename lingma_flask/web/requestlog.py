@@ -13,8 +13,9 @@ from flask import Flask
 from flask import g
 from flask import request
 
+from ..extension import get_observers
 from ..logs import REQUEST_LOGGER
-from ..ops import metrics
+from ..observe import Observers
 
 HEADER = "x-request-id"
 FIELD_LIMIT = 200
@@ -26,7 +27,7 @@ log = logging.getLogger(REQUEST_LOGGER)
 class RequestRecord:
     """What one request's log line says; a streamed response finishes it from its generator."""
 
-    def __init__(self, request_id: str, method: str, route: str):
+    def __init__(self, request_id: str, method: str, route: str, observers: Observers | None = None):
         self.id = request_id
         self.method = method
         self.route = route
@@ -44,6 +45,8 @@ class RequestRecord:
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
         self._written = False
+        # who hears of the finished request (metrics); nobody for a record made outside an app
+        self._observers = observers if observers is not None else Observers()
 
     def mark_first_token(self) -> None:
         """Note the first answer chunk's latency (only the first call counts)."""
@@ -60,15 +63,17 @@ class RequestRecord:
         fields["total_ms"] = self._elapsed_ms()
         log.info("request", extra={"fields": fields})
         _remember(self, fields["total_ms"])
-        metrics.observe_request(self._rule, self.status or 0, self.model, fields["total_ms"] / 1000,
-                                None if self.first_token_ms is None else self.first_token_ms / 1000,
-                                self.prompt_tokens or 0, self.completion_tokens or 0)
+        self._observers.request_finished(
+            self._rule, self.status or 0, self.model, fields["total_ms"] / 1000,
+            None if self.first_token_ms is None else self.first_token_ms / 1000,
+            self.prompt_tokens or 0, self.completion_tokens or 0)
 
     def _elapsed_ms(self) -> int:
         return int((time.monotonic() - self._start) * 1000)
 
 
-RECENT = collections.deque(maxlen=100)     # this worker's last API requests, for the admin
+# this worker's last API requests, for the admin
+RECENT: collections.deque[dict[str, object]] = collections.deque(maxlen=100)
 UNLISTED = ("/admin", "/metrics", "/health", "/ready", "/openapi")
 
 
@@ -102,7 +107,7 @@ def request_id() -> str:
 def current_record() -> RequestRecord:
     """Return this request's record (made on demand if before_request did not run)."""
     if "request_record" not in g:
-        g.request_record = RequestRecord(request_id(), request.method, request.path)
+        g.request_record = RequestRecord(request_id(), request.method, request.path, get_observers())
     return g.request_record
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from collections.abc import Iterable
 
 from flask import Response
@@ -20,7 +21,7 @@ def encode(payload: dict) -> str:
 SLOT = "\u0001slot\u0001"  # json.dumps escapes control characters, so this cannot occur in text
 
 
-def template(payload: dict):
+def template(payload: dict) -> Callable[[str], bytes]:
     """Return `fill(text)`: `encode(payload)` as UTF-8 bytes, `text` in place of the one SLOT.
 
     A stream's chunks differ only in their text, so the rest is encoded once per stream.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from lingma_flask.lingma.models import ModelInfo
+from lingma_flask.lingma.settings import CoreSettings
 from lingma_flask.lingma.stream import Thought
 
 TICK = object()  # a script item: one quiet interval (events() yields None)
@@ -69,9 +70,13 @@ class FakeStream:
 
 
 class FakePool:
-    """A LingmaPool stand-in: `ask` returns the next scripted FakeStream, or raises."""
+    """A LingmaPool stand-in: `ask` returns the next scripted FakeStream, or raises.
 
-    def __init__(self, models=DEFAULT_MODELS, *, ready=True, simulator=False):
+    Like FakeStream, it implements the pipeline's Protocols (pipeline/ports.py: test_ports.py).
+    """
+
+    def __init__(self, models=DEFAULT_MODELS, *, ready=True, simulator=False, settings=None):
+        self.settings = settings if settings is not None else CoreSettings()
         self._models = list(models)
         self.ready = ready
         self.using_simulator = simulator

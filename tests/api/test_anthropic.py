@@ -7,6 +7,7 @@ import json
 import pytest
 
 from lingma_flask.lingma import errors as le
+from lingma_flask.lingma.settings import CoreSettings
 from lingma_flask.lingma.stream import Thought
 
 from .anthropic_stream import blocks
@@ -346,9 +347,7 @@ def test_invalid_json_is_400(client):
 
 
 def test_prompt_too_long_reads_like_anthropic(client, pool):
-    class Settings:
-        max_prompt_chars = 1000
-    pool.settings = Settings()
+    pool.settings = CoreSettings(max_prompt_chars=1000)
     pool.ask_error = le.LingmaPromptTooLargeError("The prompt is 4000 characters long")
     err = envelope(client.post(URL, json=body(messages=[{"role": "user", "content": "y" * 4000}])),
                    400, "invalid_request_error")

@@ -10,6 +10,7 @@ import random
 import pytest
 
 from lingma_flask.api import anthropic
+from lingma_flask.lingma.settings import CoreSettings
 from lingma_flask.pipeline import job as pipeline
 from lingma_flask.pipeline import prompt
 from lingma_flask.pipeline import tokens
@@ -59,9 +60,7 @@ def steps(monkeypatch):
 
 
 def limited(pool, chars: int):
-    class Settings:
-        max_prompt_chars = chars
-    pool.settings = Settings()
+    pool.settings = CoreSettings(max_prompt_chars=chars)
 
 
 def counted(steps) -> int:

@@ -16,6 +16,12 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from typing import Any
+from typing import Protocol
 
 import regex
 from attrs import fields
@@ -23,6 +29,7 @@ from jsonschema import _keywords
 from jsonschema import _legacy_keywords
 from jsonschema import _utils
 from jsonschema.exceptions import ValidationError
+from jsonschema.protocols import Validator
 from jsonschema.validators import Draft7Validator
 from jsonschema.validators import Draft201909Validator
 from jsonschema.validators import Draft202012Validator
@@ -37,11 +44,28 @@ PATTERN_SECONDS = 0.05        # one match; the request's budget caps the sum
 CACHED_PATTERN_LENGTH = 1_000  # longer patterns are compiled on each use, never kept
 PATTERN_CACHE = 256
 
-_twins: dict[type, type] = {}
+_twins: dict[type[Validator], type[Validator]] = {}
 _twins_lock = threading.Lock()
 
 
-def bounded(cls: type) -> type:
+class Applying(Protocol):
+    """What a keyword function uses of the validator applying it (a jsonschema validator)."""
+
+    def is_type(self, instance: Any, type: str) -> bool:
+        """Tell whether `instance` is of the JSON type named `type`."""
+        ...
+
+    def descend(self, instance: Any, schema: Any, path: Any = None,
+                schema_path: Any = None) -> Iterator[ValidationError]:
+        """Apply a subschema to a part of the instance."""
+        ...
+
+
+# A keyword function: (validator, the keyword's value, instance, schema) -> the instance's errors
+Keyword = Callable[[Applying, Any, Any, Mapping[str, Any]], Iterator[ValidationError] | None]
+
+
+def bounded(cls: type[Validator]) -> type[Validator]:
     """Return the bounded twin of a jsonschema validator class (a bounded class is its own)."""
     twin = _twins.get(cls)
     if twin is None:
@@ -53,8 +77,8 @@ def bounded(cls: type) -> type:
     return twin
 
 
-def _extend(cls: type) -> type:
-    keywords = {name: _counted(_REPLACEMENTS.get(function, function))
+def _extend(cls: type[Validator]) -> type[Validator]:
+    keywords = {name: _counted(_REPLACEMENTS.get(function) or function)
                 for name, function in cls.VALIDATORS.items()}
     twin = extend(cls, keywords)
     twin.EVOLVE_FIELDS = tuple((f.name, f.alias) for f in fields(twin) if f.init)
@@ -64,7 +88,7 @@ def _extend(cls: type) -> type:
     return twin
 
 
-def _evolve(self, **changes):
+def _evolve(self: Any, **changes: Any) -> Validator:
     schema = changes.setdefault("schema", self.schema)
     cls = bounded(validator_for(schema, default=type(self)))
     for name, alias in self.EVOLVE_FIELDS:
@@ -73,9 +97,10 @@ def _evolve(self, **changes):
     return cls(**changes)
 
 
-def _counted(keyword):
+def _counted(keyword: Keyword) -> Keyword:
     @functools.wraps(keyword)
-    def counted(validator, value, instance, schema):
+    def counted(validator: Applying, value: Any, instance: Any,
+                schema: Mapping[str, Any]) -> Iterator[ValidationError] | None:
         spend(1 + (len(value) >> 6 if isinstance(value, (dict, list)) else 0))
         return keyword(validator, value, instance, schema)
     return counted
@@ -104,7 +129,7 @@ def search(pattern: str, text: str) -> bool | None:
 
 
 @functools.lru_cache(maxsize=PATTERN_CACHE)
-def _compiled(pattern: str):
+def _compiled(pattern: str) -> regex.Pattern[str]:
     return regex.compile(pattern, cache_pattern=False)   # this cache, not regex's (500 of any size)
 
 
@@ -113,7 +138,8 @@ def _slow(pattern: str) -> ValidationError:
                            f" {PATTERN_SECONDS:g} s); use a simpler pattern")
 
 
-def pattern(validator, patrn, instance, schema):
+def pattern(validator: Applying, patrn: str, instance: Any,
+            schema: Mapping[str, Any]) -> Iterator[ValidationError]:
     """`pattern`, matched with a timeout."""
     if not validator.is_type(instance, "string"):
         return
@@ -124,7 +150,8 @@ def pattern(validator, patrn, instance, schema):
         yield ValidationError(f"{instance!r} does not match {patrn!r}")
 
 
-def pattern_properties(validator, patterns, instance, schema):
+def pattern_properties(validator: Applying, patterns: Mapping[str, Any], instance: Any,
+                       schema: Mapping[str, Any]) -> Iterator[ValidationError]:
     """`patternProperties`, matched with a timeout."""
     if not validator.is_type(instance, "object"):
         return
@@ -138,11 +165,14 @@ def pattern_properties(validator, patterns, instance, schema):
                 yield from validator.descend(value, subschema, path=name, schema_path=patrn)
 
 
-def additional_properties(validator, extra_schema, instance, schema):
+def additional_properties(validator: Applying, extra_schema: Any, instance: Any,
+                          schema: Mapping[str, Any]) -> Iterator[ValidationError]:
     """`additionalProperties`; names are matched against `patternProperties` with a timeout."""
     patterns = schema.get("patternProperties")
     if not patterns or not validator.is_type(instance, "object"):
-        yield from _keywords.additionalProperties(validator, extra_schema, instance, schema)
+        # the stub (types-jsonschema) says it returns None; jsonschema's keyword is a generator
+        yield from _keywords.additionalProperties(  # type: ignore[func-returns-value,misc]
+            validator, extra_schema, instance, schema)
         return
     properties = schema.get("properties", {})
     extras = []
@@ -167,7 +197,12 @@ def additional_properties(validator, extra_schema, instance, schema):
 
 # -- linear replacements -------------------------------------------------------------------
 
-def unique_items(validator, unique, instance, schema):
+# finds what a schema's other keywords evaluated: (validator, instance, schema) -> names or indexes
+Finder = Callable[[Any, Any, Any], Iterable[Any]]
+
+
+def unique_items(validator: Applying, unique: bool, instance: Any,
+                 schema: Mapping[str, Any]) -> Iterator[ValidationError]:
     """`uniqueItems` in one pass over canonical keys."""
     if unique and validator.is_type(instance, "array"):
         spend(len(instance) >> 6)
@@ -177,12 +212,13 @@ def unique_items(validator, unique, instance, schema):
             yield ValidationError(f"has non-unique elements: items {first} and {second} are equal")
 
 
-def _extras(names: list) -> str:
+def _extras(names: list[Any]) -> str:
     verb = "was" if len(names) == 1 else "were"
     return f"{', '.join(repr(name) for name in names)} {verb}"
 
 
-def properties(validator, declared, instance, schema):
+def properties(validator: Applying, declared: Mapping[str, Any], instance: Any,
+               schema: Mapping[str, Any]) -> Iterator[ValidationError]:
     """`properties`, looping over the smaller side: a call's few arguments, not 10,000 names."""
     if not validator.is_type(instance, "object"):
         return
@@ -193,9 +229,10 @@ def properties(validator, declared, instance, schema):
                                          schema_path=name)
 
 
-def unevaluated_properties(find_evaluated):
+def unevaluated_properties(find_evaluated: Finder) -> Keyword:
     """`unevaluatedProperties` with the evaluated names in a set (jsonschema's finder)."""
-    def keyword(validator, rest, instance, schema):
+    def keyword(validator: Applying, rest: Any, instance: Any,
+                schema: Mapping[str, Any]) -> Iterator[ValidationError]:
         if not validator.is_type(instance, "object"):
             return
         evaluated = set(find_evaluated(validator, instance, schema))
@@ -210,9 +247,10 @@ def unevaluated_properties(find_evaluated):
     return keyword
 
 
-def unevaluated_items(find_evaluated):
+def unevaluated_items(find_evaluated: Finder) -> Keyword:
     """`unevaluatedItems` with the evaluated indexes in a set (jsonschema's finder)."""
-    def keyword(validator, rest, instance, schema):
+    def keyword(validator: Applying, rest: Any, instance: Any,
+                schema: Mapping[str, Any]) -> Iterator[ValidationError]:
         if not validator.is_type(instance, "array"):
             return
         evaluated = set(find_evaluated(validator, instance, schema))
@@ -223,7 +261,7 @@ def unevaluated_items(find_evaluated):
 
 
 # jsonschema's own finders (the module is private; jsonschema is pinned in requirements.txt)
-_REPLACEMENTS = {
+_REPLACEMENTS: dict[Callable[..., Any], Keyword] = {
     _keywords.pattern: pattern,
     _keywords.patternProperties: pattern_properties,
     _keywords.additionalProperties: additional_properties,
@@ -239,7 +277,7 @@ _REPLACEMENTS = {
 }
 
 
-def schema_error(cls: type, schema) -> ValidationError | None:
+def schema_error(cls: type[Validator], schema: Any) -> ValidationError | None:
     """Return the first way `schema` breaks its meta-schema (on a bounded class), or None.
 
     Schemas of 2019-09 and 2020-12 are checked against draft 7's meta-schema: theirs resolve a
@@ -256,6 +294,6 @@ _DYNAMIC_METAS = {Draft201909Validator.META_SCHEMA["$id"], Draft202012Validator.
 
 
 @functools.lru_cache(maxsize=16)
-def _meta_validator(cls: type):
+def _meta_validator(cls: type[Validator]) -> Validator:
     meta = bounded(validator_for(cls.META_SCHEMA, default=cls))
     return meta(cls.META_SCHEMA, format_checker=meta.FORMAT_CHECKER)

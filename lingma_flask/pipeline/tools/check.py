@@ -51,7 +51,10 @@ TYPE_NAMES = {"null": "null", "boolean": "a boolean", "number": "a number", "str
 # A registry with no retrieve function: a $ref outside the schema fails instead of being fetched.
 NO_RETRIEVAL = Registry()
 
-_cache = SizedLRU()
+_cache: SizedLRU[bytes, Compiled] = SizedLRU()
+
+Checked = tuple[dict[str, Any], None] | tuple[None, str]
+"""A call's arguments as a JSON object, or the problem that keeps it from being one."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,8 +71,7 @@ class Compiled:
     refused: bool = False
 
 
-def check_call(call: Call, tools: dict[str, Tool],
-               budget: Budget | None = None) -> tuple[dict | None, str | None]:
+def check_call(call: Call, tools: dict[str, Tool], budget: Budget | None = None) -> Checked:
     """Return (arguments, None) for a valid call of an offered tool, else (None, problem)."""
     if call.name is None:
         return None, f"a tool call needs a function name; {offered_names(tools)}"
@@ -77,12 +79,13 @@ def check_call(call: Call, tools: dict[str, Tool],
     if tool is None:
         return None, f"unknown tool {call.name!r}; {offered_names(tools)}"
     schema = tool.checker or compiled(tool.parameters)
-    arguments, problem = arguments_object(call, tool, schema)
-    if problem is None:
-        problem = validate(arguments, schema, budget)
+    parsed = arguments_object(call, tool, schema)
+    if parsed[1] is not None:
+        return None, f"{call.name}: {parsed[1]}"
+    problem = validate(parsed[0], schema, budget)
     if problem is not None:
         return None, f"{call.name}: {problem}"
-    return arguments, None
+    return parsed
 
 
 def offered_names(tools: dict[str, Tool]) -> str:
@@ -94,8 +97,7 @@ def offered_names(tools: dict[str, Tool]) -> str:
     return f"offered tools: {names}" + (f" and {more} more" if more > 0 else "")
 
 
-def arguments_object(call: Call, tool: Tool,
-                     schema: Compiled | None = None) -> tuple[dict | None, str | None]:
+def arguments_object(call: Call, tool: Tool, schema: Compiled | None = None) -> Checked:
     """Return the call's arguments as a JSON object (XML ones typed by schema), or a problem."""
     arguments = call.arguments
     if isinstance(arguments, str):
@@ -241,4 +243,5 @@ def _short(text: str) -> str:
 
 
 def _json_type_name(value: Any) -> str:
-    return TYPE_NAMES.get(json_type(value)) or type(value).__name__
+    kind = json_type(value)
+    return TYPE_NAMES[kind] if kind is not None else type(value).__name__

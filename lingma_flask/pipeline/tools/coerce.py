@@ -104,6 +104,9 @@ def _listed_values(schema: dict) -> list[Any]:
     return values + [schema["const"]] if "const" in schema else values
 
 
+_CONTAINER_TYPES: dict[type, str] = {str: "string", dict: "object", list: "array"}
+
+
 def json_type(value: Any) -> str | None:
     """Return the JSON type of a decoded value (int and float are "number"); None for others."""
     if value is None:
@@ -112,7 +115,7 @@ def json_type(value: Any) -> str | None:
         return "boolean"
     if isinstance(value, (int, float)):
         return "number"
-    return {str: "string", dict: "object", list: "array"}.get(type(value))
+    return _CONTAINER_TYPES.get(type(value))
 
 
 def _local_ref(root: Any, ref: str) -> Any:

@@ -9,6 +9,7 @@ counted too. The walk is linear in the schema's size: each part is measured once
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote
 
@@ -102,7 +103,7 @@ class Index:
                 return None
         return node
 
-    def children(self, node: Any):
+    def children(self, node: Any) -> Iterator[Any]:
         """Yield a node's objects and arrays, and what its references point at."""
         values = node.values() if isinstance(node, dict) else node
         for value in values:

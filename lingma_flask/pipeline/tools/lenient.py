@@ -11,6 +11,8 @@ import json
 import re
 from typing import Any
 
+from ...strict_json import reject_constant
+
 # Every scan of model text here is linear: a model answer must never cost the worker more
 # than a pass or two over it (issue 13). Each regex below is a single character class, a
 # fixed word, or a string body whose parts cannot overlap, so none can backtrack far.
@@ -33,13 +35,8 @@ def strip_fence(text: str) -> str:
     text = text.strip()
     if len(text) < 6 or not (text.startswith("```") and text.endswith("```")):
         return text
-    body_start = _FENCE_INFO.match(text, 3).end()
-    return text[body_start:-3].strip()
-
-
-def reject_constant(name: str) -> None:
-    """Refuse NaN and Infinity, which Python's json module would otherwise accept."""
-    raise ValueError(f"{name} is not valid JSON")
+    info = _FENCE_INFO.match(text, 3)   # always matches, if only the empty string
+    return text[info.end() if info else 3:-3].strip()
 
 
 def _strict(text: str) -> Any:
@@ -61,7 +58,7 @@ def forgive(text: str) -> str:
     either (each one is escaped in the first one's reading), so trying each would be quadratic.
     """
     out: list[str] = []
-    index, unclosed = 0, set()
+    index, unclosed = 0, set[str]()
     while (slip := _NEXT_SLIP.search(text, index)) is not None:
         start = slip.start()
         out.append(text[index:start])

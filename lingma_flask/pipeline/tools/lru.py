@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Hashable
+from typing import Generic
+from typing import TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
-class SizedLRU:
+class SizedLRU(Generic[K, V]):
     """Keeps the most recently used entries while their count and summed sizes fit the limits.
 
     The limits are given on each `put`, so a module constant read at call time (and patched
     by a test) applies at once. An entry larger than the size limit is never kept.
     """
 
-    def __init__(self):
-        self._entries: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+    def __init__(self) -> None:
+        self._entries: OrderedDict[K, tuple[V, int]] = OrderedDict()
         self._lock = threading.Lock()
         self.total = 0
 
-    def get(self, key: Any) -> Any:
+    def get(self, key: K) -> V | None:
         """Return the value kept for key (now the most recently used), or None."""
         with self._lock:
             entry = self._entries.get(key)
@@ -28,7 +33,7 @@ class SizedLRU:
             self._entries.move_to_end(key)
             return entry[0]
 
-    def put(self, key: Any, value: Any, size: int, *, max_entries: int, max_size: int) -> bool:
+    def put(self, key: K, value: V, size: int, *, max_entries: int, max_size: int) -> bool:
         """Keep value under key, evicting the least recently used; False if it is too large."""
         if size > max_size:
             return False

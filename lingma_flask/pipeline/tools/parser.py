@@ -151,7 +151,7 @@ class _Block:
 class CallParser:
     """A streaming parser of one answer: feed() its chunks in order, then close() once."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._held = ""
         self._block: _Block | None = None
         self._drop_newline = False

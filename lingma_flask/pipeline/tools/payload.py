@@ -21,7 +21,8 @@ NOT_A_CALL = 'a tool call must be a JSON object like {"name": ..., "arguments": 
 def decode_block(raw: str, body: str) -> list[Piece]:
     """Return the calls one block holds, or a single Broken piece saying why it holds none."""
     text = body.strip()
-    text = text[OPENERS.match(text).end():]   # stray repeated openers
+    openers = OPENERS.match(text)   # stray repeated openers; always matches, if only ""
+    text = text[openers.end():] if openers else text
     if not text:
         return [Broken(raw, "the tool call block is empty")]
     if text.startswith("<"):

@@ -54,7 +54,7 @@ class ToolChoice:
     mode: str = "auto"
     name: str | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.mode not in CHOICE_MODES:
             raise ValueError(f"tool choice mode must be one of {CHOICE_MODES}, not {self.mode!r}")
         if (self.mode == "named") != bool(self.name):

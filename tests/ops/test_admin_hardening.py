@@ -14,6 +14,7 @@ import re
 
 import pytest
 
+from lingma_flask.lingma.settings import CoreSettings
 from lingma_flask.ops.admin_session import FILE_NAME as GENERATION_FILE
 from lingma_flask.ops.qr import is_login_url
 from lingma_flask.web.backoff import LIMIT
@@ -50,7 +51,7 @@ class FakeInstance:
 @pytest.fixture
 def instance(pool, tmp_path):
     pool.instances = [FakeInstance()]
-    pool.settings = type("Settings", (), {"login_root": lambda self: tmp_path / "login"})()
+    pool.settings = CoreSettings(login_dir=str(tmp_path / "login"))   # login_root() is there
     return pool.instances[0]
 
 

@@ -1,0 +1,85 @@
+"""The worker class gunicorn runs: requests gunicorn itself refuses get the face's JSON error."""
+
+import json
+import socket
+
+import pytest
+from gunicorn.http.errors import InvalidHeader
+from gunicorn.http.errors import LimitRequestLine
+
+from lingma_flask.web.gunicorn_worker import JsonErrorWorker
+
+
+class Log:
+    """Records what the worker logs."""
+
+    def __init__(self):
+        self.lines = []
+
+    def warning(self, message, *args):
+        self.lines.append(("warning", message % args))
+
+    def exception(self, message, *args):
+        self.lines.append(("exception", message % args))
+
+    def debug(self, message, *args):
+        self.lines.append(("debug", message % args))
+
+
+class Request:
+    def __init__(self, path):
+        self.path = path
+
+
+def answer(req, exc) -> tuple[str, dict, bytes, Log]:
+    """Let the worker handle `exc`; return (status line, headers, body, its log)."""
+    worker = object.__new__(JsonErrorWorker)   # its handler needs no running worker
+    worker.log = Log()
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        worker.handle_error(req, ours, ("192.0.2.7", 5000), exc)
+        ours.shutdown(socket.SHUT_WR)
+        raw = b"".join(iter(lambda: theirs.recv(65536), b""))
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines)
+    return status, headers, body, worker.log
+
+
+def test_a_request_line_too_long_is_an_openai_414():
+    status, headers, body, log = answer(None, LimitRequestLine(9000, 4094))
+    assert status == "HTTP/1.1 414 URI Too Long"
+    assert headers["Content-Type"] == "application/json" and int(headers["Content-Length"]) == len(body)
+    error = json.loads(body)["error"]
+    assert error["code"] == "uri_too_long" and error["type"] == "invalid_request_error"
+    assert set(error) == {"message", "type", "param", "code"}
+    assert headers["x-request-id"] in log.lines[0][1] and "192.0.2.7" in log.lines[0][1]
+
+
+def test_a_bad_header_on_the_anthropic_face_is_anthropics_400():
+    status, headers, body, _ = answer(Request("/v1/messages"), InvalidHeader("X-Bad\x01"))
+    assert status == "HTTP/1.1 400 Bad Request"
+    document = json.loads(body)
+    assert document["type"] == "error" and document["error"]["type"] == "invalid_request_error"
+    assert document["request_id"] == headers["x-request-id"]
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", ""])
+def test_a_bug_is_a_500_that_names_no_detail(path):
+    try:
+        raise RuntimeError("secret detail")
+    except RuntimeError as exc:
+        status, _, body, log = answer(Request(path) if path else None, exc)
+    assert status == "HTTP/1.1 500 Internal Server Error"
+    assert json.loads(body)["error"]["code"] == "internal_error" and b"secret" not in body
+    assert log.lines[0][0] == "exception"
+
+
+def test_the_path_of_a_request_line_too_long_is_read_from_the_parser_frames():
+    def parse(data):
+        raise LimitRequestLine(len(data), 10)
+    try:
+        parse(b"POST /v1/messages?x=" + b"a" * 100)
+    except LimitRequestLine as exc:
+        _, _, body, _ = answer(None, exc)
+    assert json.loads(body)["type"] == "error"   # Anthropic's envelope: the path was found
