@@ -27,6 +27,7 @@ from ..pipeline.conversation import ChatRequest
 from ..pipeline.prompt import PromptTooLong
 from ..pipeline.prompt import render_prompt
 from ..pipeline.targets import resolve_target
+from ..web import envelope
 from ..web import errors
 from ..web import sse
 from ..web.auth import require_api_key
@@ -173,7 +174,7 @@ def message_body(head: MessageHead, result: pipeline.Result, thinking: bool,
 
 def frame(name: str, payload: dict) -> str:
     """Encode one named SSE event (its `type` repeats the name, as Anthropic sends it)."""
-    return f"event: {name}\n" + sse.encode(payload)
+    return sse.encode(payload, event=name)
 
 
 PING = frame("ping", {"type": "ping"})
@@ -265,19 +266,11 @@ class MessageEncoder:
 
 def delta_template(index: int, delta: dict) -> Callable[[str], bytes]:
     """Return fill(text) -> the `content_block_delta` frame of a text or thinking delta."""
-    fill = sse.template({"type": "content_block_delta", "index": index, "delta": delta})
-    head = b"event: content_block_delta\n"
-    return lambda text: head + fill(text)
+    return sse.template({"type": "content_block_delta", "index": index, "delta": delta},
+                        event="content_block_delta")
 
 
 # -- errors --------------------------------------------------------------------------------
-
-ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
-               403: "permission_error", 404: "not_found_error", 405: "invalid_request_error",
-               413: "request_too_large",
-               429: "rate_limit_error", 500: "api_error", 502: "api_error",
-               504: "timeout_error", 529: "overloaded_error"}
-
 
 def anthropic_status(error: ApiError) -> int:
     """Return the status Anthropic's clients expect for an error.
@@ -295,13 +288,10 @@ def anthropic_status(error: ApiError) -> int:
 def error_body(error: ApiError, request_id: str) -> tuple[dict, int]:
     """Return Anthropic's error envelope and its status."""
     status = anthropic_status(error)
-    kind = ERROR_TYPES.get(status) or ("api_error" if status >= 500 else "invalid_request_error")
     message = error.message
     if error.param and error.param not in message and not message.startswith("prompt is too long"):
         message = f"{error.param}: {message}"   # Anthropic's envelope has no `param`
-    body = {"type": "error", "error": {"type": kind, "message": message},
-            "request_id": request_id}
-    return body, status
+    return envelope.anthropic_error(envelope.anthropic_type(status), message, request_id), status
 
 
 def render_error(error: ApiError):

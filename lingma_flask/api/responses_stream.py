@@ -17,7 +17,6 @@ comments.
 from __future__ import annotations
 
 import abc
-import json
 from collections.abc import Callable
 from collections.abc import Iterator
 
@@ -35,10 +34,6 @@ from .responses_shapes import summary_part
 from .responses_shapes import usage_object
 
 
-def _dumps(value) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 class Sequencer:
     """Numbers and encodes the frames of one stream."""
 
@@ -47,20 +42,19 @@ class Sequencer:
 
     def frame(self, kind: str, payload: dict) -> str:
         """Encode one event with the next sequence number."""
-        data = _dumps({"type": kind, **payload, "sequence_number": self.number})
-        self.number += 1
-        return f"event: {kind}\ndata: {data}\n\n"
+        number, self.number = self.number, self.number + 1
+        return sse.encode({"type": kind, **payload, "sequence_number": number}, event=kind)
 
     def deltas(self, kind: str, payload: dict) -> Callable[[str], bytes]:
-        """Return `fill(delta)`: the event with `delta` added, encoded once but for the text."""
-        head, tail = _dumps({"type": kind, **payload, "delta": sse.SLOT}).split(_dumps(sse.SLOT))
-        assert tail == "}"
-        start = f"event: {kind}\ndata: {head}".encode()
+        """Return `fill(delta)`: the event with `delta` added, encoded once but for the text and
+        the sequence number."""
+        fill = sse.template({"type": kind, **payload, "delta": sse.SLOT,
+                             "sequence_number": sse.SLOT}, event=kind)
 
-        def fill(delta: str) -> bytes:
+        def numbered(delta: str) -> bytes:
             number, self.number = self.number, self.number + 1
-            return start + _dumps(delta).encode() + b',"sequence_number":%d}\n\n' % number
-        return fill
+            return fill(delta, number)
+        return numbered
 
 
 class ItemWriter(abc.ABC):

@@ -1,8 +1,7 @@
 """GET /metrics: the Prometheus text exposition, behind LINGMA_METRICS_KEY when it is set.
 
 With no key configured the endpoint is open, like /health: bind to loopback or keep it
-behind your proxy then. The 401 is the OpenAI error envelope, built here so this module does
-not depend on the API package.
+behind your proxy then. The 401 is the OpenAI error envelope (web/envelope.py).
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from ..extension import get_pool
 from ..extension import get_settings
+from ..web import envelope
 from . import metrics
 
 bp = Blueprint("metrics", __name__)
@@ -39,7 +39,7 @@ def bearer_matches(key: str) -> bool:
 
 def refusal():
     """Return the 401 for a missing or wrong metrics key."""
-    error = {"message": "Missing or incorrect metrics key: send 'Authorization: Bearer"
-                        " <LINGMA_METRICS_KEY>'.",
-             "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}
-    return {"error": error}, 401, {"WWW-Authenticate": "Bearer"}
+    body = envelope.openai_error("Missing or incorrect metrics key: send 'Authorization: Bearer"
+                                 " <LINGMA_METRICS_KEY>'.", "invalid_request_error",
+                                 code="invalid_api_key")
+    return body, 401, {"WWW-Authenticate": "Bearer"}

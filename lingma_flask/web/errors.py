@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..lingma import errors as lingma_errors
+from . import envelope
 from .requestlog import current_record
 
 log = logging.getLogger(__name__)
@@ -30,26 +31,14 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-        self.type = type or default_type(status)
+        self.type = type or envelope.openai_type(status)
         self.param = param
         self.code = code
         self.headers = dict(headers or {})
 
     def body(self) -> dict:
         """Return the OpenAI error envelope."""
-        return {"error": {"message": self.message, "type": self.type,
-                          "param": self.param, "code": self.code}}
-
-
-def default_type(status: int) -> str:
-    """Return the OpenAI error `type` for an HTTP status."""
-    if status == 429:
-        return "requests"
-    if status == 403:
-        return "permission_error"
-    if status >= 500:
-        return "server_error"
-    return "invalid_request_error"
+        return envelope.openai_error(self.message, self.type, self.param, self.code)
 
 
 # class -> (status, hint appended to the message, extra headers)

@@ -4,18 +4,20 @@ A request line too long, too many headers, a transfer coding gunicorn does not k
 never reach the app, and gunicorn would answer them with an HTML page. This worker writes the
 error envelope of the face the request was for (Anthropic's on /v1/messages, OpenAI's
 elsewhere) and logs one line with a request id. gunicorn's master imports this module (through
-gunicorn.conf.py) before it forks, so it imports only the stdlib and gunicorn.
+gunicorn.conf.py) before it forks, so it imports only the stdlib, gunicorn and web/envelope.py
+(stdlib only).
 """
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 
 from gunicorn import util
 from gunicorn.http.message import Message
 from gunicorn.workers.ggevent import GeventWorker
+
+from . import envelope
 
 _PARSE_ERRORS = {
     "LimitRequestLine": (414, "URI Too Long", "uri_too_long"),
@@ -58,14 +60,16 @@ def _parsed_path(req, exc) -> str:
 
 
 def _error_body(path: str, status: int, message: str, code: str, request_id: str) -> bytes:
-    """The error envelope of the refused request's face (OpenAI's, or Anthropic's)."""
-    kind = "invalid_request_error" if status < 500 else "server_error"
+    """The error envelope of the refused request's face (OpenAI's, or Anthropic's).
+
+    Its `type` follows only the status class, coarser than the app's tables in envelope.py
+    (a refused 403 reads `invalid_request_error` here): kept as gunicorn's refusals answered.
+    """
     if path == ANTHROPIC_PATH or path.startswith(ANTHROPIC_PATH + "/"):
         kind = "invalid_request_error" if status < 500 else "api_error"
-        return json.dumps({"type": "error", "error": {"type": kind, "message": message},
-                           "request_id": request_id}).encode()
-    return json.dumps({"error": {"message": message, "type": kind, "param": None,
-                                 "code": code}}).encode()
+        return envelope.to_bytes(envelope.anthropic_error(kind, message, request_id))
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return envelope.to_bytes(envelope.openai_error(message, kind, None, code))
 
 
 class JsonErrorWorker(GeventWorker):

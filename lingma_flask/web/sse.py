@@ -1,4 +1,9 @@
-"""Server-Sent Events: encode frames the openai SDK parses, and build the streaming Response."""
+"""Server-Sent Events: the one codec every face's stream is framed with, and the Response.
+
+A frame is an optional `event: <name>` line (Anthropic's and the Responses API's named events),
+one `data: <json>` line and a blank line; `: <text>` is a comment (keepalives for proxies);
+the OpenAI chat and completions streams end with `data: [DONE]`.
+"""
 
 from __future__ import annotations
 
@@ -8,31 +13,46 @@ from collections.abc import Iterable
 
 from flask import Response
 
-KEEPALIVE = ": keepalive\n\n"
+
+def comment(text: str) -> str:
+    """Encode an SSE comment: clients skip it, proxies see the connection is alive."""
+    return f": {text}\n\n"
+
+
+KEEPALIVE = comment("keepalive")
 DONE = "data: [DONE]\n\n"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def encode(payload: dict) -> str:
-    """Encode one JSON payload as a `data:` event (json.dumps keeps it on one line)."""
-    return "data: " + json.dumps(payload, ensure_ascii=False, separators=(",", ":")) + "\n\n"
+def encode(payload: dict, event: str | None = None) -> str:
+    """Encode one JSON payload as a `data:` event (json.dumps keeps it on one line), named by
+    an `event:` line when `event` is given."""
+    data = "data: " + json.dumps(payload, ensure_ascii=False, separators=(",", ":")) + "\n\n"
+    return data if event is None else f"event: {event}\n" + data
 
 
 SLOT = "\u0001slot\u0001"  # json.dumps escapes control characters, so this cannot occur in text
 
 
-def template(payload: dict) -> Callable[[str], bytes]:
-    """Return `fill(text)`: `encode(payload)` as UTF-8 bytes, `text` in place of the one SLOT.
+def template(payload: dict, event: str | None = None) -> Callable[..., bytes]:
+    """Return `fill(*values)`: `encode(payload, event)` as UTF-8 bytes, each value JSON-encoded
+    in place of a SLOT, in the order the SLOTs are encoded (usually one: `fill(text)`).
 
-    A stream's chunks differ only in their text, so the rest is encoded once per stream.
+    A stream's chunks differ only in their text (and a sequence number), so the rest is encoded
+    once per stream.
     """
-    prefix, suffix = encode(payload).split(json.dumps(SLOT))
+    head, *rest = (piece.encode() for piece in encode(payload, event).split(json.dumps(SLOT)))
+    if len(rest) == 1:
+        tail = rest[0]
 
-    head, tail = prefix.encode(), suffix.encode()
+        def fill(text: str) -> bytes:
+            return head + json.dumps(text, ensure_ascii=False).encode() + tail
+        return fill
 
-    def fill(text: str) -> bytes:
-        return head + json.dumps(text, ensure_ascii=False).encode() + tail
-    return fill
+    def fill_all(*values: object) -> bytes:
+        return head + b"".join(json.dumps(value, ensure_ascii=False).encode() + piece
+                               for value, piece in zip(values, rest, strict=True))
+    return fill_all
 
 
 def event_stream(frames: Iterable[str], headers: dict[str, str] | None = None) -> Response:
