@@ -22,6 +22,7 @@ from ..pipeline import events
 from ..pipeline import job as pipeline
 from ..pipeline.conversation import ChatRequest
 from ..pipeline.conversation import Turn
+from ..pipeline.series import Series
 from ..web import sse
 from ..web.auth import require_api_key
 from ..web.errors import ApiError
@@ -117,20 +118,18 @@ def create_completion():
                          ignored=ignored_fields(data, USED)) for p in prompts]
     record = current_record()
     record.stream = bool(body.stream)
-    ctx = pipeline.context()
-    first = pipeline.start(chats[0], record, ctx)
-    shape = TextCompletion(first.target.name)
+    series = Series(pipeline.start(chats[0], record), chats)
+    shape = TextCompletion(series.first.target.name)
+    headers = answer_headers(series.first)
     if not body.stream:
-        return whole(first, chats, shape), 200, answer_headers(first)
-    return stream_answer(first, ChoicesEncoder(shape, chats, first.record, ctx),
-                         answer_headers(first))
+        return whole(series, shape), 200, headers
+    return stream_answer(series, ChoicesEncoder(shape, len(chats)), headers)
 
 
-def whole(first: pipeline.Job, chats: list[ChatRequest], shape: TextCompletion) -> dict:
+def whole(series: Series, shape: TextCompletion) -> dict:
     """Answer every prompt in turn and return the whole `text_completion`."""
     choices, prompt_tokens, completion_tokens = [], 0, 0
-    for index, chat in enumerate(chats):
-        job = first if index == 0 else pipeline.start(chat, first.record, first.ctx)
+    for index, job in enumerate(series.jobs()):
         result = collect_answer(job)
         choices.append(choice(index, result.content, result.finish.reason))
         prompt_tokens += result.finish.usage.prompt_tokens
@@ -140,14 +139,14 @@ def whole(first: pipeline.Job, chats: list[ChatRequest], shape: TextCompletion) 
 
 
 class ChoicesEncoder:
-    """Encode the events of each prompt's job as `text_completion` chunks, one choice index each.
+    """Encode the events of each prompt's answer as `text_completion` chunks, one choice index each.
 
-    The first job is the one the face streams; the next prompts' jobs start when the previous
-    one finishes, and their events are encoded here too.
+    The answers come one after the other (a `Series`), each ended by its `Finish`: the choice
+    index moves on at each, and the last prompt's is followed by the usage chunk and [DONE].
     """
 
-    def __init__(self, shape: TextCompletion, chats: list[ChatRequest], record, ctx):
-        self.shape, self.chats, self.record, self.ctx = shape, chats, record, ctx
+    def __init__(self, shape: TextCompletion, prompts: int):
+        self.shape, self.prompts = shape, prompts
         self.index, self.prompt_tokens, self.completion_tokens = 0, 0, 0
         self.text = self._text_template()
 
@@ -156,7 +155,7 @@ class ChoicesEncoder:
         yield sse.KEEPALIVE
 
     def event(self, event):
-        """Frames for one event of the current prompt (and, at its end, the next prompts)."""
+        """Frames for one event of the current prompt."""
         if event is events.KEEPALIVE:
             yield sse.KEEPALIVE
         elif isinstance(event, events.Text):
@@ -169,14 +168,8 @@ class ChoicesEncoder:
         self.prompt_tokens += finish.usage.prompt_tokens
         self.completion_tokens += finish.usage.completion_tokens
         self.index += 1
-        if self.index < len(self.chats):
+        if self.index < self.prompts:
             self.text = self._text_template()
-            job = pipeline.start(self.chats[self.index], self.record, self.ctx)
-            try:
-                for event in job.run(self.ctx.keepalive):
-                    yield from self.event(event)
-            finally:
-                job.close()
             return
         usage = usage_object(events.Usage(self.prompt_tokens, self.completion_tokens))
         yield sse.encode(self.shape.body([], usage))

@@ -22,6 +22,7 @@ from ..lingma.errors import LingmaError
 from ..pipeline.job import Job
 from ..pipeline.job import Result
 from ..pipeline.job import collect
+from ..pipeline.series import Series
 from ..web import sse
 from ..web.body import decode_json
 from ..web.connection import client_gone
@@ -52,8 +53,8 @@ def collect_answer(job: Job) -> Result:
     return collect(job, lambda: not client_gone(sock))
 
 
-def stream_answer(job: Job, encoder, headers: dict[str, str] | None = None):
-    """Return the SSE response of a job; its log line is written when the stream ends."""
+def stream_answer(job: Job | Series, encoder, headers: dict[str, str] | None = None):
+    """Return the SSE response of a job or a `Series`; its log line is written when the stream ends."""
     settings = get_settings()
     try:
         frames = _frames(job, encoder, settings.sse_keepalive)
@@ -72,7 +73,7 @@ def joined(frames) -> bytes:
     return b"".join(f.encode() if isinstance(f, str) else f for f in frames)
 
 
-def _frames(job: Job, encoder, keepalive: float) -> Iterator:
+def _frames(job: Job | Series, encoder, keepalive: float) -> Iterator:
     record, ended, observers = job.record, False, job.ctx.observers
     observers.stream_opened()
     try:

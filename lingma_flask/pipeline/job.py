@@ -41,15 +41,16 @@ from .prompt import render_prompt
 from .prompt import text_length
 from .prompt import turn_text
 from .targets import Target
+from .targets import requested_target
 from .targets import resolve_target
 from .tokens import TokenCounter
 from .tokens import estimate_prompt_tokens
 from .tokens import estimate_tokens
 from .tools import contract
-from .tools import stats
 from .tools.budget import check_budget
 from .tools.check import check_call
 from .tools.check import check_json
+from .tools.eventlog import RequestEvents
 from .tools.parser import Broken
 from .tools.parser import Call
 from .tools.parser import CallParser
@@ -123,11 +124,19 @@ def context() -> Context:
 
 
 class Job:
-    """One running answer; iterate `run(tick)` once, then it is closed."""
+    """One answer, made launched or pending by `start()`; iterate `run(tick)` once, then it is closed.
 
-    def __init__(self, chat: ChatRequest, record: RequestRecord, ctx: Context) -> None:
+    Launched: Lingma was asked and `stream` is set. Pending: a stream that arrived while no
+    Lingma was ready; `run()` launches it after the wait. The model is resolved exactly once:
+    when the job is made (a `target` given) or at launch. Until then `target` is the name
+    requested (`resolved` is False), which the response headers and the echoed name carry.
+    """
+
+    def __init__(self, chat: ChatRequest, record: RequestRecord, ctx: Context,
+                 target: Target | None = None) -> None:
         self.chat, self.record, self.ctx = chat, record, ctx
-        self.target = Target("", chat.model or "auto")  # until launched
+        self.target = target if target is not None else requested_target(chat.model)
+        self.resolved = target is not None
         self.stream: ChatStream | None = None
         self.prompt_tokens = 0
         self.sections: list[str] = []   # the prompt's extra system sections, rendered at launch
@@ -142,13 +151,20 @@ class Job:
         self._thinking_inline = False
         self.filtered: LingmaContentFilterError | None = None
         self.check_budget = check_budget()   # every schema check of this job, repair turn included
-        self.tool_log = stats.RequestEvents()   # the first tool events logged, the rest summed
+        self.tool_log = RequestEvents()   # the first tool events logged, the rest summed
 
     # -- starting --------------------------------------------------------------------
+    @property
+    def pending(self) -> bool:
+        """Whether Lingma is not asked yet (`run()` launches a pending job after the wait)."""
+        return self.stream is None
+
     def launch(self) -> ChatStream:
-        """Resolve the model, render the prompt and ask Lingma; return the answer's stream."""
+        """Resolve the model (unless resolved), render the prompt and ask Lingma; return the stream."""
         chat, ctx = self.chat, self.ctx
-        self.target = resolve_target(chat.model, chat.model_family, ctx.pool, ctx.aliases)
+        if not self.resolved:
+            self.target = resolve_target(chat.model, chat.model_family, ctx.pool, ctx.aliases)
+            self.resolved = True
         self.record.model = self.target.name
         check_images(chat, self.target, ctx.pool)
         self.sections = prompt_sections(chat)
@@ -162,19 +178,6 @@ class Job:
         self.prompt_tokens = count_prompt_tokens(chat, self.sections)
         self.record.instance = stream.instance_name
         return stream
-
-    def check_model(self) -> None:
-        """Resolve the model before Lingma is ready, when its registry is known (404 now).
-
-        Lingma keeps its registry across a respawn, so an unknown name is refused before a
-        stream starts, as it is when Lingma is up; on a first start there is no registry yet
-        and `launch()` resolves it after the wait.
-        """
-        try:
-            self.target = resolve_target(self.chat.model, self.chat.model_family, self.ctx.pool,
-                                         self.ctx.aliases)
-        except LingmaError:
-            pass
 
     def _launch_when_ready(self, tick: float) -> Generator[events.Event, None, ChatStream]:
         """Wait for Lingma (starting, reconnecting) with keepalives, then launch."""
@@ -190,7 +193,7 @@ class Job:
         """Yield the answer's events (see events.py); raise LingmaError / ApiError on failure."""
         try:
             stream = self.stream
-            if stream is None:
+            if stream is None:   # pending
                 stream = yield from self._launch_when_ready(tick)
             first = Answer(bool(self.offered))
             yield from self._read(stream, first, tick, live=not self.json_mode)
@@ -297,7 +300,7 @@ class Job:
         return calls, problems
 
     def _tool_event(self, tool: str, event: str, detail: str = "") -> None:
-        """Count a tool event (call, repair, failure) in the stats, the request's log and the metrics."""
+        """Report a tool event (call, repair, failure) to the request's log and the observers (metrics)."""
         self.tool_log.record(tool, event, detail)
         self.ctx.observers.tool_event(tool, event)
 
@@ -381,21 +384,36 @@ def start(chat: ChatRequest, record: RequestRecord, ctx: Context | None = None) 
     """Start a job: everything that can fail before a response exists fails here.
 
     When no Lingma is ready (starting, reconnecting, respawning), a non-streamed request waits
-    here for one (at most LINGMA_STARTUP_TIMEOUT); a streamed one starts its response and
-    waits inside it, with keepalives. Inside a request `ctx` defaults to the current app's;
-    a generator passes the one its view captured.
+    here for one (at most LINGMA_STARTUP_TIMEOUT) and the job is returned launched; a streamed
+    one gets a pending job, which starts its response and waits inside it, with keepalives.
+    Inside a request `ctx` defaults to the current app's; a generator passes the one its view
+    captured.
     """
     ctx = ctx or context()
     record.model = chat.model
     check_tool_choice(chat)
-    job = Job(chat, record, ctx)
-    if not ctx.pool.wait_ready(0):
-        if chat.stream:
-            job.check_model()
-            return job  # launched by run(), after the wait
+    ready = ctx.pool.wait_ready(0)
+    if not ready and chat.stream:
+        return Job(chat, record, ctx, known_target(chat, ctx))   # pending: run() launches it
+    if not ready:
         ctx.pool.await_ready(ctx.startup_timeout)
+    job = Job(chat, record, ctx)
     job.launch()
     return job
+
+
+def known_target(chat: ChatRequest, ctx: Context) -> Target | None:
+    """Resolve a pending job's model if Lingma's registry is known (404 now), else return None.
+
+    Lingma keeps its registry across a respawn, so an unknown name is refused before a stream
+    starts, as it is when Lingma is up; on a first start there is no registry yet and
+    `launch()` resolves the name after the wait.
+    """
+    try:
+        models = ctx.pool.models()
+    except LingmaError:
+        return None
+    return resolve_target(chat.model, chat.model_family, ctx.pool, ctx.aliases, models=models)
 
 
 def check_tool_choice(chat: ChatRequest) -> None:

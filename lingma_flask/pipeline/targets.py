@@ -64,13 +64,20 @@ FAMILIES = {
 }
 
 
+def requested_target(requested: str | None) -> Target:
+    """Return the target a request names before Lingma's registry is known: the name as asked."""
+    name = requested or DEFAULT_MODEL
+    return Target(name, name)
+
+
 def resolve_target(requested: str | None, family: str | None = None, pool: Pool | None = None,
-                   aliases: Mapping[str, str] | None = None) -> Target:
+                   aliases: Mapping[str, str] | None = None, *,
+                   models: Sequence[ModelInfo] | None = None) -> Target:
     """Resolve a request's `model` (None: Lingma's default) or raise 404 model_not_found.
 
-    `pool` and `aliases` default to the current app's.
+    `pool` and `aliases` default to the current app's; `models` to the pool's registry.
     """
-    models = (pool or get_pool()).models()
+    models = (pool or get_pool()).models() if models is None else models
     aliases = get_settings().model_aliases if aliases is None else aliases
     if requested is None:
         key = default_model_key(models)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 
@@ -11,6 +12,7 @@ import pytest
 
 from lingma_flask import create_app
 from lingma_flask.logs import REQUEST_LOGGER
+from lingma_flask.observe import of_app
 
 from .fakes import FakePool
 
@@ -55,6 +57,14 @@ def app(make_app, config):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def tool_events(app):
+    """Count the tool events the app's observers hear, {(tool, event): n}: what the metrics count."""
+    heard = collections.Counter()
+    of_app(app).tool_event.subscribe(lambda tool, event: heard.update([(tool, event)]))
+    return heard
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ import json
 import pytest
 
 from lingma_flask.lingma.stream import Thought
-from lingma_flask.pipeline.tools import stats
 
 from .sse import content
 from .sse import payloads
@@ -74,15 +73,14 @@ def chat_stream_body(client, pool):
     return chat(client, tools=[READ], stream=True).get_data(as_text=True)
 
 
-def test_an_invalid_call_gets_one_repair_turn(client, pool):
-    before = stats.snapshot().get("read_file", {}).get("repair", 0)
+def test_an_invalid_call_gets_one_repair_turn(client, pool, tool_events):
     pool.script(BAD)
     pool.script(CALL)
     data = chat(client, tools=[READ]).get_json()
     assert data["choices"][0]["finish_reason"] == "tool_calls"
     repair_prompt = pool.asks[1][0]
     assert "<tool_call_error>" in repair_prompt and "'path' is a required property" in repair_prompt
-    assert stats.snapshot()["read_file"]["repair"] == before + 1
+    assert tool_events == {("read_file", "repair"): 1, ("read_file", "call"): 1}
     assert all(s.close_calls >= 1 for s in pool.streams)
 
 

@@ -59,3 +59,13 @@ def test_what_lingma_cannot_do_is_a_clear_400(client, pool, fields, param):
     resp = client.post(URL, json={"prompt": "p", **fields})
     assert resp.status_code == 400 and resp.get_json()["error"]["param"] == param
     assert not pool.asks
+
+
+def test_the_next_prompts_answers_stream_as_they_come(client, pool):
+    pool.script("A")
+    pool.script("B", "b")
+    resp = client.post(URL, json={"prompt": ["one", "two"], "stream": True})
+    writes = [w.decode() for w in resp.response if w]
+    second = [payloads(w) for w in writes if '"text":"B"' in w or '"text":"b"' in w]
+    assert [[c["choices"][0]["text"] for c in chunks] for chunks in second] == [["B"], ["b"]]
+    assert payloads("".join(writes))[-1] == "[DONE]"

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from lingma_flask.pipeline.tools import contract
-from lingma_flask.pipeline.tools import stats
+from lingma_flask.pipeline.tools import eventlog
 
 URL = "/v1/chat/completions"
 WEATHER = {"type": "function", "function": {
@@ -34,7 +34,7 @@ class Records(logging.Handler):
 
 @pytest.fixture
 def tool_log():
-    logger = logging.getLogger(stats.LOGGER.name)
+    logger = logging.getLogger(eventlog.LOGGER.name)
     handler, level = Records(), logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
@@ -54,8 +54,7 @@ def events(records) -> dict[str, int]:
     return counted
 
 
-def test_a_flood_of_broken_calls_logs_a_bounded_number_of_lines(client, pool, tool_log):
-    before = stats.snapshot()
+def test_a_flood_of_broken_calls_logs_a_bounded_number_of_lines(client, pool, tool_log, tool_events):
     pool.script(FLOOD)
     pool.script(FLOOD)   # the repair turn floods too
     resp = client.post(URL, json={"model": "qwen3-coder", "tools": [WEATHER],
@@ -63,13 +62,11 @@ def test_a_flood_of_broken_calls_logs_a_bounded_number_of_lines(client, pool, to
     assert resp.status_code == 200
     assert resp.get_json()["choices"][0]["finish_reason"] == "stop"
     warnings = [r for r in tool_log if r.levelno >= logging.WARNING]
-    assert len(warnings) <= stats.LOG_LIMIT + 2    # the first events, then one summary per check
+    assert len(warnings) <= eventlog.LOG_LIMIT + 2    # the first events, then one summary per check
     assert events(tool_log) == {"repair": 5_000, "failure": 5_000}   # still all accounted for
-    after = stats.snapshot()
-    for tool in ("(unreadable)", "get_weather"):
-        was = before.get(tool, {"repair": 0, "failure": 0})
-        assert after[tool]["repair"] - was["repair"] == 2_500
-        assert after[tool]["failure"] - was["failure"] == 2_500
+    # every event reaches the observers (the metrics count them): each block, each turn
+    assert tool_events == {(tool, event): 2_500 for tool in ("(unreadable)", "get_weather")
+                           for event in ("repair", "failure")}
 
 
 def test_the_repair_turn_quotes_a_bounded_number_of_problems(client, pool):
@@ -105,7 +102,7 @@ def test_repair_text_caps_the_characters_quoted():
 
 
 def test_a_request_logs_its_first_events_then_one_summary(tool_log):
-    log = stats.RequestEvents(limit=3)
+    log = eventlog.RequestEvents(limit=3)
     for i in range(10):
         log.record("t", "repair", f"problem {i}")
     log.summarize()
@@ -115,9 +112,8 @@ def test_a_request_logs_its_first_events_then_one_summary(tool_log):
     assert tool_log[-1].levelno == logging.WARNING
 
 
-def test_tool_names_are_kept_and_logged_short(tool_log):
+def test_tool_names_are_logged_short(tool_log):
+    # counted short too: tests/ops/test_tool_metrics.py
     name = "n" * 100_000
-    stats.RequestEvents().record(name, "repair", "x")
-    assert json.loads(tool_log[-1].getMessage())["tool"] == "n" * stats.NAME_LIMIT
-    assert "n" * stats.NAME_LIMIT in stats.snapshot()
-    assert name not in stats.snapshot()
+    eventlog.RequestEvents().record(name, "repair", "x")
+    assert json.loads(tool_log[-1].getMessage())["tool"] == "n" * eventlog.NAME_LIMIT

@@ -5,5 +5,5 @@
 * parser: split a streamed answer into prose and tool-call blocks;
 * check: validate calls and JSON answers against their JSON Schemas (complexity: the limits
   a schema must meet; bounded, budget, canonical: checks whose cost stays bounded; lru: the cache);
-* stats: per-tool counters and log lines.
+* eventlog: the log lines about tool events, a bounded number per request.
 """
