@@ -20,10 +20,11 @@ STAMP = re.compile(r"\|(\d{9,})\|")  # the simulator's `stamp=text` prefix: |<mo
 
 def start_simulator(env_note: str = ""):
     """Start one simulator process; return (LingmaProcess, temp dir object)."""
+    from lingma_flask.lingma import discovery
     from lingma_flask.lingma import process
 
     tmp = tempfile.TemporaryDirectory(prefix="lingma-bench-")
-    proc = process.LingmaProcess(process.simulator_command(), Path(tmp.name) / "sim", startup_timeout=30)
+    proc = process.LingmaProcess(discovery.simulator_command(), Path(tmp.name) / "sim", startup_timeout=30)
     proc.start()
     return proc, tmp
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from typing import Any
 
+from . import methods
 from .errors import LingmaError
 from .errors import LingmaUpstreamError
 
@@ -22,8 +23,6 @@ if TYPE_CHECKING:
     from .rpc import RpcConnection
 
 log = logging.getLogger(__name__)
-
-NOTIFICATION = "image/uploadResultNotification"
 
 
 def upload_images(conn: RpcConnection, images: Iterable[str], timeout: float) -> list[str]:
@@ -34,14 +33,14 @@ def upload_images(conn: RpcConnection, images: Iterable[str], timeout: float) ->
 def upload_image(conn: RpcConnection, data_uri: str, timeout: float) -> str:
     """Upload one data URI; return its URL or raise LingmaUpstreamError naming the step."""
     upload_id = uuid.uuid4().hex
-    waiter = conn.expect_push(NOTIFICATION, upload_id)
+    waiter = conn.expect_push(methods.IMAGE_UPLOAD_RESULT, upload_id)
     try:
         try:
-            reply = conn.request("image/upload", {"imageUri": data_uri, "requestId": upload_id},
+            reply = conn.request(methods.IMAGE_UPLOAD, {"imageUri": data_uri, "requestId": upload_id},
                                  timeout=timeout)
         except LingmaError as exc:
-            raise LingmaUpstreamError(f"Lingma's image/upload failed: {exc.message}") from exc
-        log.info("image/upload %s answered %s", upload_id, _describe(reply))
+            raise LingmaUpstreamError(f"Lingma's {methods.IMAGE_UPLOAD} failed: {exc.message}") from exc
+        log.info("%s %s answered %s", methods.IMAGE_UPLOAD, upload_id, _describe(reply))
         url = _url_in(reply) or _notified_url(waiter, timeout)
     finally:
         conn.forget_push(waiter)
@@ -68,7 +67,7 @@ def _url_in(reply: object) -> str | None:
     if result.get("success") is False or reply.get("success") is False:
         message = reply.get("errorMessage") or result.get("errorMessage") or "failure"
         code = reply.get("errorCode") or result.get("errorCode") or ""
-        raise LingmaUpstreamError(f"Lingma refused the image (image/upload): {message}"
+        raise LingmaUpstreamError(f"Lingma refused the image ({methods.IMAGE_UPLOAD}): {message}"
                                   + (f" ({code})" if code else ""))
     url = result.get("imageUrl") or reply.get("imageUrl")
     return url if isinstance(url, str) and url else None
@@ -77,10 +76,10 @@ def _url_in(reply: object) -> str | None:
 def _notified_url(waiter: PushWaiter, timeout: float) -> str:
     params = waiter.wait(timeout)
     if params is None:
-        raise LingmaUpstreamError(f"Lingma accepted an image (image/upload) but sent no"
-                                  f" {NOTIFICATION} within {timeout:g} s")
+        raise LingmaUpstreamError(f"Lingma accepted an image ({methods.IMAGE_UPLOAD}) but sent no"
+                                  f" {methods.IMAGE_UPLOAD_RESULT} within {timeout:g} s")
     result = _object_or(params.get("result"), params)
     url = result.get("imageUrl")
     if not isinstance(url, str) or not url:
-        raise LingmaUpstreamError(f"Lingma's {NOTIFICATION} named no imageUrl")
+        raise LingmaUpstreamError(f"Lingma's {methods.IMAGE_UPLOAD_RESULT} named no imageUrl")
     return url

@@ -24,7 +24,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
+from . import discovery
+from . import methods
 from . import process
+from . import workdir
 from .ask import build_ask
 from .ask import new_ids
 from .errors import LingmaConnectionError
@@ -58,7 +61,7 @@ class LingmaInstance:
     """One Lingma process (spawned or attached) and the connection to it, kept alive."""
 
     def __init__(self, name: str, settings: CoreSettings, work_dir: Path,
-                 command: process.LingmaCommand | None = None):
+                 command: discovery.LingmaCommand | None = None):
         self.name = name
         self.settings = settings
         self.work_dir = Path(work_dir)
@@ -159,8 +162,8 @@ class LingmaInstance:
                              on_close=self._connection_lost)
         conn.connect()
         try:
-            conn.request("initialize", self._initialize_params(), timeout=self.settings.rpc_timeout)
-            conn.notify("initialized", {})
+            conn.request(methods.INITIALIZE, self._initialize_params(), timeout=self.settings.rpc_timeout)
+            conn.notify(methods.INITIALIZED, {})
             self._refresh(conn)
         except BaseException:
             conn.close()
@@ -184,7 +187,7 @@ class LingmaInstance:
             self.restarts += 1
             self._stop_process()
         if not self.command.simulator:  # never copy a real login into a fake Lingma
-            process.seed_login(self.work_dir, self.settings.login_from)
+            workdir.seed_login(self.work_dir, self.settings.login_from)
         proc = process.LingmaProcess(self.command, self.work_dir, startup_timeout=self.settings.startup_timeout)
         self.process = proc
         return proc.start()
@@ -256,7 +259,7 @@ class LingmaInstance:
 
     def _logout_here(self, conn: RpcConnection) -> None:
         log.info("[%s] logging out (an operator logged the gateway out)", self.name)
-        conn.request("auth/logout", {}, timeout=self.settings.rpc_timeout)
+        conn.request(methods.AUTH_LOGOUT, {}, timeout=self.settings.rpc_timeout)
         (self.work_dir / "cache" / "user").unlink(missing_ok=True)
         self._refresh(conn)
 
@@ -284,7 +287,7 @@ class LingmaInstance:
         if not forced and conn.idle_for() < self.settings.probe_interval:
             return True  # it spoke recently
         try:
-            conn.request("auth/status", {}, timeout=self.settings.probe_timeout)
+            conn.request(methods.AUTH_STATUS, {}, timeout=self.settings.probe_timeout)
             return True
         except LingmaTimeoutError:
             pass
@@ -298,14 +301,14 @@ class LingmaInstance:
 
     def _refresh(self, conn: RpcConnection) -> None:
         timeout = self.settings.rpc_timeout
-        auth = conn.request("auth/status", {}, timeout=timeout)
+        auth = conn.request(methods.AUTH_STATUS, {}, timeout=timeout)
         was_logged_in = self.logged_in
         self.auth = auth if isinstance(auth, dict) else {}
         # a seeded login dates from its seeding: a logout made while Lingma restarted ends it
         seeded, self._seeded_at = self._seeded_at, None
         if self.logged_in and not was_logged_in:
             self.logged_in_since = seeded or time.time()
-        models = conn.request("config/queryModels", {}, timeout=timeout) if self.logged_in else {}
+        models = conn.request(methods.CONFIG_QUERY_MODELS, {}, timeout=timeout) if self.logged_in else {}
         self.models = parse_models(models)
 
     # -- queries -----------------------------------------------------------------------
@@ -381,7 +384,7 @@ class LingmaInstance:
                            image_urls=image_urls)
         try:
             conn.register(stream)
-            stream.ask_rpc_id = conn.request_nowait("chat/ask", params, on_reply=conn.ask_reply_hook(stream))
+            stream.ask_rpc_id = conn.request_nowait(methods.CHAT_ASK, params, on_reply=conn.ask_reply_hook(stream))
         except BaseException:
             stream.discard()  # whatever failed, the stream leaves the registry and frees its slot
             raise
@@ -394,7 +397,7 @@ class LingmaInstance:
     @staticmethod
     def _stopper(conn: RpcConnection) -> Callable[[str, str], None]:
         def stop(request_id: str, session_id: str) -> None:
-            conn.request_nowait("chat/stop", {"requestId": request_id, "sessionId": session_id})
+            conn.request_nowait(methods.CHAT_STOP, {"requestId": request_id, "sessionId": session_id})
         return stop
 
     def _stream_closed(self, conn: RpcConnection, stream: ChatStream,
@@ -414,7 +417,7 @@ class LingmaInstance:
     # -- login and settings (the admin API) ---------------------------------------------
     def start_login(self) -> str:
         """Ask Lingma for a login URL (`login/generateUrl`); return it."""
-        result = self._live_conn().request("login/generateUrl", {"loginDedicatedType": ""},
+        result = self._live_conn().request(methods.LOGIN_GENERATE_URL, {"loginDedicatedType": ""},
                                            timeout=self.settings.rpc_timeout)
         url = login_url_of(result)
         if not url:
@@ -428,12 +431,12 @@ class LingmaInstance:
 
     def endpoint(self) -> str:
         """Return Lingma's cloud endpoint (`config/getEndpoint`; "" means the default)."""
-        result = self._live_conn().request("config/getEndpoint", {}, timeout=self.settings.rpc_timeout)
+        result = self._live_conn().request(methods.CONFIG_GET_ENDPOINT, {}, timeout=self.settings.rpc_timeout)
         return str(result.get("endpoint") or "") if isinstance(result, dict) else ""
 
     def set_endpoint(self, endpoint: str) -> None:
         """Change Lingma's cloud endpoint (`config/updateEndpoint`)."""
-        self._live_conn().request("config/updateEndpoint", {"endpoint": endpoint},
+        self._live_conn().request(methods.CONFIG_UPDATE_ENDPOINT, {"endpoint": endpoint},
                                   timeout=self.settings.rpc_timeout)
 
     @property
@@ -466,9 +469,9 @@ def forget_session(conn: RpcConnection, stream: ChatStream) -> None:
     finish = stream.finish
     session_id = (finish.session_id if finish is not None else None) or stream.session_id
     try:
-        conn.request_nowait("chat/deleteSessionById", {"sessionId": session_id, "id": session_id})
+        conn.request_nowait(methods.CHAT_DELETE_SESSION, {"sessionId": session_id, "id": session_id})
     except LingmaError as exc:
-        log.debug("chat/deleteSessionById for %s not sent: %s", session_id, exc)
+        log.debug("%s for %s not sent: %s", methods.CHAT_DELETE_SESSION, session_id, exc)
 
 
 def latency(samples: Iterable[int]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 from typing import Any
 
-from . import process
+from . import discovery
 from .errors import LingmaBusyError
 from .errors import LingmaNotLoggedInError
 from .errors import LingmaNotReadyError
@@ -69,7 +69,7 @@ class Slot:
 class LingmaPool:
     """Several supervised Lingma instances behind one `ask()`; see docs/architecture.md."""
 
-    def __init__(self, settings: CoreSettings, *, command: process.LingmaCommand | None = None):
+    def __init__(self, settings: CoreSettings, *, command: discovery.LingmaCommand | None = None):
         self.settings = settings
         self._command = command
         self._cond = threading.Condition()
@@ -97,9 +97,9 @@ class LingmaPool:
         if self.settings.socket_port:
             log.info("attach mode: using the Lingma already listening on port %s", self.settings.socket_port)
             return [LingmaInstance("lingma-0", self.settings, root / "0", command=None)]
-        command = self._command or process.resolve_command(self.settings)
+        command = self._command or discovery.resolve_command(self.settings)
         self.using_simulator = command.simulator
-        if command.simulator and self.settings.bin != "simulator":
+        if command.simulator and self.settings.bin != discovery.SIMULATOR:
             log.warning(SIMULATOR_BANNER)
             print(SIMULATOR_BANNER, file=sys.stderr, flush=True)  # loud in any log format
         log.info("Lingma command: %s; %d instance(s) under %s", command.description, self.settings.pool_size, root)

@@ -1,360 +1,41 @@
-"""Finding, spawning, attaching to and stopping the Lingma binary.
+"""Spawning, attaching to and stopping Lingma.
 
 One `LingmaProcess` owns one spawned Lingma: its own work dir, free ports, its own process
 group, a parent-death signal on Linux, and a stop that takes the whole group down (TERM,
 wait, KILL) and reaps it. `attach_port` covers the other mode, a Lingma someone else runs,
-which is used and never killed. Only `subprocess`, `socket` and `time.sleep` are used, so the
-same code runs on threads and under gevent's monkey-patching.
+which is used and never killed. Finding the command is discovery.py's job, the OS helpers are
+in procutil.py and the work dir's files in workdir.py. Only `subprocess`, `socket` and
+`time.sleep` are used, so the same code runs on threads and under gevent's monkey-patching.
 """
 
 from __future__ import annotations
 
 import atexit
-import ctypes
-import dataclasses
-import functools
-import json
 import logging
 import os
-import platform
-import re
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
-from typing import Any
 
+from . import procutil
+from .discovery import LingmaCommand
 from .errors import LingmaConnectionError
 from .errors import LingmaNotReadyError
+from .workdir import INFO_NAMES
+from .workdir import LOG_NAME
+from .workdir import read_info
 
 if TYPE_CHECKING:
     from .settings import CoreSettings
 
 log = logging.getLogger(__name__)
 
-SIMULATOR = "simulator"
-SIMULATOR_MODULE = "lingma_flask.simulator"
-LOG_NAME = "lingma-stdout.log"
-INFO_NAMES = (".info", ".info.json")
-LOGIN_FILES = ("id", "user")   # `user` last: once it exists, the pair is complete
-
 _POLL = 0.05
 _KILL_GRACE = 5.0              # how long SIGKILLed processes get to disappear
-_TAIL_BYTES = 4000
-_TAIL_LINES = 20
-_WINDOWS = sys.platform == "win32"
-_HAS_PROC = sys.platform.startswith("linux") and os.path.isdir("/proc")
-_PR_SET_PDEATHSIG = 1
-_PACKAGE_PARENT = Path(__file__).resolve().parents[2]
-
-
-@functools.cache
-def _libc() -> ctypes.CDLL | None:
-    """Load libc once, in the parent: the forked child must not run the loader."""
-    if not sys.platform.startswith("linux"):
-        return None
-    for name in ("libc.so.6", None):
-        try:
-            return ctypes.CDLL(name, use_errno=True)
-        except OSError:
-            continue
-    return None
-
-
-@dataclasses.dataclass(frozen=True)
-class LingmaCommand:
-    """How to run one Lingma: the argv before `start ...`, its cwd and where it came from."""
-
-    argv_prefix: tuple[str, ...]
-    cwd: str
-    simulator: bool
-    description: str
-
-    def argv(self, work_dir: Path, socket_port: int, http_port: int) -> list[str]:
-        """Return the full `start` command line for one work dir and pair of ports."""
-        return [*self.argv_prefix, "start", "--workDir", str(work_dir),
-                "--socketPort", str(socket_port), "--httpPort", str(http_port)]
-
-
-# --------------------------------------------------------------------------- discovery
-
-def simulator_command() -> LingmaCommand:
-    """Return the command that runs the built-in simulator with this interpreter."""
-    return LingmaCommand((sys.executable, "-m", SIMULATOR_MODULE), str(_PACKAGE_PARENT),
-                         True, "the built-in Lingma simulator")
-
-
-def platform_dir(machine: str | None = None, system: str | None = None) -> str | None:
-    """Return Lingma's per-platform folder name (e.g. `x86_64_linux`), or None if unknown."""
-    machine = (machine if machine is not None else platform.machine()).lower()
-    system = system if system is not None else sys.platform
-    arch = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}.get(machine)
-    os_name = ("linux" if system.startswith("linux") else "darwin" if system == "darwin"
-               else "windows" if system in ("win32", "cygwin") else None)
-    if arch is None or os_name is None:
-        return None
-    return f"{arch}_{os_name}"
-
-
-def _binary_name() -> str:
-    return "Lingma.exe" if _WINDOWS else "Lingma"
-
-
-def _is_executable(path: Path) -> bool:
-    return path.is_file() and os.access(path, os.X_OK)
-
-
-def _version_key(name: str) -> tuple[int, ...] | None:
-    """Return a numeric sort key for a version folder (`2.11.1` -> (2, 11, 1)), None if not one."""
-    parts = []
-    for part in name.split("."):
-        digits = re.match(r"\d+", part)
-        if digits is None:
-            break
-        parts.append(int(digits.group()))
-    return tuple(parts) or None
-
-
-def _versioned_binary(home: Path) -> tuple[Path, str] | None:
-    """Return the newest `~/.lingma/bin/<version>/<platform>/Lingma` and its version."""
-    plat = platform_dir()
-    root = home / ".lingma" / "bin"
-    if plat is None or not root.is_dir():
-        return None
-    found = []
-    for entry in root.iterdir():
-        key = _version_key(entry.name)
-        candidate = entry / plat / _binary_name()
-        if key is not None and _is_executable(candidate):
-            found.append((key, candidate, entry.name))
-    if not found:
-        return None
-    _, path, version = max(found)
-    return path, version
-
-
-def _explicit_command(value: str) -> LingmaCommand:
-    """Return the command for an explicit LINGMA_BIN path, or raise a clear error."""
-    path = Path(value).expanduser()
-    if not path.exists() and os.sep not in value:
-        path = Path(shutil.which(value) or path)      # a bare name: look it up on PATH
-    if not _is_executable(path):
-        problem = "does not exist" if not path.exists() else "is not an executable file"
-        raise LingmaNotReadyError(
-            f"LINGMA_BIN={value!r} {problem}. Point it at the Lingma binary "
-            f"(e.g. ~/.lingma/bin/<version>/{platform_dir() or '<platform>'}/{_binary_name()}) "
-            f"or set it to {SIMULATOR!r}."
-        )
-    path = path.resolve()
-    return LingmaCommand((str(path),), str(path.parent), False, f"LINGMA_BIN {path}")
-
-
-def find_binary(settings: CoreSettings) -> LingmaCommand | None:
-    """Find Lingma: LINGMA_BIN, else the newest ~/.lingma/bin/<version>, else PATH, else None."""
-    if settings.bin:
-        if settings.bin.strip().lower() == SIMULATOR:
-            return simulator_command()
-        return _explicit_command(settings.bin.strip())
-    versioned = _versioned_binary(Path.home())
-    if versioned is not None:
-        path, version = versioned
-        return LingmaCommand((str(path),), str(path.parent), False, f"Lingma {version} at {path}")
-    on_path = shutil.which(_binary_name())
-    if on_path:
-        path = Path(on_path).resolve()
-        return LingmaCommand((str(path),), str(path.parent), False, f"Lingma on PATH at {path}")
-    return None
-
-
-def resolve_command(settings: CoreSettings) -> LingmaCommand:
-    """Return `find_binary`'s command, or the simulator when no Lingma is installed."""
-    return find_binary(settings) or simulator_command()
-
-
-# --------------------------------------------------------------------------- small helpers
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _free_ports(count: int) -> list[int]:
-    """Return `count` distinct free ports (all held open together, so no duplicates)."""
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            socks.append(sock)
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
-
-
-def port_open(port: int, timeout: float = 0.5) -> bool:
-    """Return True if something accepts TCP connections on 127.0.0.1:`port`."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def _valid(port: Any, pid: Any) -> tuple[int, int] | None:
-    """Return (port, pid) when both read as numbers in range; they come from a file Lingma wrote."""
-    try:
-        port, pid = int(port), int(pid)
-    except (TypeError, ValueError):
-        return None
-    return (port, pid) if 0 < port < 65536 and pid > 0 else None
-
-
-def _read_text_info(path: Path) -> tuple[int, int] | None:
-    try:
-        text = path.read_text(encoding="utf-8-sig", errors="replace")
-    except OSError:
-        return None
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return _valid(lines[0], lines[1]) if len(lines) >= 2 else None
-
-
-def _read_json_info(path: Path) -> tuple[int, int] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or isinstance(data.get("websocketPort"), bool):
-        return None
-    return _valid(data.get("websocketPort"), data.get("pid"))
-
-
-def read_info(work_dir: Path | str) -> tuple[int, int] | None:
-    """Return (websocket port, pid) from `work_dir/.info` or `.info.json`, None if not readable yet."""
-    work_dir = Path(work_dir)
-    return _read_text_info(work_dir / ".info") or _read_json_info(work_dir / ".info.json")
-
-
-def default_login_source() -> Path | None:
-    """Return `~/.lingma/cache` (where the IDE's Lingma keeps its login) if it exists."""
-    path = Path.home() / ".lingma" / "cache"
-    return path if path.is_dir() else None
-
-
-def _login_dir(source: Path) -> Path:
-    """Accept a `cache/` folder or a whole work dir that holds one."""
-    if not (source / "user").is_file() and (source / "cache" / "user").is_file():
-        return source / "cache"
-    return source
-
-
-def seed_login(work_dir: Path | str, login_from: Path | str | None = None) -> bool:
-    """Copy `id` and `user` from a logged-in cache/ into `work_dir/cache/` unless it has a user.
-
-    `login_from` None means `default_login_source()`. Returns True when files were copied. An
-    existing `cache/user` is never touched; `id` is copied with it, because the login record
-    belongs to its machine id.
-    """
-    source = Path(login_from).expanduser() if login_from else default_login_source()
-    if source is None:
-        return False
-    source = _login_dir(source)
-    target = Path(work_dir) / "cache"
-    if (target / "user").exists():
-        return False
-    if not all((source / name).is_file() for name in LOGIN_FILES):
-        log.info("no login to seed from %s (needs cache/id and cache/user)", source)
-        return False
-    target.mkdir(parents=True, exist_ok=True)
-    for name in LOGIN_FILES:
-        partial = target / f".{name}.seeding"
-        shutil.copyfile(source / name, partial)
-        os.chmod(partial, 0o600)
-        os.replace(partial, target / name)
-    log.info("seeded Lingma login from %s into %s", source, target)
-    return True
-
-
-def _proc_stat(pid: int) -> tuple[str, int, int] | None:
-    """Return (state, pgrp, session) from /proc/<pid>/stat, None if the pid is gone."""
-    try:
-        data = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return None
-    fields = data[data.rfind(b")") + 2:].split()
-    return fields[0].decode(), int(fields[2]), int(fields[3])
-
-
-def pid_alive(pid: int) -> bool:
-    """Return True if `pid` runs (a zombie counts as dead: it only waits to be reaped)."""
-    if _HAS_PROC:
-        stat = _proc_stat(pid)
-        return stat is not None and stat[0] not in "ZX"
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _group_alive(pgid: int) -> bool:
-    """Return True while any live (non-zombie) process remains in group `pgid`."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    if not _HAS_PROC:
-        return True
-    # Orphans re-parented to an init that never reaps stay zombies in the group forever.
-    with os.scandir("/proc") as entries:
-        pids = [int(entry.name) for entry in entries if entry.name.isdigit()]
-    for pid in pids:
-        stat = _proc_stat(pid)
-        if stat is not None and stat[1] == pgid and stat[0] not in "ZX":
-            return True
-    return False
-
-
-def _tail(path: Path, offset: int) -> str:
-    """Return the last lines written to `path` since `offset`."""
-    try:
-        with open(path, "rb") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            handle.seek(max(offset, size - _TAIL_BYTES))
-            data = handle.read()
-    except OSError:
-        return ""
-    lines = data.decode("utf-8", errors="replace").splitlines()[-_TAIL_LINES:]
-    return "\n".join(lines).strip()
-
-
-def _parent_death_hook() -> Callable[[], None] | None:
-    """Return a `preexec_fn` arming PR_SET_PDEATHSIG in the child (Linux), else None."""
-    libc, parent = _libc(), os.getpid()
-    if libc is None:
-        return None
-
-    def arm() -> None:
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        # The parent may have died between fork and prctl; then nobody would signal us.
-        if os.getppid() != parent:
-            os._exit(1)
-
-    return arm
 
 
 # --------------------------------------------------------------------------- spawned mode
@@ -464,7 +145,7 @@ class LingmaProcess:
             raise LingmaNotReadyError(f"cannot prepare the work dir {self._work_dir}: {exc}") from exc
 
     def _env(self) -> dict[str, str]:
-        env = child_environment(os.environ)
+        env = procutil.child_environment(os.environ)
         if self.command.simulator:
             # -m imports from the cwd, except under PYTHONSAFEPATH; be explicit.
             path = env.get("PYTHONPATH")
@@ -475,7 +156,7 @@ class LingmaProcess:
 
     def _spawn(self) -> None:
         self._prepare_work_dir()
-        socket_port, http_port = _free_ports(2)
+        socket_port, http_port = procutil.free_ports(2)
         self._http_port = http_port
         argv = self.command.argv(self._work_dir, socket_port, http_port)
         self._log.info("starting %s: %s", self.command.description, argv)
@@ -487,8 +168,8 @@ class LingmaProcess:
                 self._proc = subprocess.Popen(
                     argv, cwd=self.command.cwd, env=self._env(), stdin=subprocess.DEVNULL,
                     stdout=out, stderr=subprocess.STDOUT, close_fds=True,
-                    start_new_session=True, preexec_fn=None if _WINDOWS else _parent_death_hook(),
-                    creationflags=_windows_flags(),
+                    start_new_session=True, preexec_fn=None if procutil.WINDOWS else procutil.parent_death_hook(),
+                    creationflags=procutil.windows_flags(),
                 )
             except OSError as exc:
                 raise LingmaNotReadyError(f"could not run {self.command.description}: {exc}") from exc
@@ -502,7 +183,7 @@ class LingmaProcess:
             self._check_running()
             if info is None:
                 info = self._own_info()
-            if info is not None and port_open(info[0], timeout=0.2):
+            if info is not None and procutil.port_open(info[0], timeout=0.2):
                 return info[0]
             if time.monotonic() >= deadline:
                 raise LingmaNotReadyError(self._timeout_message(info))
@@ -517,7 +198,7 @@ class LingmaProcess:
         return info
 
     def _is_ours(self, pid: int) -> bool:
-        if pid == self.pid or not _HAS_PROC or self._spawned_by_us(pid):
+        if pid == self.pid or not procutil.HAS_PROC or self._spawned_by_us(pid):
             return True
         self._log.warning("ignoring %s/.info: pid %d is not the Lingma we started (pid %s)",
                           self._work_dir, pid, self.pid)
@@ -525,7 +206,7 @@ class LingmaProcess:
 
     def _spawned_by_us(self, pid: int) -> bool:
         """True for a live process in our child's session, or one naming our work dir (a daemon)."""
-        stat = _proc_stat(pid)
+        stat = procutil.proc_stat(pid)
         if stat is None or stat[0] in "ZX":
             return False
         if stat[2] == self.pid:
@@ -562,7 +243,7 @@ class LingmaProcess:
         return what + self._tail_text()
 
     def _tail_text(self) -> str:
-        tail = _tail(self.log_path, self._log_offset)
+        tail = procutil.tail(self.log_path, self._log_offset)
         return f". Last output ({self.log_path}):\n{tail}" if tail else f". No output in {self.log_path}."
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -588,7 +269,7 @@ class LingmaProcess:
     def _extra_pid(self) -> int | None:
         """Return the `.info` pid if it is another process that is still ours."""
         pid = self._info_pid
-        if pid is None or pid == self.pid or not _HAS_PROC:
+        if pid is None or pid == self.pid or not procutil.HAS_PROC:
             return None
         return pid if self._spawned_by_us(pid) else None
 
@@ -596,7 +277,7 @@ class LingmaProcess:
         extra = self._extra_pid()
         child = self._child()
         try:
-            if not _WINDOWS:
+            if not procutil.WINDOWS:
                 os.killpg(child.pid, sig)
             elif child.poll() is None:
                 child.send_signal(sig)
@@ -614,7 +295,7 @@ class LingmaProcess:
         child = self._child()
         while True:
             exited = child.poll() is not None
-            if exited and (_WINDOWS or not _group_alive(child.pid)) and self._extra_pid() is None:
+            if exited and (procutil.WINDOWS or not procutil.group_alive(child.pid)) and self._extra_pid() is None:
                 return True
             if time.monotonic() >= deadline:
                 return False
@@ -625,22 +306,6 @@ class LingmaProcess:
             self._child().wait(timeout=1.0)
         except subprocess.TimeoutExpired:
             self._log.error("could not reap Lingma pid %s", self.pid)
-
-
-def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """Return the environment for Lingma: ours without the gateway's own settings and secrets.
-
-    Lingma needs none of the LINGMA_* variables (API keys, admin key, ...), which would
-    otherwise be readable in its /proc/PID/environ; the simulator's LINGMA_SIM_* knobs stay.
-    """
-    return {name: value for name, value in environ.items()
-            if not name.startswith("LINGMA_") or name.startswith("LINGMA_SIM_")}
-
-
-def _windows_flags() -> int:
-    if sys.platform != "win32":  # spelled out (not _WINDOWS) so type checkers skip the Windows-only names
-        return 0
-    return subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW
 
 
 def stop_all(timeout: float = 3.0) -> None:
@@ -671,13 +336,13 @@ class AttachedLingma:
 
     def start(self) -> int:
         """Return the port if it accepts connections, else raise LingmaNotReadyError."""
-        if not port_open(self.port, timeout=1.0):
+        if not procutil.port_open(self.port, timeout=1.0):
             raise LingmaNotReadyError(_closed_message(self.port))
         return self.port
 
     def alive(self) -> bool:
         """Return True while the port accepts connections."""
-        return port_open(self.port, timeout=1.0)
+        return procutil.port_open(self.port, timeout=1.0)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Do nothing: this process is not ours to stop."""
@@ -694,6 +359,6 @@ def attach_port(settings: CoreSettings) -> int | None:
     port = settings.socket_port
     if port is None:
         return None
-    if not port_open(port, timeout=1.0):
+    if not procutil.port_open(port, timeout=1.0):
         raise LingmaNotReadyError(_closed_message(port))
     return port

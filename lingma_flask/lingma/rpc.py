@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from . import framing
+from . import methods
 from . import wsframes
 from .errors import LingmaConnectionError
 from .errors import LingmaError
@@ -282,19 +283,19 @@ class RpcConnection:
         self._on_push(method, params if isinstance(params, dict) else {}, outgoing)
 
     def _on_push(self, method: str, params: dict[str, Any], outgoing: list[bytes]) -> None:
-        if method == "chat/answer":
+        if method == methods.CHAT_ANSWER:
             stream = self._stream_for(params)
             if stream is not None:
                 stream.push_answer(params)
-        elif method == "chat/finish":
+        elif method == methods.CHAT_FINISH:
             stream = self._stream_for(params)
             if stream is not None:
                 stream.push_finish(params)
-        elif method == "chat/think":
+        elif method == methods.CHAT_THINK:
             stream = self._stream_for(params)
             if stream is not None:
                 stream.push_think(params)
-        elif method == "tool/invoke":
+        elif method == methods.TOOL_INVOKE:
             outgoing.append(self._frame(_tool_refusal(next(self._ids), params)))
         elif self._push_waiters:
             waiter = self._push_waiters.get((method, _push_key(params)))
@@ -369,7 +370,7 @@ def _ask_rejection(message: dict[str, Any]) -> LingmaError | None:
 
 def _tool_refusal(rid: int, params: dict[str, Any]) -> dict[str, Any]:
     now = int(time.time() * 1000)
-    return {"jsonrpc": "2.0", "id": rid, "method": "tool/invokeResult", "params": {
+    return {"jsonrpc": "2.0", "id": rid, "method": methods.TOOL_INVOKE_RESULT, "params": {
         "toolCallId": params.get("toolCallId", ""), "name": params.get("name", ""),
         "requestId": params.get("requestId", ""), "success": False,
         "errorMessage": TOOLS_UNAVAILABLE, "result": None, "startTime": now, "timeConsuming": 0}}

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 from typing import NoReturn
 
+from . import methods
 from .errors import LingmaCancelledError
 from .errors import LingmaError
 from .errors import LingmaTimeoutError
@@ -328,7 +329,7 @@ class ChatStream:
         try:
             stopper(self.request_id, self.session_id)
         except Exception as exc:  # the connection may be gone; ending locally is enough
-            log.info("chat/stop for %s not sent: %s", self.request_id, exc)
+            log.info("%s for %s not sent: %s", methods.CHAT_STOP, self.request_id, exc)
 
     def discard(self) -> None:
         """End a stream whose `chat/ask` never reached Lingma: free it, send no `chat/stop`."""

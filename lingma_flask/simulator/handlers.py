@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 
+from ..lingma import methods as wire
 from . import images
 from . import methods
 from . import plan
@@ -70,7 +71,7 @@ def _image_upload(session, params, msg_id):
     if msg_id is not None:
         session.reply(msg_id, result.reply(request_id))
     if result.success:
-        session.scheduler.send_now("image/uploadResultNotification",
+        session.scheduler.send_now(wire.IMAGE_UPLOAD_RESULT,
                                    {"result": {"requestId": request_id, "imageUrl": result.url}})
     return NO_REPLY
 
@@ -164,18 +165,18 @@ def _chat_ask(session, params, msg_id):
 
 
 HANDLERS = {
-    "initialize": _initialize,
-    "initialized": _initialized,
-    "auth/status": _auth_status,
-    "config/queryModels": _query_models,
-    "config/getEndpoint": _get_endpoint,
-    "config/updateEndpoint": _update_endpoint,
-    "login/generateUrl": _generate_url,
-    "auth/logout": _logout,
-    "image/upload": _image_upload,
-    "chat/deleteSessionById": _delete_session,
-    "chat/ask": _chat_ask,
-    "chat/stop": _chat_stop,
-    "tool/invokeResult": _tool_result,
-    "ping": _ping,
+    wire.INITIALIZE: _initialize,
+    wire.INITIALIZED: _initialized,
+    wire.AUTH_STATUS: _auth_status,
+    wire.CONFIG_QUERY_MODELS: _query_models,
+    wire.CONFIG_GET_ENDPOINT: _get_endpoint,
+    wire.CONFIG_UPDATE_ENDPOINT: _update_endpoint,
+    wire.LOGIN_GENERATE_URL: _generate_url,
+    wire.AUTH_LOGOUT: _logout,
+    wire.IMAGE_UPLOAD: _image_upload,
+    wire.CHAT_DELETE_SESSION: _delete_session,
+    wire.CHAT_ASK: _chat_ask,
+    wire.CHAT_STOP: _chat_stop,
+    wire.TOOL_INVOKE_RESULT: _tool_result,
+    wire.PING: _ping,
 }

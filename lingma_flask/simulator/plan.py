@@ -6,6 +6,7 @@ import dataclasses
 import uuid
 from typing import Any
 
+from ..lingma import methods as wire
 from .scenario import THINK_CHUNKS
 from .scenario import Scenario
 from .scenario import split_text
@@ -67,22 +68,22 @@ def push(delay: float, method: str, params: dict) -> Step:
 
 def rejected(info: AskInfo, code: int, reason: str) -> list[Step]:
     """An ask refused at once: a lone non-200 `chat/finish`."""
-    return [push(0.0, "chat/finish", finish_params(info, code, reason, ""))]
+    return [push(0.0, wire.CHAT_FINISH, finish_params(info, code, reason, ""))]
 
 
 def build(info: AskInfo, s: Scenario) -> list[Step]:
     """The whole timed plan of one ask."""
-    steps = [push(0.0, "chat/process_step_callback", step_params(info, "step_start"))]
+    steps = [push(0.0, wire.CHAT_PROCESS_STEP_CALLBACK, step_params(info, "step_start"))]
     if info.new_session:
         title = (s.turn or "New chat")[:30]
-        steps.append(push(0.0, "session/title/update",
+        steps.append(push(0.0, wire.SESSION_TITLE_UPDATE,
                           {"sessionId": info.session_id, "sessionTitle": title}))
     if s.garbage:
         steps.append(Step(0.0, "garbage"))
     if s.toolinvoke and info.agent:
         params = {"requestId": info.request_id, "toolCallId": uuid.uuid4().hex,
                   "name": "read_file", "parameters": {}, "async": False}
-        steps.append(Step(0.0, "tool", ("tool/invoke", params)))
+        steps.append(Step(0.0, "tool", (wire.TOOL_INVOKE, params)))
     if s.stall:
         return steps + [Step(0.0, "stall")]
     if s.think == "push":
@@ -98,18 +99,18 @@ def build(info: AskInfo, s: Scenario) -> list[Step]:
 def _think(info: AskInfo, s: Scenario) -> list[Step]:
     """The reasoning as `chat/think` pushes with step "start", then an empty step "done"."""
     base = {"requestId": info.request_id, "sessionId": info.session_id, "timestamp": 0, "extra": {}}
-    steps = [push(s.first_token_delay / 2 if i == 0 else s.chunk_delay, "chat/think",
+    steps = [push(s.first_token_delay / 2 if i == 0 else s.chunk_delay, wire.CHAT_THINK,
                   dict(base, text=text, step="start"))
              for i, text in enumerate(split_text(s.reasoning, size=1, count=THINK_CHUNKS))]
-    return steps + [push(0.0, "chat/think", dict(base, text="", step="done"))]
+    return steps + [push(0.0, wire.CHAT_THINK, dict(base, text="", step="done"))]
 
 
 def _body(info: AskInfo, s: Scenario) -> list[Step]:
     if s.finish_code != 200:
         return _error_body(info, s)
     if s.empty_then_full:
-        chunks = [push(s.first_token_delay, "chat/answer", answer_params(info, "")),
-                  push(s.chunk_delay, "chat/answer", answer_params(info, ""))]
+        chunks = [push(s.first_token_delay, wire.CHAT_ANSWER, answer_params(info, "")),
+                  push(s.chunk_delay, wire.CHAT_ANSWER, answer_params(info, ""))]
         return chunks + _ending(info, 200, s.finish_reason, s.answer, "done")
     steps = _chunks(info, s, s.chunks)
     cut = _cut(s)
@@ -129,9 +130,9 @@ def _chunks(info: AskInfo, s: Scenario, chunks: list[str]) -> list[Step]:
     steps = []
     for i, text in enumerate(chunks):
         delay = s.first_token_delay if i == 0 else s.chunk_delay
-        steps.append(push(delay, "chat/answer", answer_params(info, text)))
+        steps.append(push(delay, wire.CHAT_ANSWER, answer_params(info, text)))
         if s.empty_every > 0 and (i + 1) % s.empty_every == 0 and i + 1 < len(chunks):
-            steps.append(push(0.0, "chat/answer", answer_params(info, "")))
+            steps.append(push(0.0, wire.CHAT_ANSWER, answer_params(info, "")))
     return steps
 
 
@@ -157,5 +158,5 @@ def _error_body(info: AskInfo, s: Scenario) -> list[Step]:
 
 
 def _ending(info: AskInfo, code: int, reason: str, full: str, status: str) -> list[Step]:
-    return [push(0.0, "chat/process_step_callback", step_params(info, "step_end", status)),
-            push(0.0, "chat/finish", finish_params(info, code, reason, full))]
+    return [push(0.0, wire.CHAT_PROCESS_STEP_CALLBACK, step_params(info, "step_end", status)),
+            push(0.0, wire.CHAT_FINISH, finish_params(info, code, reason, full))]

@@ -14,6 +14,7 @@ import itertools
 import threading
 import time
 
+from ..lingma import methods as wire
 from . import plan
 from .plan import Step
 
@@ -160,7 +161,7 @@ class Scheduler:
                 return True
             full = "".join(run.parts)
             params = plan.finish_params(run.info, 200, "cancelled", full)
-            run.steps.append(plan.push(0.0, "chat/finish", params))
+            run.steps.append(plan.push(0.0, wire.CHAT_FINISH, params))
             run.due = time.monotonic()
             if run.last_push not in self._parked:
                 self._push(run)
@@ -260,14 +261,14 @@ class Scheduler:
 
     def _send_push(self, run: AskRun, step: Step, now: float, out: list) -> None:
         method, params = step.message()
-        if method in ("chat/answer", "chat/think"):
+        if method in (wire.CHAT_ANSWER, wire.CHAT_THINK):
             params["timestamp"] = int(time.time() * 1000)
-        if method == "chat/answer":
+        if method == wire.CHAT_ANSWER:
             run.parts.append(params["text"])
         push_id = next(self._ids)
         self.acks.add(push_id, now)
         run.last_push = push_id
         message = {"jsonrpc": "2.0", "id": push_id, "method": method, "params": params}
         out.append(("push", message, run.scenario))
-        if method == "chat/finish":
+        if method == wire.CHAT_FINISH:
             self.runs.pop(run.request_id, None)

@@ -13,6 +13,7 @@ import time
 
 from websockets.exceptions import ConnectionClosed
 
+from ..lingma import methods as wire
 from ..lingma.framing import FrameDecoder
 from ..lingma.framing import FrameTooLarge
 from ..lingma.framing import encode
@@ -113,7 +114,7 @@ class Session:
         msg_id = msg.get("id")
         params = msg.get("params")
         params = params if isinstance(params, dict) else {}
-        if not self.initialized and method != "initialize":
+        if not self.initialized and method != wire.INITIALIZE:
             if is_request:
                 self._error(msg_id, ERR_NOT_INITIALIZED, "server not initialized")
             return
@@ -175,7 +176,7 @@ class Session:
 
     def _queue_push(self, item, writes: list, group: list) -> None:
         message, scenario = item[1], item[2]
-        late_stamp = scenario.stamp and message["method"] == "chat/answer"
+        late_stamp = scenario.stamp and message["method"] == wire.CHAT_ANSWER
         if late_stamp:
             late_stamp = not (scenario.split or scenario.coalesce)
             _put_stamp(message["params"], scenario.stamp_text,

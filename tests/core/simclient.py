@@ -22,8 +22,8 @@ import websocket
 
 from lingma_flask.lingma.framing import FrameDecoder
 from lingma_flask.lingma.framing import encode
-from lingma_flask.lingma.process import free_port
-from lingma_flask.lingma.process import port_open
+from lingma_flask.lingma.procutil import free_port
+from lingma_flask.lingma.procutil import port_open
 
 REPO = Path(__file__).resolve().parents[2]
 MODULE = "lingma_flask.simulator"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lingma_flask.lingma import errors
-from lingma_flask.lingma import process
+from lingma_flask.lingma import procutil
 from lingma_flask.lingma.instance import wait_until
 from lingma_flask.lingma.lock import WorkDirLock
 from lingma_flask.lingma.pool import LingmaPool
@@ -109,9 +109,9 @@ def test_a_hung_lingma_is_probed_taken_out_and_restarted(make_pool):
             stream = pool.ask("still served", None)
             assert stream.instance_name == other.name and "".join(stream) == "You said: still served"
         assert wait_until(lambda: hung.ready and hung.process.pid != pid, 20), hung.health()
-        assert hung.restarts == 1 and not process.pid_alive(pid)
+        assert hung.restarts == 1 and not procutil.pid_alive(pid)
     finally:
-        if process.pid_alive(pid):
+        if procutil.pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
 
 
@@ -134,7 +134,7 @@ def test_lingma_gets_no_gateway_settings_or_secrets(make_pool, monkeypatch):
     environ = Path(f"/proc/{pool.instances[0].process.pid}/environ").read_bytes()
     assert b"secret-key-1" not in environ and b"LINGMA_API_KEYS" not in environ
     assert b"LINGMA_SIM_CHUNK_CHARS=4" in environ
-    assert process.child_environment({"LINGMA_ADMIN_KEY": "a", "PATH": "/bin"}) == {"PATH": "/bin"}
+    assert procutil.child_environment({"LINGMA_ADMIN_KEY": "a", "PATH": "/bin"}) == {"PATH": "/bin"}
 
 
 PIXEL = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4"

@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from lingma_flask.lingma import errors
-from lingma_flask.lingma import process
+from lingma_flask.lingma import procutil
 from lingma_flask.lingma.instance import FAILED
 from lingma_flask.lingma.instance import wait_until
 from lingma_flask.lingma.pool import LingmaPool
@@ -141,7 +141,7 @@ def test_crash_mid_stream_fails_fast_then_a_new_process_serves(make_pool):
     with pytest.raises(errors.LingmaConnectionError):
         list(pool.ask("boom [[sim:crash]] [[sim:len=400]]", None))
     assert wait_until(lambda: instance.ready and instance.process.pid != old_pid, 20), instance.health()
-    assert instance.restarts == 1 and not process.pid_alive(old_pid)
+    assert instance.restarts == 1 and not procutil.pid_alive(old_pid)
     assert "".join(pool.ask("after crash", None)) == "You said: after crash"
 
 
@@ -153,7 +153,7 @@ def test_health_never_names_a_dead_process(make_pool):
         list(pool.ask("boom [[sim:crash=1]]", None))
     # the respawn waits out a 1 s backoff: meanwhile no process runs, and health says so
     assert wait_until(lambda: instance.health()["pid"] is None, 0.8), instance.health()
-    assert wait_until(lambda: instance.ready, 20) and process.pid_alive(instance.health()["pid"])
+    assert wait_until(lambda: instance.ready, 20) and procutil.pid_alive(instance.health()["pid"])
 
 
 def test_the_model_registry_stays_known_while_lingma_respawns(make_pool, monkeypatch):
@@ -242,7 +242,7 @@ def test_stop_leaves_no_process_behind(make_pool):
     pids = [i.process.pid for i in pool.instances]
     stream = pool.ask("open [[sim:stall]]", None)
     pool.stop()
-    assert all(not process.pid_alive(pid) for pid in pids)
+    assert all(not procutil.pid_alive(pid) for pid in pids)
     with pytest.raises(errors.LingmaConnectionError):
         list(stream)
 
@@ -277,11 +277,11 @@ def test_attach_mode_uses_a_running_lingma_and_never_kills_it(tmp_path, make_poo
         assert "".join(pool.ask("attached", None)) == "You said: attached"
     finally:
         pool.stop()
-    assert running.alive() and process.pid_alive(running.pid)
+    assert running.alive() and procutil.pid_alive(running.pid)
 
 
 def test_attach_mode_to_a_closed_port_is_not_ready(tmp_path):
-    port = process.free_port()
+    port = procutil.free_port()
     pool = LingmaPool(CoreSettings(socket_port=port, work_dir=str(tmp_path / "a"), reconnect_attempts=0))
     pool.start()
     try:

@@ -1,4 +1,4 @@
-"""Tests for lingma/process.py: discovery, .info, login seeding, spawn, stop, parent death, attach.
+"""Tests for lingma/discovery, workdir, procutil, process: finding, .info, seeding, spawn, stop, parent death, attach.
 
 Spawning tests run `fakes/fake_lingma.py` (and the real simulator when it is present). Liveness
 is checked through /proc so a zombie counts as dead, and every wait polls a condition against a
@@ -21,10 +21,13 @@ from pathlib import Path
 
 import pytest
 
+from lingma_flask.lingma import discovery
 from lingma_flask.lingma import process
+from lingma_flask.lingma import procutil
+from lingma_flask.lingma import workdir
+from lingma_flask.lingma.discovery import LingmaCommand
 from lingma_flask.lingma.errors import LingmaConnectionError
 from lingma_flask.lingma.errors import LingmaNotReadyError
-from lingma_flask.lingma.process import LingmaCommand
 from lingma_flask.lingma.process import LingmaProcess
 from lingma_flask.lingma.settings import CoreSettings
 
@@ -39,7 +42,7 @@ linux_only = pytest.mark.skipif(not LINUX, reason="uses /proc and PR_SET_PDEATHS
 # --------------------------------------------------------------------------- helpers
 
 def running(pid: int) -> bool:
-    """True if `pid` exists and is not a zombie (read from /proc, independent of process.py)."""
+    """True if `pid` exists and is not a zombie (read from /proc, independent of procutil.py)."""
     try:
         data = Path(f"/proc/{pid}/stat").read_bytes()
     except OSError:
@@ -98,16 +101,16 @@ def home(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------- find_binary
 
 def test_simulator_command_runs_the_package_module():
-    command = process.find_binary(CoreSettings(bin="simulator"))
+    command = discovery.find_binary(CoreSettings(bin="simulator"))
     assert command.simulator
     assert command.argv_prefix == (sys.executable, "-m", "lingma_flask.simulator")
     assert (Path(command.cwd) / "lingma_flask" / "lingma").is_dir()
 
 
 def test_explicit_bin_wins_over_installed_versions(home, tmp_path):
-    make_executable(home / ".lingma" / "bin" / "2.11.1" / process.platform_dir() / "Lingma")
+    make_executable(home / ".lingma" / "bin" / "2.11.1" / discovery.platform_dir() / "Lingma")
     mine = make_executable(tmp_path / "custom" / "Lingma")
-    command = process.find_binary(CoreSettings(bin=str(mine)))
+    command = discovery.find_binary(CoreSettings(bin=str(mine)))
     assert command.argv_prefix == (str(mine.resolve()),)
     assert command.cwd == str(mine.resolve().parent)
     assert not command.simulator
@@ -115,25 +118,25 @@ def test_explicit_bin_wins_over_installed_versions(home, tmp_path):
 
 def test_missing_explicit_bin_is_a_clear_error(home, tmp_path):
     with pytest.raises(LingmaNotReadyError, match="LINGMA_BIN=.*does not exist"):
-        process.find_binary(CoreSettings(bin=str(tmp_path / "nope" / "Lingma")))
+        discovery.find_binary(CoreSettings(bin=str(tmp_path / "nope" / "Lingma")))
 
 
 def test_non_executable_explicit_bin_is_a_clear_error(home, tmp_path):
     plain = tmp_path / "Lingma"
     plain.write_text("not a program")
     with pytest.raises(LingmaNotReadyError, match="is not an executable file"):
-        process.find_binary(CoreSettings(bin=str(plain)))
+        discovery.find_binary(CoreSettings(bin=str(plain)))
 
 
 def test_newest_version_is_chosen_by_numeric_order(home):
-    plat = process.platform_dir()
+    plat = discovery.platform_dir()
     root = home / ".lingma" / "bin"
     for version in ("2.9.0", "2.11.1", "2.10.7"):
         make_executable(root / version / plat / "Lingma")
     (root / "9.9.9" / plat).mkdir(parents=True)           # newer, but no binary
     make_executable(root / "latest" / plat / "Lingma")   # not a version
     (root / "config.json").write_text('{"cosy.core.version": "2.11.1"}')
-    command = process.find_binary(CoreSettings())
+    command = discovery.find_binary(CoreSettings())
     assert command.argv_prefix == (str(root / "2.11.1" / plat / "Lingma"),)
     assert command.cwd == str(root / "2.11.1" / plat)
     assert "2.11.1" in command.description
@@ -142,13 +145,13 @@ def test_newest_version_is_chosen_by_numeric_order(home):
 def test_path_is_the_last_resort(home, tmp_path, monkeypatch):
     on_path = make_executable(tmp_path / "bin" / "Lingma")
     monkeypatch.setenv("PATH", str(on_path.parent))
-    command = process.find_binary(CoreSettings())
+    command = discovery.find_binary(CoreSettings())
     assert command.argv_prefix == (str(on_path.resolve()),)
 
 
 def test_nothing_found_falls_back_to_the_simulator(home):
-    assert process.find_binary(CoreSettings()) is None
-    assert process.resolve_command(CoreSettings()).simulator
+    assert discovery.find_binary(CoreSettings()) is None
+    assert discovery.resolve_command(CoreSettings()).simulator
 
 
 @pytest.mark.parametrize("machine, system, expected", [
@@ -160,7 +163,7 @@ def test_nothing_found_falls_back_to_the_simulator(home):
     ("riscv64", "linux", None),
 ])
 def test_platform_dir(machine, system, expected):
-    assert process.platform_dir(machine, system) == expected
+    assert discovery.platform_dir(machine, system) == expected
 
 
 # --------------------------------------------------------------------------- read_info
@@ -178,7 +181,7 @@ def test_platform_dir(machine, system, expected):
 ])
 def test_read_info_text(tmp_path, text, expected):
     (tmp_path / ".info").write_text(text)
-    assert process.read_info(tmp_path) == expected
+    assert workdir.read_info(tmp_path) == expected
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -191,12 +194,12 @@ def test_read_info_text(tmp_path, text, expected):
 ])
 def test_read_info_json(tmp_path, text, expected):
     (tmp_path / ".info.json").write_text(text)
-    assert process.read_info(tmp_path) == expected
+    assert workdir.read_info(tmp_path) == expected
 
 
 def test_read_info_missing(tmp_path):
-    assert process.read_info(tmp_path) is None
-    assert process.read_info(tmp_path / "absent") is None
+    assert workdir.read_info(tmp_path) is None
+    assert workdir.read_info(tmp_path / "absent") is None
 
 
 # --------------------------------------------------------------------------- seed_login
@@ -211,7 +214,7 @@ def write_login(cache: Path, machine_id="id-1", user="user-1") -> Path:
 def test_seed_login_copies_id_and_user_into_a_new_work_dir(tmp_path):
     source = write_login(tmp_path / "ide" / "cache")
     work = tmp_path / "work"
-    assert process.seed_login(work, str(source))
+    assert workdir.seed_login(work, str(source))
     assert (work / "cache" / "id").read_text() == "id-1"
     assert (work / "cache" / "user").read_text() == "user-1"
     assert sorted(p.name for p in (work / "cache").iterdir()) == ["id", "user"]
@@ -221,50 +224,50 @@ def test_seed_login_never_overwrites_a_user(tmp_path):
     source = write_login(tmp_path / "ide" / "cache")
     work = tmp_path / "work"
     write_login(work / "cache", "mine", "me")
-    assert not process.seed_login(work, source)
+    assert not workdir.seed_login(work, source)
     assert (work / "cache" / "id").read_text() == "mine"
     assert (work / "cache" / "user").read_text() == "me"
 
 
 def test_seed_login_without_a_usable_source(tmp_path, home):
     work = tmp_path / "work"
-    assert not process.seed_login(work, tmp_path / "missing")
+    assert not workdir.seed_login(work, tmp_path / "missing")
     half = tmp_path / "half"
     half.mkdir()
     (half / "id").write_text("id-only")
-    assert not process.seed_login(work, half)
-    assert not process.seed_login(work, None)        # no ~/.lingma/cache in the fake HOME
+    assert not workdir.seed_login(work, half)
+    assert not workdir.seed_login(work, None)        # no ~/.lingma/cache in the fake HOME
     assert not (work / "cache" / "user").exists()
 
 
 def test_seed_login_defaults_to_the_ide_login_and_accepts_a_work_dir(tmp_path, home):
     write_login(home / ".lingma" / "cache", "ide-id", "ide-user")
-    assert process.seed_login(tmp_path / "a", None)
+    assert workdir.seed_login(tmp_path / "a", None)
     assert (tmp_path / "a" / "cache" / "user").read_text() == "ide-user"
-    assert process.seed_login(tmp_path / "b", home / ".lingma")
+    assert workdir.seed_login(tmp_path / "b", home / ".lingma")
     assert (tmp_path / "b" / "cache" / "id").read_text() == "ide-id"
 
 
 # --------------------------------------------------------------------------- ports
 
 def test_free_port_and_port_open():
-    port = process.free_port()
-    assert not process.port_open(port, timeout=0.5)
+    port = procutil.free_port()
+    assert not procutil.port_open(port, timeout=0.5)
     with socket.socket() as server:
         server.bind(("127.0.0.1", port))
         server.listen(1)
-        assert process.port_open(port, timeout=0.5)
+        assert procutil.port_open(port, timeout=0.5)
 
 
 @linux_only
 def test_pid_alive_counts_zombies_as_dead():
-    assert process.pid_alive(os.getpid())
+    assert procutil.pid_alive(os.getpid())
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     try:
-        assert wait_for(lambda: not process.pid_alive(child.pid))    # exited, not yet reaped
+        assert wait_for(lambda: not procutil.pid_alive(child.pid))    # exited, not yet reaped
     finally:
         child.wait()
-    assert not process.pid_alive(child.pid)
+    assert not procutil.pid_alive(child.pid)
 
 
 # --------------------------------------------------------------------------- spawn and stop
@@ -272,7 +275,7 @@ def test_pid_alive_counts_zombies_as_dead():
 def test_start_and_stop(spawned):
     proc = spawned()
     port = proc.start()
-    assert port == proc.port and process.port_open(port)
+    assert port == proc.port and procutil.port_open(port)
     assert proc.alive() and running(proc.pid)
     assert proc.info_pid == proc.pid
     assert proc.http_port and proc.http_port != port
@@ -289,30 +292,30 @@ def test_stale_info_is_deleted_before_spawn(spawned, tmp_path):
     work.mkdir()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale_port = process.free_port()
+    stale_port = procutil.free_port()
     (work / ".info").write_text(f"{stale_port}\n{dead.pid}\n")
     (work / ".info.json").write_text(json.dumps({"websocketPort": stale_port, "pid": dead.pid}))
     proc = spawned(work_dir=work)
     port = proc.start()
     assert port != stale_port
-    assert process.read_info(work) == (port, proc.pid)
+    assert workdir.read_info(work) == (port, proc.pid)
     assert not (work / ".info.json").exists()
 
 
 def test_info_json_form(spawned):
     proc = spawned("info-json")
-    assert proc.start() == process.read_info(proc.work_dir)[0]
+    assert proc.start() == workdir.read_info(proc.work_dir)[0]
 
 
 def test_info_before_port_waits_for_tcp(spawned):
     proc = spawned("info-early", env={"FAKE_LINGMA_DELAY": "0.7"})
     port = proc.start()
-    assert process.port_open(port)
+    assert procutil.port_open(port)
 
 
 def test_slow_start_within_the_timeout(spawned):
     proc = spawned(env={"FAKE_LINGMA_DELAY": "0.5"}, timeout=10)
-    assert process.port_open(proc.start())
+    assert procutil.port_open(proc.start())
 
 
 def test_timeout_without_info_leaves_nothing_running(spawned):
@@ -377,7 +380,7 @@ def test_relative_work_dir_is_made_absolute(spawned, tmp_path, monkeypatch):
     proc = spawned(work_dir=Path("relative"))
     proc.start()
     assert proc.work_dir == tmp_path / "relative"
-    assert process.read_info(tmp_path / "relative") == (proc.port, proc.pid)
+    assert workdir.read_info(tmp_path / "relative") == (proc.port, proc.pid)
 
 
 def test_stop_escalates_to_sigkill(spawned):
@@ -440,7 +443,7 @@ def test_sigkilled_parent_leaves_no_lingma(tmp_path, runner):
     try:
         assert wait_for(pid_file.exists, timeout=20), (tmp_path / "helper.log").read_text()
         child, port = map(int, pid_file.read_text().split())
-        assert running(child) and process.port_open(port)
+        assert running(child) and procutil.port_open(port)
     finally:
         helper.kill()
         helper.wait()
@@ -456,11 +459,11 @@ def test_attach_to_an_open_port_never_kills_it(spawned):
     attached = process.AttachedLingma(port)
     assert attached.start() == port and attached.alive()
     attached.stop()
-    assert external.alive() and process.port_open(port)
+    assert external.alive() and procutil.port_open(port)
 
 
 def test_attach_to_a_closed_port_says_so():
-    port = process.free_port()
+    port = procutil.free_port()
     with pytest.raises(LingmaNotReadyError, match=f"LINGMA_SOCKET_PORT={port} is set but nothing"):
         process.attach_port(CoreSettings(socket_port=port))
     with pytest.raises(LingmaNotReadyError, match="LINGMA_SOCKET_PORT"):
@@ -488,19 +491,19 @@ def sim_state(http_port: int) -> dict | None:
     {"LINGMA_SIM_INFO_JSON": "1", "LINGMA_SIM_INFO_DELAY": "0.3"},
 ], ids=["plain", "info-early-slow", "info-json"])
 def test_simulator_spawn_and_stop(spawned, env):
-    proc = spawned(command=process.simulator_command(), env=env, timeout=15)
+    proc = spawned(command=discovery.simulator_command(), env=env, timeout=15)
     port = proc.start()
-    assert process.port_open(port) and process.read_info(proc.work_dir) == (port, proc.pid)
+    assert procutil.port_open(port) and workdir.read_info(proc.work_dir) == (port, proc.pid)
     assert wait_for(lambda: sim_state(proc.http_port) is not None)
     assert sim_state(proc.http_port)["pid"] == proc.pid
     proc.stop()
     assert not running(proc.pid) and proc.returncode is not None
-    assert not process.port_open(port)
+    assert not procutil.port_open(port)
 
 
 def test_simulator_through_find_binary(spawned, tmp_path):
     work = tmp_path / "sim"
-    command = process.find_binary(CoreSettings(bin="simulator"))
+    command = discovery.find_binary(CoreSettings(bin="simulator"))
     proc = spawned(command=command, work_dir=work, timeout=15)
     proc.start()
     assert proc.alive()

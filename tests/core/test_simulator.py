@@ -22,8 +22,8 @@ import pytest
 import websocket
 
 from lingma_flask.lingma.framing import encode
-from lingma_flask.lingma.process import free_port
-from lingma_flask.lingma.process import port_open
+from lingma_flask.lingma.procutil import free_port
+from lingma_flask.lingma.procutil import port_open
 from tests.core.simclient import MODULE
 from tests.core.simclient import PUSHES
 from tests.core.simclient import REPO

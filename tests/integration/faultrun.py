@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lingma_flask.lingma.instance import wait_until
-from lingma_flask.lingma.process import pid_alive
+from lingma_flask.lingma.procutil import pid_alive
 from tests.integration.faultcases import Fault
 from tests.integration.faultcases import fail_window
 from tests.integration.faultcases import recover_limit

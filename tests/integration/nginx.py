@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from lingma_flask.lingma import process
+from lingma_flask.lingma import procutil
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "docs" / "deploy" / "nginx.conf"
@@ -89,7 +89,7 @@ class Nginx:
              "-e", str(self.error_log), "-g", directives],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + timeout
-        while not process.port_open(self.port):
+        while not procutil.port_open(self.port):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 errors = self.errors()
                 self.stop()

@@ -8,7 +8,7 @@ import openai
 import pytest
 import requests
 
-from lingma_flask.lingma import process
+from lingma_flask.lingma import procutil
 from lingma_flask.lingma.instance import wait_until
 from tests.integration.gateway import API_KEY
 from tests.integration.gateway import Gateway
@@ -97,7 +97,7 @@ def test_sigterm_ends_an_endless_stream_cleanly_and_leaves_no_lingma(make_gatewa
     assert 1.5 < ended - started < 5
     assert gw.proc.wait(25) == 0
     assert any("Worker exiting" in line for line in gw.lines)  # not SIGKILLed at graceful_timeout
-    assert pids and wait_until(lambda: all(not process.pid_alive(pid) for pid in pids), 5)
+    assert pids and wait_until(lambda: all(not procutil.pid_alive(pid) for pid in pids), 5)
 
 
 def test_a_sigkilled_worker_takes_its_lingma_with_it(make_gateway):
@@ -105,7 +105,7 @@ def test_a_sigkilled_worker_takes_its_lingma_with_it(make_gateway):
     pids = gw.lingma_pids()
     worker = next(int(p) for p in os.listdir("/proc") if p.isdigit() and _ppid(int(p)) == gw.proc.pid)
     os.kill(worker, signal.SIGKILL)
-    assert wait_until(lambda: all(not process.pid_alive(pid) for pid in pids), 10)
+    assert wait_until(lambda: all(not procutil.pid_alive(pid) for pid in pids), 10)
     assert wait_until(lambda: gw.ready() and gw.lingma_pids() and gw.lingma_pids() != pids, 60)
     assert chat(gw, "respawned").json()["choices"][0]["message"]["content"] == "You said: respawned"
 
@@ -145,4 +145,4 @@ def test_two_workers_each_own_their_lingma_and_work_dirs(make_gateway):
     assert all(wait_until(lambda i=i: answered(i), 30) for i in range(6))
     assert answers == {f"You said: worker test {i}" for i in range(6)}
     assert gw.stop() == 0
-    assert not process.pid_alive(pid0) and not process.pid_alive(pid1)
+    assert not procutil.pid_alive(pid0) and not procutil.pid_alive(pid1)

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from lingma_flask.lingma import process
+from lingma_flask.lingma import procutil
 from tests.integration.gateway import API_KEY
 from tests.integration.gateway import Gateway
 from tests.integration.nginx import SITE
@@ -50,9 +50,9 @@ def proxy(nginx_binary, sick, tmp_path_factory):
     hosts = upstream_count(text)
     assert hosts >= 3, "the documented upstream should list several gateway hosts"
     gateway = Gateway(tmp_path_factory.mktemp("gateway") / "work").start()
-    dead = [process.free_port() for _ in range(hosts - 2)]
+    dead = [procutil.free_port() for _ in range(hosts - 2)]
     upstreams = [gateway.url.removeprefix("http://"), f"127.0.0.1:{sick.port}"] + [f"127.0.0.1:{p}" for p in dead]
-    port = process.free_port()
+    port = procutil.free_port()
     nginx = Nginx(nginx_binary, tmp_path_factory.mktemp("nginx"), site_for(text, upstreams, port), port)
     try:
         nginx.start()

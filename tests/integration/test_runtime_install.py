@@ -22,7 +22,7 @@ import requests
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from lingma_flask.lingma import process
+from lingma_flask.lingma import procutil
 from lingma_flask.lingma.instance import wait_until
 from tests.integration import gateway as gateway_module
 from tests.integration.gateway import API_KEY
@@ -128,7 +128,7 @@ def serves_and_stops(gw: Gateway, text: str, python: Path) -> None:
     finally:
         code = gw.stop()
     assert code == 0, "".join(gw.lines[-30:])
-    assert wait_until(lambda: not any(process.pid_alive(pid) for pid in pids), 10)
+    assert wait_until(lambda: not any(procutil.pid_alive(pid) for pid in pids), 10)
 
 
 class ServedGateway(Gateway):

@@ -15,9 +15,9 @@ from pathlib import Path
 FAKES = Path(__file__).resolve().parent
 sys.path.insert(0, str(FAKES.parents[2]))
 
-from lingma_flask.lingma.process import LingmaCommand  # noqa: E402
+from lingma_flask.lingma.discovery import LingmaCommand  # noqa: E402
+from lingma_flask.lingma.discovery import simulator_command  # noqa: E402
 from lingma_flask.lingma.process import LingmaProcess  # noqa: E402
-from lingma_flask.lingma.process import simulator_command  # noqa: E402
 
 
 def spawn(work_dir: str, pid_file: str) -> None:
