@@ -1,37 +1,37 @@
 """gunicorn settings for lingma-flask: one gevent worker that owns its Lingma processes.
 
-Read by the master before it forks, so besides the stdlib's `os` only two small modules of
-the package are imported here, and they import only the stdlib and gunicorn's own modules
-(`logs` and `web/gunicorn_worker`, the worker class); app code is imported inside the hooks,
-which run in the worker after gevent has patched it.
+Read by the master before it forks, so besides the stdlib only small modules of the package
+are imported here, and they import only the stdlib and gunicorn's own modules (`logs`,
+`web/gunicorn_worker`, the worker class, and the settings readers: `settings_reader`,
+`config`, `lingma/settings`); app code is imported inside the hooks, which run in the worker
+after gevent has patched it.
 """
 import os
+import sys
 
+from lingma_flask.config import DEFAULTS
+from lingma_flask.config import LOG_FORMATS
+from lingma_flask.config import check_settings
 from lingma_flask.logs import gunicorn_logconfig
+from lingma_flask.settings_reader import SettingError
+from lingma_flask.settings_reader import Settings
+from lingma_flask.settings_reader import environment
 from lingma_flask.web.gunicorn_worker import JsonErrorWorker
 
 
-def _raw_setting(name):
-    """Read LINGMA_<name> from the environment, then from .env (as the app does); else None."""
-    value = os.environ.get("LINGMA_" + name)
-    if value is None:
-        from dotenv import dotenv_values  # pure Python: safe before gevent patches
-        from dotenv import find_dotenv
-
-        path = find_dotenv(usecwd=True)
-        value = dotenv_values(path).get("LINGMA_" + name) if path else None
-    return value
+def _setting(read, *args):
+    """Return `read(*args)`; a bad setting stops gunicorn with one line that names it."""
+    try:
+        return read(*args)
+    except SettingError as exc:
+        # raised from here, gunicorn would print "Failed to read config file" and a traceback
+        sys.exit(f"error: {exc}")
 
 
-def _setting(name, default):
-    """Read a number LINGMA_<name>."""
-    return int(_raw_setting(name) or default)
-
-
-def _text_setting(name, default):
-    """Read a text LINGMA_<name>, stripped and lower-cased."""
-    return (_raw_setting(name) or default).strip().lower()
-
+# LINGMA_*: the environment's, then the .env file's, as the app reads them. Every setting the
+# app reads is checked here too, so a bad one stops the start before any worker boots.
+_SETTINGS = Settings(environment())
+_setting(check_settings, _SETTINGS.values)
 
 # -- Server socket ------------------------------------------------------------------------
 # No `bind`: gunicorn then listens on 0.0.0.0:$PORT when PORT is set (PaaS), else on
@@ -46,9 +46,9 @@ wsgi_app = "wsgi:app"
 worker_class = JsonErrorWorker
 # Each worker owns its own Lingma processes (and login work dirs), so the count is ours to
 # set: LINGMA_WORKERS, default 1. WEB_CONCURRENCY (set to 2+ by PaaS buildpacks) is ignored.
-workers = _setting("WORKERS", 1)
+workers = _setting(_SETTINGS.integer, "WORKERS", DEFAULTS["WORKERS"], 1)
 # Concurrent connections (streams) per worker; more wait in the listen backlog.
-worker_connections = _setting("WORKER_CONNECTIONS", 2000)
+worker_connections = _setting(_SETTINGS.integer, "WORKER_CONNECTIONS", DEFAULTS["WORKER_CONNECTIONS"], 1)
 # Recycling a worker would restart its Lingma processes and cut their streams.
 max_requests = 0
 # The pool and its threads must start in each worker after gevent patching, never the master.
@@ -79,7 +79,7 @@ control_socket_disable = True
 # instance, status, first-token and total ms), so gunicorn's access line is off.
 accesslog = None
 errorlog = "-"
-logconfig_dict = gunicorn_logconfig(_text_setting("LOG_FORMAT", "json"))
+logconfig_dict = gunicorn_logconfig(_setting(_SETTINGS.choice, "LOG_FORMAT", LOG_FORMATS))
 
 
 # -- Server hooks -------------------------------------------------------------------------

@@ -1,17 +1,21 @@
 """Defaults and explicit casts for the API settings (the core's are in lingma/settings.py).
 
 Every setting is a LINGMA_* environment variable (or a .env line); `from_prefixed_env` strips
-the prefix and leaves each value a string, so each one is cast here before use.
+the prefix and leaves each value a string, so each one is read here with settings_reader's
+typed readers, whose SettingError names the variable.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
-from .lingma.settings import cast_setting
+from .lingma.settings import CoreSettings
+from .settings_reader import SettingError
+from .settings_reader import Settings
 
 MIB = 1024 * 1024
 
@@ -38,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
 }
 REASONING_MODES = ("separate", "inline", "off")
 LOG_FORMATS = ("json", "text")
+LOG_LEVELS = tuple(logging.getLevelNamesMapping())  # the names logging's setLevel takes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,26 +68,34 @@ class ApiSettings:
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> ApiSettings:
         """Build the API settings from upper-case keys, casting each one."""
-        def number(key, cast=float):
-            value = config.get(key)
-            return cast_setting(key, DEFAULTS[key] if value in (None, "") else value, cast)
+        read = Settings(config)
         return cls(
             api_keys=parse_api_keys(config.get("API_KEYS")),
-            admin_key=_opt_str(config.get("ADMIN_KEY")),
-            cors_origins=parse_list(config.get("CORS_ORIGINS")),
+            admin_key=read.text("ADMIN_KEY", None),
+            cors_origins=read.items("CORS_ORIGINS"),
             model_aliases=parse_aliases(config.get("MODEL_ALIASES")),
-            max_body_bytes=number("MAX_BODY_BYTES", int),
-            body_timeout=number("BODY_TIMEOUT"),
-            write_timeout=number("WRITE_TIMEOUT"),
-            total_timeout=cast_setting("TOTAL_TIMEOUT", config.get("TOTAL_TIMEOUT") or 600.0, float),
-            sse_keepalive=number("SSE_KEEPALIVE"),
-            reasoning=parse_choice("REASONING", config.get("REASONING"), REASONING_MODES),
-            log_level=str(config.get("LOG_LEVEL") or "INFO").upper(),
-            log_format=parse_choice("LOG_FORMAT", config.get("LOG_FORMAT"), LOG_FORMATS),
-            metrics_key=_opt_str(config.get("METRICS_KEY")),
-            alert_webhook=_opt_str(config.get("ALERT_WEBHOOK")),
-            alert_interval=number("ALERT_INTERVAL"),  # 0 is allowed: no rate limit
+            max_body_bytes=read.integer("MAX_BODY_BYTES", DEFAULTS["MAX_BODY_BYTES"]),
+            body_timeout=read.number("BODY_TIMEOUT", DEFAULTS["BODY_TIMEOUT"]),
+            write_timeout=read.number("WRITE_TIMEOUT", DEFAULTS["WRITE_TIMEOUT"]),
+            total_timeout=read.number("TOTAL_TIMEOUT", cls.total_timeout),
+            sse_keepalive=read.number("SSE_KEEPALIVE", DEFAULTS["SSE_KEEPALIVE"]),
+            reasoning=read.choice("REASONING", REASONING_MODES),
+            log_level=read.choice("LOG_LEVEL", LOG_LEVELS, DEFAULTS["LOG_LEVEL"]),
+            log_format=read.choice("LOG_FORMAT", LOG_FORMATS),
+            metrics_key=read.text("METRICS_KEY", None),
+            alert_webhook=read.text("ALERT_WEBHOOK", None),
+            alert_interval=read.number("ALERT_INTERVAL", DEFAULTS["ALERT_INTERVAL"]),  # 0: no rate limit
         )
+
+
+def check_settings(values: Mapping[str, Any]) -> None:
+    """Read every setting the app reads from `values`; raise SettingError at the first bad one.
+
+    gunicorn.conf.py calls it in the master, so a bad value stops the start with one line
+    before any worker boots, rather than with a traceback in each worker.
+    """
+    ApiSettings.from_mapping(values)
+    CoreSettings.from_mapping(values)
 
 
 def secrets_of(settings: ApiSettings) -> list[str]:
@@ -91,38 +104,17 @@ def secrets_of(settings: ApiSettings) -> list[str]:
     return [value for value in values if value]
 
 
-def _opt_str(value: Any) -> str | None:
-    text = "" if value is None else str(value).strip()
-    return text or None
-
-
-def parse_list(value: Any) -> tuple[str, ...]:
-    """Cast a comma-separated setting (or a list) to a tuple of non-empty strings."""
-    if value is None:
-        return ()
-    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
-    return tuple(item for item in (str(i).strip() for i in items) if item)
-
-
 def parse_api_keys(value: Any) -> tuple[str, ...]:
     """Cast LINGMA_API_KEYS (comma-separated, read as given) to a tuple of keys.
 
     Unset means no keys (local clients only); set but holding no key is a mistake that
     would silently open the gateway, so it stops the start.
     """
-    keys = parse_list(value)
+    keys = Settings({"API_KEYS": value}).items("API_KEYS")
     if value is not None and not keys:
-        raise ValueError("LINGMA_API_KEYS is set but holds no key; give comma-separated keys,"
-                         " or unset it to serve local clients only")
+        raise SettingError("API_KEYS", "LINGMA_API_KEYS is set but holds no key; give comma-separated"
+                           " keys, or unset it to serve local clients only")
     return keys
-
-
-def parse_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    """Cast a setting that must be one of `choices` (the first is the default)."""
-    text = str(value or choices[0]).strip().lower()
-    if text not in choices:
-        raise ValueError(f"LINGMA_{name} must be one of {', '.join(choices)}, got {text[:40]!r}")
-    return text
 
 
 def parse_aliases(value: Any) -> dict[str, str]:
@@ -135,5 +127,6 @@ def parse_aliases(value: Any) -> dict[str, str]:
         except ValueError:
             value = None
     if not isinstance(value, Mapping):
-        raise ValueError('LINGMA_MODEL_ALIASES must be a JSON object like {"gpt-4o": "qwen3-coder"}')
+        raise SettingError("MODEL_ALIASES",
+                           'LINGMA_MODEL_ALIASES must be a JSON object like {"gpt-4o": "qwen3-coder"}')
     return {str(alias): str(target) for alias, target in value.items()}

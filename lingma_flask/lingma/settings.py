@@ -4,50 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Callable
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from typing import ClassVar
 
-import platformdirs
+from ..settings_reader import Settings
+from ..settings_reader import environment
 
 MIB = 1024 * 1024
 
 
 def default_work_dir() -> Path:
     """Return the folder that holds the work dirs when LINGMA_WORK_DIR is not set."""
+    # imported here: gunicorn's master reads these settings, and imports only the stdlib
+    import platformdirs
+
     return Path(platformdirs.user_data_dir("lingma-flask", appauthor=False)) / "work"
-
-
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
-def _as_opt_str(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def _as_opt_int(value: Any) -> int | None:
-    if value in (None, ""):
-        return None
-    return int(value)
-
-
-def cast_setting(name: str, value: Any, cast: Callable[[Any], Any]) -> Any:
-    """Cast one setting, or raise a ValueError that names the variable and the value."""
-    try:
-        return cast(value)
-    except (TypeError, ValueError):
-        kinds: dict[Callable[[Any], Any], str] = {int: "a whole number", float: "a number"}
-        kind = kinds.get(cast, "a valid value")
-        raise ValueError(f"LINGMA_{name} must be {kind}, got {str(value)[:40]!r}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,31 +51,20 @@ class CoreSettings:
     machine_token: str | None = None       # optional Cosy-MachineToken header (Qoder CN)
     login_dir: str | None = None           # the shared login folder (default <work root>/login)
 
-    _CASTS: ClassVar[dict[str, Callable[[Any], Any]]] = {
-        "bin": _as_opt_str, "work_dir": _as_opt_str, "socket_port": _as_opt_int,
-        "login_from": _as_opt_str, "machine_token": _as_opt_str, "login_dir": _as_opt_str, "ask_mode": str,
-        "auto_memory": _as_bool, "max_frame_bytes": int, "max_prompt_chars": int,
-        "stream_buffer_bytes": int, "pool_size": int,
-        "max_concurrency": int, "reconnect_attempts": int,
-    }
-
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> CoreSettings:
-        """Build settings from upper-case keys (Flask config after `from_prefixed_env`)."""
-        values = {}
-        for field in dataclasses.fields(cls):
-            key = field.name.upper()
-            if key in mapping and mapping[key] is not None:
-                values[field.name] = cast_setting(key, mapping[key], cls._CASTS.get(field.name, float))
-        return cls(**values)
+        """Build settings from upper-case keys (Flask config after `from_prefixed_env`).
+
+        A field's type says how its value is read; a bad value raises SettingError.
+        """
+        read = Settings(mapping)
+        return cls(**{field.name: _READERS[str(field.type)](read, field.name.upper(), field.default)
+                      for field in dataclasses.fields(cls)})
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> CoreSettings:
         """Build settings from LINGMA_* environment variables."""
-        environ = os.environ if environ is None else environ
-        prefix = "LINGMA_"
-        raw = {k[len(prefix):]: v for k, v in environ.items() if k.startswith(prefix)}
-        return cls.from_mapping(raw)
+        return cls.from_mapping(environment(environ, dotenv=False))
 
     def replace(self, **changes: Any) -> CoreSettings:
         """Return a copy with some fields changed."""
@@ -122,3 +84,10 @@ class CoreSettings:
         if data.get("machine_token"):
             data["machine_token"] = "***"
         return json.dumps(data, sort_keys=True)
+
+
+# CoreSettings field type (as written there) -> its reader
+_READERS: dict[str, Callable[[Settings, str, Any], Any]] = {
+    "int": Settings.integer, "int | None": Settings.integer, "float": Settings.number,
+    "bool": Settings.flag, "str": Settings.text, "str | None": Settings.text,
+}
