@@ -19,6 +19,7 @@ from collections.abc import Generator
 from flask import Blueprint
 
 from ..extension import get_pool
+from ..extension import get_settings
 from ..lingma.errors import LingmaError
 from ..lingma.errors import LingmaPromptTooLargeError
 from ..pipeline import events
@@ -37,6 +38,7 @@ from .anthropic_request import Options
 from .anthropic_request import parse_messages_request
 from .face import answer_headers
 from .face import collect_answer
+from .face import context
 from .face import read_json_body
 from .face import stream_answer
 
@@ -72,7 +74,8 @@ def count_tokens():
     """Count a message's input tokens with the estimator usage reports (no Lingma call)."""
     chat, _ = parse_messages_request(read_json_body(), counting=True)
     try:
-        resolve_target(chat.model, chat.model_family)   # an unknown model is a 404, as answered
+        # an unknown model is a 404, as answered
+        resolve_target(chat.model, chat.model_family, get_pool(), get_settings().model_aliases)
     except LingmaError:
         pass   # the registry is unavailable; counting does not need Lingma
     return {"input_tokens": pipeline.count_prompt_tokens(chat)}
@@ -81,7 +84,7 @@ def count_tokens():
 def start(chat: ChatRequest, record) -> pipeline.Job:
     """Start the job; a prompt over the gateway's limit reads as Anthropic's "prompt is too long"."""
     try:
-        return pipeline.start(chat, record)
+        return pipeline.start(chat, record, context())
     except LingmaPromptTooLargeError as err:
         raise prompt_too_long(chat, err) from None
 

@@ -23,6 +23,7 @@ from .chat_shapes import tool_call_object
 from .chat_shapes import usage_object
 from .face import answer_headers
 from .face import collect_answer
+from .face import context
 from .face import read_json_body
 from .face import stream_answer
 
@@ -41,7 +42,7 @@ def create_chat_completion():
         log.debug("fields accepted but not forwarded: %s", ", ".join(chat.ignored))
     record = current_record()
     record.stream = chat.stream
-    job = pipeline.start(chat, record)
+    job = pipeline.start(chat, record, context())
     completion = Completion(job.target.name)
     if not chat.stream:
         return completion_body(completion, collect_answer(job)), 200, answer_headers(job)

@@ -30,6 +30,7 @@ from ..web.requestlog import current_record
 from .chat_shapes import usage_object
 from .face import answer_headers
 from .face import collect_answer
+from .face import context
 from .face import read_json_body
 from .face import stream_answer
 from .validation import Count
@@ -118,7 +119,7 @@ def create_completion():
                          ignored=ignored_fields(data, USED)) for p in prompts]
     record = current_record()
     record.stream = bool(body.stream)
-    series = Series(pipeline.start(chats[0], record), chats)
+    series = Series(pipeline.start(chats[0], record, context()), chats)
     shape = TextCompletion(series.first.target.name)
     headers = answer_headers(series.first)
     if not body.stream:

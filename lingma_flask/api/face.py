@@ -1,8 +1,8 @@
 """What every API face does the same way: read the body, and answer as JSON or as SSE.
 
-A face module parses its body into a `ChatRequest`, calls `pipeline.start`, then either
-`collect_answer(job)` (JSON) or `stream_answer(job, encoder)` (SSE). An encoder turns the
-common events into the face's frames:
+A face module parses its body into a `ChatRequest`, calls `pipeline.start` with the app's
+`context()`, then either `collect_answer(job)` (JSON) or `stream_answer(job, encoder)` (SSE).
+An encoder turns the common events into the face's frames:
 
     encoder.open()        -> frames sent at once (headers and a first byte right away)
     encoder.event(event)  -> frames for one event (KEEPALIVE included)
@@ -17,8 +17,11 @@ from collections.abc import Iterator
 
 from flask import request
 
+from ..extension import get_observers
+from ..extension import get_pool
 from ..extension import get_settings
 from ..lingma.errors import LingmaError
+from ..pipeline.job import Context
 from ..pipeline.job import Job
 from ..pipeline.job import Result
 from ..pipeline.job import collect
@@ -40,6 +43,16 @@ def read_json_body() -> dict:
     settings = get_settings()
     raw = read_body(request.environ, settings.max_body_bytes, settings.body_timeout)
     return decode_json(raw)
+
+
+def context() -> Context:
+    """Capture what the pipeline needs of the current app: pool, aliases, settings, observers.
+
+    Call it inside the request; a stream's generator keeps the job's, made here.
+    """
+    settings = get_settings()
+    return Context(get_pool(), settings.model_aliases, settings.reasoning, settings.sse_keepalive,
+                   get_observers())
 
 
 def answer_headers(job: Job) -> dict[str, str]:

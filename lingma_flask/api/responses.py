@@ -25,6 +25,7 @@ from ..web.identity import key_identity
 from ..web.requestlog import current_record
 from .face import answer_headers
 from .face import collect_answer
+from .face import context
 from .face import read_json_body
 from .face import stream_answer
 from .responses_request import ResponsesRequest
@@ -69,7 +70,7 @@ def create_response():
         log.debug("fields accepted but not forwarded: %s", ", ".join(chat.ignored))
     record = current_record()
     record.stream = chat.stream
-    job = pipeline.start(chat, record)
+    job = pipeline.start(chat, record, context())
     head = ResponseHead(job.target.name, parsed.echo)
 
     def remember(text: str, calls: tuple) -> None:

@@ -21,7 +21,7 @@ from ..web import backoff
 from ..web.auth import key_matches
 from ..web.errors import ApiError
 from ..web.guard import is_local_request
-from ..web.requestlog import recent_requests
+from ..web.record import recent_requests
 from . import admin_session
 from . import callback
 from . import csrf

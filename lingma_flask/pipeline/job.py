@@ -18,17 +18,14 @@ from collections.abc import Generator
 from collections.abc import Iterator
 from collections.abc import Mapping
 
-from ..extension import get_observers
-from ..extension import get_pool
-from ..extension import get_settings
 from ..lingma.errors import LingmaContentFilterError
 from ..lingma.errors import LingmaError
 from ..lingma.errors import LingmaQuotaError
 from ..lingma.stream import Thought
 from ..observe import Observers
-from ..web.errors import ApiError
-from ..web.errors import from_lingma
-from ..web.requestlog import RequestRecord
+from ..web.apierror import ApiError
+from ..web.apierror import from_lingma
+from ..web.record import RequestRecord
 from . import events
 from .conversation import ChatRequest
 from .conversation import ResponseFormat
@@ -102,7 +99,10 @@ class Answer:
 
 @dataclasses.dataclass(frozen=True)
 class Context:
-    """What starting a job needs from the app, captured in the view for use in a generator."""
+    """What starting a job needs from the app: the face builds it inside the request and passes it.
+
+    A generator (a stream, a `Series`) keeps using the one its view built, after the request.
+    """
 
     pool: Pool
     aliases: Mapping[str, str]
@@ -114,13 +114,6 @@ class Context:
     def startup_timeout(self) -> float:
         """How long a request waits for a starting Lingma (the pool's LINGMA_STARTUP_TIMEOUT)."""
         return self.pool.settings.startup_timeout
-
-
-def context() -> Context:
-    """Capture the current app's pool and settings (call it inside a request)."""
-    settings = get_settings()
-    return Context(get_pool(), settings.model_aliases, settings.reasoning, settings.sse_keepalive,
-                   get_observers())
 
 
 class Job:
@@ -380,16 +373,14 @@ def count_prompt_tokens(chat: ChatRequest, sections: list[str] | None = None) ->
     return estimate_prompt_tokens(texts)
 
 
-def start(chat: ChatRequest, record: RequestRecord, ctx: Context | None = None) -> Job:
+def start(chat: ChatRequest, record: RequestRecord, ctx: Context) -> Job:
     """Start a job: everything that can fail before a response exists fails here.
 
     When no Lingma is ready (starting, reconnecting, respawning), a non-streamed request waits
     here for one (at most LINGMA_STARTUP_TIMEOUT) and the job is returned launched; a streamed
     one gets a pending job, which starts its response and waits inside it, with keepalives.
-    Inside a request `ctx` defaults to the current app's; a generator passes the one its view
-    captured.
+    `ctx` is the app's pool, aliases, settings and observers, as the face captured them.
     """
-    ctx = ctx or context()
     record.model = chat.model
     check_tool_choice(chat)
     ready = ctx.pool.wait_ready(0)

@@ -11,10 +11,8 @@ import re
 from collections.abc import Mapping
 from collections.abc import Sequence
 
-from ..extension import get_pool
-from ..extension import get_settings
 from ..lingma.models import ModelInfo
-from ..web.errors import ApiError
+from ..web.apierror import ApiError
 from .ports import Pool
 
 DEFAULT_MODEL = "auto"
@@ -70,15 +68,14 @@ def requested_target(requested: str | None) -> Target:
     return Target(name, name)
 
 
-def resolve_target(requested: str | None, family: str | None = None, pool: Pool | None = None,
-                   aliases: Mapping[str, str] | None = None, *,
+def resolve_target(requested: str | None, family: str | None, pool: Pool,
+                   aliases: Mapping[str, str], *,
                    models: Sequence[ModelInfo] | None = None) -> Target:
     """Resolve a request's `model` (None: Lingma's default) or raise 404 model_not_found.
 
-    `pool` and `aliases` default to the current app's; `models` to the pool's registry.
+    The face passes the app's `pool` and `aliases`; `models` defaults to the pool's registry.
     """
-    models = (pool or get_pool()).models() if models is None else models
-    aliases = get_settings().model_aliases if aliases is None else aliases
+    models = pool.models() if models is None else models
     if requested is None:
         key = default_model_key(models)
         return Target(key, key, next((m for m in models if m.key == key), None))

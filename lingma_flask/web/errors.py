@@ -1,13 +1,13 @@
 """One exception type and one set of handlers: every error leaves as the OpenAI envelope.
 
 `{"error": {"message", "type", "param", "code"}}` with the right status, never HTML and never
-a traceback. Lingma's typed errors are mapped by the table in docs/architecture.md.
+a traceback. Lingma's typed errors are mapped by the table in docs/architecture.md
+(`ApiError` and that map live in the Flask-free `apierror.py`; imported from here too).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 
 from flask import Flask
@@ -16,76 +16,11 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..lingma import errors as lingma_errors
-from . import envelope
+from .apierror import ApiError
+from .apierror import from_lingma
 from .requestlog import current_record
 
 log = logging.getLogger(__name__)
-
-
-class ApiError(Exception):
-    """An error with everything the OpenAI envelope and the HTTP response need."""
-
-    def __init__(self, status: int, message: str, *, type: str | None = None,
-                 param: str | None = None, code: str | None = None,
-                 headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.type = type or envelope.openai_type(status)
-        self.param = param
-        self.code = code
-        self.headers = dict(headers or {})
-
-    def body(self) -> dict:
-        """Return the OpenAI error envelope."""
-        return envelope.openai_error(self.message, self.type, self.param, self.code)
-
-
-# class -> (status, hint appended to the message, extra headers)
-_LINGMA_TABLE = {
-    lingma_errors.LingmaNotReadyError: (
-        503, "Lingma is not ready yet (starting, or failed to start): see GET /health and the"
-        " server log; set LINGMA_BIN to the Lingma binary or LINGMA_SOCKET_PORT to attach.",
-        {"Retry-After": "5"}),
-    lingma_errors.LingmaNotLoggedInError: (
-        503, "Lingma is not logged in: log in once in the IDE plugin (or copy a logged-in cache"
-        " with LINGMA_LOGIN_FROM), then retry.", {"x-should-retry": "false"}),
-    lingma_errors.LingmaBusyError: (
-        429, "Every Lingma slot is busy; retry shortly (raise LINGMA_MAX_CONCURRENCY or"
-        " LINGMA_POOL_SIZE for more).", {}),
-    lingma_errors.LingmaRateLimitError: (429, "", {}),
-    lingma_errors.LingmaQuotaError: (429, "", {"x-should-retry": "false"}),
-    lingma_errors.LingmaForbiddenError: (403, "", {"x-should-retry": "false"}),
-    lingma_errors.LingmaContentFilterError: (400, "", {}),
-    lingma_errors.LingmaTimeoutError: (504, "", {}),
-    lingma_errors.LingmaUpstreamError: (502, "", {}),
-    lingma_errors.LingmaConnectionError: (502, "", {}),
-    lingma_errors.LingmaRpcError: (502, "", {}),
-    lingma_errors.LingmaShutdownError: (503, "The gateway is shutting down; retry.",
-                                        {"Retry-After": "1"}),
-    lingma_errors.LingmaPromptTooLargeError: (400, "", {}),
-    lingma_errors.LingmaCancelledError: (500, "", {}),
-    lingma_errors.LingmaError: (502, "", {}),
-}
-
-
-def from_lingma(err: lingma_errors.LingmaError) -> ApiError:
-    """Translate a Lingma core error into an ApiError."""
-    for cls in type(err).__mro__:
-        if cls in _LINGMA_TABLE:
-            status, hint, headers = _LINGMA_TABLE[cls]
-            break
-    message = err.message.strip()
-    if hint:
-        message = (message.rstrip(".") + ". " if message else "") + hint
-    headers = dict(headers)
-    if err.retry_after is not None:
-        headers["Retry-After"] = str(max(1, math.ceil(err.retry_after)))
-    elif status == 429 and isinstance(err, lingma_errors.LingmaBusyError):
-        headers["Retry-After"] = "1"
-    kind = "insufficient_quota" if err.kind == "insufficient_quota" else None
-    param = "messages" if err.kind == "context_length_exceeded" else None
-    return ApiError(status, message, type=kind, param=param, code=err.kind, headers=headers)
 
 
 def from_http(exc: HTTPException) -> ApiError:

@@ -45,7 +45,7 @@ HEAD = """## Fault matrix
 
 Every simulator fault (docs/simulator.md) on every API face, streamed (`stream`) and not
 (`whole`), against real gunicorn + gevent + the simulator. *Expected* is what the README
-documents (its error tables; the retry headers of `lingma_flask/web/errors.py`): `<status>
+documents (its error tables; the retry headers of `lingma_flask/web/apierror.py`): `<status>
 <code>` for a whole response (the Anthropic face shows `error.type`), `stream <terminal event>`
 once a stream has started. *Fail* is the seconds from the request to that status or event (to
 the answer, for faults the gateway absorbs); *recover* the seconds from it (or from the moment

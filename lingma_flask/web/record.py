@@ -1,0 +1,93 @@
+"""What one request's log line says (`RequestRecord`), and this worker's last API requests.
+
+Flask-free, so the pipeline fills in the record it is handed; `requestlog.py` holds the Flask
+hooks that open a record per request and write its line.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import logging
+import time
+
+from ..logs import REQUEST_LOGGER
+from ..observe import Observers
+
+FIELD_LIMIT = 200
+
+log = logging.getLogger(REQUEST_LOGGER)
+
+
+class RequestRecord:
+    """What one request's log line says; a streamed response finishes it from its generator."""
+
+    def __init__(self, request_id: str, method: str, route: str, observers: Observers | None = None):
+        self.id = request_id
+        self.method = method
+        self.route = route
+        self._rule: str | None = None  # the matched URL rule: the metrics label, never the raw path
+        self.model: str | None = None
+        self.instance: str | None = None
+        self.status: int | None = None
+        self.stream = False
+        self.finish_reason: str | None = None
+        self.error: str | None = None
+        self.deferred = False
+        self._start = time.monotonic()
+        self.started_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+        self.first_token_ms: int | None = None
+        self.prompt_tokens: int | None = None
+        self.completion_tokens: int | None = None
+        self._written = False
+        # who hears of the finished request (metrics); nobody for a record made outside an app
+        self._observers = observers if observers is not None else Observers()
+
+    def mark_first_token(self) -> None:
+        """Note the first answer chunk's latency (only the first call counts)."""
+        if self.first_token_ms is None:
+            self.first_token_ms = self._elapsed_ms()
+
+    def write(self) -> None:
+        """Log the line once."""
+        if self._written:
+            return
+        self._written = True
+        fields = {k: _capped(v) for k, v in vars(self).items()
+                  if not k.startswith("_") and k not in ("deferred", "started_at")}
+        fields["total_ms"] = self._elapsed_ms()
+        log.info("request", extra={"fields": fields})
+        _remember(self, fields["total_ms"])
+        self._observers.request_finished(
+            self._rule, self.status or 0, self.model, fields["total_ms"] / 1000,
+            None if self.first_token_ms is None else self.first_token_ms / 1000,
+            self.prompt_tokens or 0, self.completion_tokens or 0)
+
+    def _elapsed_ms(self) -> int:
+        return int((time.monotonic() - self._start) * 1000)
+
+
+# this worker's last API requests, for the admin
+RECENT: collections.deque[dict[str, object]] = collections.deque(maxlen=100)
+UNLISTED = ("/admin", "/metrics", "/health", "/ready", "/openapi")
+
+
+def recent_requests() -> list[dict]:
+    """Return this worker's last 100 API requests, newest first (no prompt text in them)."""
+    return list(reversed(RECENT))
+
+
+def _remember(record: RequestRecord, total_ms: int) -> None:
+    if not record.route.startswith(UNLISTED):
+        RECENT.append({
+            "id": record.id, "time": record.started_at, "route": _capped(record.route),
+            "model": _capped(record.model), "status": record.status,
+            "finish_reason": record.finish_reason, "first_token_ms": record.first_token_ms,
+            "total_ms": total_ms})
+
+
+def _capped(value):
+    """Keep logged strings short (client-chosen names can be megabytes)."""
+    if isinstance(value, str) and len(value) > FIELD_LIMIT:
+        return value[:FIELD_LIMIT - 3] + "..."
+    return value
