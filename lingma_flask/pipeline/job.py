@@ -18,6 +18,7 @@ from collections.abc import Generator
 from collections.abc import Iterator
 from collections.abc import Mapping
 
+from ..lingma.errors import LingmaConnectionError
 from ..lingma.errors import LingmaContentFilterError
 from ..lingma.errors import LingmaError
 from ..lingma.errors import LingmaQuotaError
@@ -188,8 +189,7 @@ class Job:
             stream = self.stream
             if stream is None:   # pending
                 stream = yield from self._launch_when_ready(tick)
-            first = Answer(bool(self.offered))
-            yield from self._read(stream, first, tick, live=not self.json_mode)
+            first = yield from self._first_answer(stream, tick)
             wanted = self.chat.response_format
             if wanted is not None and not (first.calls or first.broken):
                 yield from self._settle_json(wanted, first, tick)
@@ -205,6 +205,26 @@ class Job:
             self.ctx.observers.quota(False)
         finally:
             self.close()
+
+    def _first_answer(self, stream: ChatStream, tick: float) -> Generator[events.Event, None, Answer]:
+        """Read the first answer; ask once more if Lingma's connection died before it said anything.
+
+        A Lingma that crashes as a chat goes out fails that chat with a lost connection before
+        any token: nothing reached the client, so the chat waits for the respawn (as a new one
+        would) and is asked again instead of failing.
+        """
+        answer = Answer(bool(self.offered))
+        try:
+            yield from self._read(stream, answer, tick, live=not self.json_mode)
+        except LingmaConnectionError as error:
+            if answer.raw or self.reasoning.count:
+                raise
+            log.info("Lingma's connection closed before the first token (%s); asking again once"
+                     " Lingma is back", error.message)
+            answer = Answer(bool(self.offered))
+            stream = yield from self._launch_when_ready(tick)
+            yield from self._read(stream, answer, tick, live=not self.json_mode)
+        return answer
 
     def _read(self, stream: ChatStream, answer: Answer, tick: float, live: bool) -> Iterator[events.Event]:
         for item in stream.events(tick, coalesce=True, reasoning=True):
