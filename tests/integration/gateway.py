@@ -61,11 +61,16 @@ class Gateway:
             time.sleep(0.1)
         return self
 
+    def command(self) -> tuple[list[str], Path]:
+        """The command that serves the gateway on a free port, and the folder it runs in."""
+        return ([str(GUNICORN), "-c", "gunicorn.conf.py", "-b", "127.0.0.1:0", *self.gunicorn_args,
+                 self.wsgi], ROOT)
+
     def start_process(self, timeout: float = 60.0) -> Gateway:
-        """Start gunicorn on a free port and wait until it listens."""
-        self.proc = subprocess.Popen(
-            [str(GUNICORN), "-c", "gunicorn.conf.py", "-b", "127.0.0.1:0", *self.gunicorn_args, self.wsgi],
-            cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        """Start the gateway on a free port and wait until it listens."""
+        argv, cwd = self.command()
+        self.proc = subprocess.Popen(argv, cwd=cwd, env=self.env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
         threading.Thread(target=self._pump, daemon=True).start()
         deadline = time.monotonic() + timeout
         while not self.url:

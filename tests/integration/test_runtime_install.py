@@ -12,8 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -134,22 +132,14 @@ def serves_and_stops(gw: Gateway, text: str, python: Path) -> None:
 class ServedGateway(Gateway):
     """The gateway as `lingma-flask serve` runs it: an installed copy, away from the checkout."""
 
-    def __init__(self, command: Path, cwd: Path, work_dir: Path):
+    def __init__(self, program: Path, cwd: Path, work_dir: Path):
         super().__init__(work_dir)
-        self.command, self.cwd = command, cwd
+        self.program, self.cwd = program, cwd
         self.env = clean_env(self.env)
 
-    def start_process(self, timeout: float = 60.0) -> ServedGateway:
-        """Start `lingma-flask serve` on a free port and wait until it listens."""
-        self.proc = subprocess.Popen(
-            [str(self.command), "serve", "-b", "127.0.0.1:0"], cwd=self.cwd, env=self.env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        threading.Thread(target=self._pump, daemon=True).start()
-        deadline = time.monotonic() + timeout
-        while not self.url:
-            self._check_alive(deadline)
-            time.sleep(0.05)
-        return self
+    def command(self) -> tuple[list[str], Path]:
+        """`lingma-flask serve` on a free port, run away from the checkout."""
+        return [str(self.program), "serve", "-b", "127.0.0.1:0"], self.cwd
 
 
 def test_the_runtime_install_holds_the_pins_and_no_test_tool(venv):
