@@ -10,7 +10,6 @@ out replaces the generation, which ends every admin session, in every worker: it
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from pathlib import Path
@@ -21,6 +20,7 @@ from flask import session
 
 from ..extension import get_settings
 from ..lingma.settings import CoreSettings
+from ..web.identity import fingerprint
 from . import csrf
 from .secret import load_or_create
 from .secret import replace_key
@@ -60,9 +60,9 @@ def init_admin_sessions(app: Flask) -> None:
 def key_fingerprint() -> str:
     """Name the configured admin key (or its absence) without revealing it."""
     key = get_settings().admin_key
-    material = b"no admin key" if key is None else b"admin key:" + key.encode()
-    secret = str(current_app.secret_key).encode()
-    return hmac.new(secret, material, hashlib.sha256).hexdigest()[:32]
+    material = "no admin key" if key is None else "admin key:" + key
+    # under the session secret, unlike API keys' per-process one: every worker must agree
+    return fingerprint(material, str(current_app.secret_key).encode())
 
 
 def signed_in() -> bool:

@@ -19,9 +19,9 @@ LOCAL = "local"
 _SECRET = secrets.token_bytes(32)
 
 
-def fingerprint(key: str) -> str:
-    """Return a short, one-way name for a key (128 bits of HMAC-SHA256)."""
-    return hmac.new(_SECRET, key.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
+def fingerprint(key: str, secret: bytes = _SECRET) -> str:
+    """Return a short, one-way name for a key (128 bits of HMAC-SHA256 under `secret`)."""
+    return hmac.new(secret, key.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
 
 
 def key_identity() -> str:
