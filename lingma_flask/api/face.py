@@ -67,7 +67,8 @@ def collect_answer(job: Job) -> Result:
 
 
 def stream_answer(job: Job | Series, encoder, headers: dict[str, str] | None = None):
-    """Return the SSE response of a job or a `Series`; its log line is written when the stream ends."""
+    """Return the SSE response of a job or a `Series`; the stream fills in the request's record
+    as it ends, and the response's close writes the line."""
     settings = get_settings()
     try:
         frames = _frames(job, encoder, settings.sse_keepalive)
@@ -77,7 +78,8 @@ def stream_answer(job: Job | Series, encoder, headers: dict[str, str] | None = N
     except BaseException:
         job.close()
         raise
-    job.record.deferred = True
+    # a generator never started is never closed: free the job when the response is
+    response.call_on_close(job.close)
     return response
 
 
@@ -111,4 +113,3 @@ def _frames(job: Job | Series, encoder, keepalive: float) -> Iterator:
         observers.stream_closed()
         if not ended:
             record.error = record.error or "client_disconnected"
-        record.write()

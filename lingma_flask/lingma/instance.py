@@ -27,7 +27,6 @@ from typing import Any
 from . import discovery
 from . import methods
 from . import process
-from . import workdir
 from .ask import build_ask
 from .ask import new_ids
 from .errors import LingmaConnectionError
@@ -38,6 +37,7 @@ from .errors import LingmaTimeoutError
 from .errors import LingmaUpstreamError
 from .images import upload_images
 from .login import SharedLogin
+from .login import seed_login
 from .models import ModelInfo
 from .models import parse_models
 from .rpc import RpcConnection
@@ -187,7 +187,7 @@ class LingmaInstance:
             self.restarts += 1
             self._stop_process()
         if not self.command.simulator:  # never copy a real login into a fake Lingma
-            workdir.seed_login(self.work_dir, self.settings.login_from)
+            seed_login(self.work_dir, self.settings.login_from)
         proc = process.LingmaProcess(self.command, self.work_dir, startup_timeout=self.settings.startup_timeout)
         self.process = proc
         return proc.start()

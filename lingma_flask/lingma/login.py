@@ -1,7 +1,8 @@
 """One Lingma login for the whole gateway: a shared login folder every instance syncs with.
 
 Lingma keeps its login in `<work dir>/cache/id` and `cache/user` (protocol 1.4); a copy of the
-pair in another work dir restores the login when Lingma starts there. The folder
+pair in another work dir restores the login when Lingma starts there (`seed_login` copies one
+in before a start, from the IDE's `~/.lingma/cache` or `LINGMA_LOGIN_FROM`). The folder
 `<LINGMA_WORK_DIR>/login/` (shared by every instance of every worker) holds:
 
 * `id`, `user`: the last login an instance saw, published by it;
@@ -15,10 +16,13 @@ Files are replaced atomically; nothing here talks to Lingma.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 FILES = ("id", "user")   # `user` last: once it exists, the pair is complete
 LOGGED_OUT = "loggedout"
@@ -50,6 +54,39 @@ def _copy_login(source: Path, target: Path) -> bool:
     target.mkdir(parents=True, exist_ok=True)
     for name in FILES:
         _write(target / name, records[name])
+    return True
+
+
+def default_login_source() -> Path | None:
+    """Return `~/.lingma/cache` (where the IDE's Lingma keeps its login) if it exists."""
+    path = Path.home() / ".lingma" / "cache"
+    return path if path.is_dir() else None
+
+
+def _login_dir(source: Path) -> Path:
+    """Accept a `cache/` folder or a whole work dir that holds one."""
+    if not (source / "user").is_file() and (source / "cache" / "user").is_file():
+        return source / "cache"
+    return source
+
+
+def seed_login(work_dir: Path | str, login_from: Path | str | None = None) -> bool:
+    """Copy `id` and `user` from a logged-in cache/ into `work_dir/cache/` unless it has a user.
+
+    `login_from` None means `default_login_source()`. Returns True when files were copied. An
+    existing `cache/user` is never touched; `id` is copied with it, because the login record
+    belongs to its machine id.
+    """
+    source = Path(login_from).expanduser() if login_from else default_login_source()
+    if source is None:
+        return False
+    source, target = _login_dir(source), Path(work_dir) / "cache"
+    if (target / "user").exists():
+        return False
+    if not _copy_login(source, target):
+        log.info("no login to seed from %s (needs cache/id and cache/user)", source)
+        return False
+    log.info("seeded Lingma login from %s into %s", source, target)
     return True
 
 

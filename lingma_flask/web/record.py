@@ -33,7 +33,6 @@ class RequestRecord:
         self.stream = False
         self.finish_reason: str | None = None
         self.error: str | None = None
-        self.deferred = False
         self._start = time.monotonic()
         self.started_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
         self.first_token_ms: int | None = None
@@ -54,7 +53,7 @@ class RequestRecord:
             return
         self._written = True
         fields = {k: _capped(v) for k, v in vars(self).items()
-                  if not k.startswith("_") and k not in ("deferred", "started_at")}
+                  if not k.startswith("_") and k != "started_at"}
         fields["total_ms"] = self._elapsed_ms()
         log.info("request", extra={"fields": fields})
         _remember(self, fields["total_ms"])

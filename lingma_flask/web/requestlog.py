@@ -1,7 +1,8 @@
 """Request ids (x-request-id on every response) and one JSON log line per request.
 
-The Flask hooks: each request gets a `RequestRecord` (record.py, Flask-free), written when
-the response is made, or by a stream when it ends.
+The Flask hooks: each request gets a `RequestRecord` (record.py, Flask-free). Its line is
+written in one place, when the server closes the response: after the last byte of a JSON
+answer, and after a stream's generator has ended and filled in how it ended.
 """
 
 from __future__ import annotations
@@ -39,14 +40,13 @@ def start_record() -> None:
 
 
 def finish_record(response):
-    """Stamp x-request-id on the response and log the line unless a stream will."""
+    """Stamp x-request-id on the response; its line is logged when the response is closed."""
     record = current_record()
     response.headers[HEADER] = record.id
     record.status = response.status_code
     if request.url_rule is not None:
         record.route = record._rule = request.url_rule.rule
-    if not record.deferred:
-        record.write()
+    response.call_on_close(record.write)
     return response
 
 

@@ -1,4 +1,4 @@
-"""Tests for lingma/discovery, workdir, procutil, process: finding, .info, seeding, spawn, stop, parent death, attach.
+"""Tests for lingma/discovery, workdir, login seeding, procutil, process: .info, spawn, stop, parent death, attach.
 
 Spawning tests run `fakes/fake_lingma.py` (and the real simulator when it is present). Liveness
 is checked through /proc so a zombie counts as dead, and every wait polls a condition against a
@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from lingma_flask.lingma import discovery
+from lingma_flask.lingma import login
 from lingma_flask.lingma import process
 from lingma_flask.lingma import procutil
 from lingma_flask.lingma import workdir
@@ -214,7 +215,7 @@ def write_login(cache: Path, machine_id="id-1", user="user-1") -> Path:
 def test_seed_login_copies_id_and_user_into_a_new_work_dir(tmp_path):
     source = write_login(tmp_path / "ide" / "cache")
     work = tmp_path / "work"
-    assert workdir.seed_login(work, str(source))
+    assert login.seed_login(work, str(source))
     assert (work / "cache" / "id").read_text() == "id-1"
     assert (work / "cache" / "user").read_text() == "user-1"
     assert sorted(p.name for p in (work / "cache").iterdir()) == ["id", "user"]
@@ -224,27 +225,27 @@ def test_seed_login_never_overwrites_a_user(tmp_path):
     source = write_login(tmp_path / "ide" / "cache")
     work = tmp_path / "work"
     write_login(work / "cache", "mine", "me")
-    assert not workdir.seed_login(work, source)
+    assert not login.seed_login(work, source)
     assert (work / "cache" / "id").read_text() == "mine"
     assert (work / "cache" / "user").read_text() == "me"
 
 
 def test_seed_login_without_a_usable_source(tmp_path, home):
     work = tmp_path / "work"
-    assert not workdir.seed_login(work, tmp_path / "missing")
+    assert not login.seed_login(work, tmp_path / "missing")
     half = tmp_path / "half"
     half.mkdir()
     (half / "id").write_text("id-only")
-    assert not workdir.seed_login(work, half)
-    assert not workdir.seed_login(work, None)        # no ~/.lingma/cache in the fake HOME
+    assert not login.seed_login(work, half)
+    assert not login.seed_login(work, None)        # no ~/.lingma/cache in the fake HOME
     assert not (work / "cache" / "user").exists()
 
 
 def test_seed_login_defaults_to_the_ide_login_and_accepts_a_work_dir(tmp_path, home):
     write_login(home / ".lingma" / "cache", "ide-id", "ide-user")
-    assert workdir.seed_login(tmp_path / "a", None)
+    assert login.seed_login(tmp_path / "a", None)
     assert (tmp_path / "a" / "cache" / "user").read_text() == "ide-user"
-    assert workdir.seed_login(tmp_path / "b", home / ".lingma")
+    assert login.seed_login(tmp_path / "b", home / ".lingma")
     assert (tmp_path / "b" / "cache" / "id").read_text() == "ide-id"
 
 
