@@ -58,12 +58,14 @@ preload_app = False
 # For gevent workers this is a heartbeat, not a request deadline: long streams are fine,
 # a hub blocked for 30 s is not.
 timeout = 30
-# A hard wall on shutdown: open streams are drained first so the worker exits before it,
-# and before a PaaS SIGKILL at 30 s.
-graceful_timeout = 20
 # Seconds an idle keep-alive connection keeps its slot; also the deadline for a request's
 # line and headers, so connections that never send a request are closed after it.
 keepalive = 5
+# A hard wall on shutdown and reload (LINGMA_GRACEFUL_TIMEOUT, default 25 s): open chats get
+# it less keepalive less 2 s to finish (18 s), then end with a shutdown error, so the worker
+# exits before the wall and before a PaaS's SIGKILL at 30 s. On a host of your own, raise it
+# (and systemd's TimeoutStopSec) for answers that run minutes; see docs/operations.md.
+graceful_timeout = _setting(_SETTINGS.integer, "GRACEFUL_TIMEOUT", DEFAULTS["GRACEFUL_TIMEOUT"], 1)
 # Limits of a request line and its headers (larger gets a JSON 414 / 431); bodies are limited
 # by the app (LINGMA_MAX_BODY_BYTES, LINGMA_BODY_TIMEOUT).
 limit_request_line = 8190

@@ -212,8 +212,8 @@ def sse_request(port: int, path: str, body: dict, headers: dict, on_data, timeou
 def _read_events(sock, on_data) -> int:
     import time
 
-    raw, status, chunked, events, need = b"", None, False, b"", None
-    while True:
+    raw, status, chunked, events, need, ended = b"", None, False, b"", None, False
+    while not ended:
         data = sock.recv(65536)
         now = time.monotonic_ns()
         if not data:
@@ -239,7 +239,8 @@ def _read_events(sock, on_data) -> int:
                     need = int(raw[:eol].split(b";")[0], 16) + 2
                     raw = raw[eol + 2:]
                     if need == 2:
-                        return status  # the last chunk
+                        ended = True  # the last chunk: its events before it are still read
+                        break
                 if len(raw) < need:
                     break
                 events += raw[:need - 2]
@@ -260,6 +261,7 @@ def _read_events(sock, on_data) -> int:
                 on_data(payload, now)
             except StreamEnd:
                 return status
+    return status
 
 
 def strip_stamps(text: str) -> str:

@@ -48,9 +48,23 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api_settings = app.extensions["lingma_api"]
     configure_logging(api_settings.log_level, api_settings.log_format, config.secrets_of(api_settings))
     _register(app)
+    _trust_proxies(app, api_settings.trusted_proxies)
     page.init_app(app)  # the status page at /admin/, its session key and cookie
     register_secrets([app.secret_key])
     return app
+
+
+def _trust_proxies(app: Flask, hops: int) -> None:
+    """Believe the last `hops` X-Forwarded-For entries: request.remote_addr is then the client.
+
+    Each trusted proxy appends the address it was connected from, so only the last `hops`
+    entries are theirs; anything earlier came from the client and is ignored. With 0 the
+    header is never believed and the client is the TCP peer.
+    """
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
 
 
 def _register(app: Flask) -> None:

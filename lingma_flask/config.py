@@ -19,8 +19,8 @@ from .settings_reader import Settings
 
 MIB = 1024 * 1024
 
-# LINGMA_<KEY> -> default; LINGMA_WORKERS and LINGMA_WORKER_CONNECTIONS are read by
-# gunicorn.conf.py and listed here so the README table has one source of truth.
+# LINGMA_<KEY> -> default; LINGMA_WORKERS, LINGMA_WORKER_CONNECTIONS and LINGMA_GRACEFUL_TIMEOUT
+# are read by gunicorn.conf.py and listed here so the README table has one source of truth.
 DEFAULTS: dict[str, Any] = {
     "API_KEYS": None,
     "ADMIN_KEY": None,
@@ -33,8 +33,12 @@ DEFAULTS: dict[str, Any] = {
     "REASONING": "separate",
     "LOG_LEVEL": "INFO",
     "LOG_FORMAT": "json",
+    # reverse proxies in front of the gateway whose X-Forwarded-For is believed (0: none)
+    "TRUSTED_PROXIES": 0,
     "WORKERS": 1,
     "WORKER_CONNECTIONS": 2000,
+    # seconds a stopping worker (reload, TERM) may take: chats get it less keepalive less 2 s
+    "GRACEFUL_TIMEOUT": 25,
     # operator features (lingma_flask/ops/): metrics key, alert webhook and its rate limit
     "METRICS_KEY": None,
     "ALERT_WEBHOOK": None,
@@ -61,6 +65,7 @@ class ApiSettings:
     reasoning: str = DEFAULTS["REASONING"]
     log_level: str = DEFAULTS["LOG_LEVEL"]
     log_format: str = DEFAULTS["LOG_FORMAT"]
+    trusted_proxies: int = DEFAULTS["TRUSTED_PROXIES"]
     metrics_key: str | None = None
     alert_webhook: str | None = None
     alert_interval: float = DEFAULTS["ALERT_INTERVAL"]
@@ -82,6 +87,7 @@ class ApiSettings:
             reasoning=read.choice("REASONING", REASONING_MODES),
             log_level=read.choice("LOG_LEVEL", LOG_LEVELS, DEFAULTS["LOG_LEVEL"]),
             log_format=read.choice("LOG_FORMAT", LOG_FORMATS),
+            trusted_proxies=read.integer("TRUSTED_PROXIES", DEFAULTS["TRUSTED_PROXIES"], minimum=0),
             metrics_key=read.text("METRICS_KEY", None),
             alert_webhook=read.text("ALERT_WEBHOOK", None),
             alert_interval=read.number("ALERT_INTERVAL", DEFAULTS["ALERT_INTERVAL"]),  # 0: no rate limit

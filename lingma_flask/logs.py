@@ -1,8 +1,8 @@
 """One log format for everything the gateway writes, with secrets scrubbed from every line.
 
 `LINGMA_LOG_FORMAT=json` (the default): one JSON object per line — `time`, `level`, `logger`
-and `message`, or, for the per-request line, the request's fields (id, route, model,
-instance, status, finish reason, first-token and total ms). gunicorn's own lines use the same
+and `message`, or, for the per-request line, the request's fields (id, route, client address,
+API key name, model, instance, status, finish reason, first-token and total ms). gunicorn's own lines use the same
 formatter (gunicorn.conf.py). `text`: the classic `[time] [pid] [LEVEL] logger: message`, and
 request lines as `request key=value ...`; control characters in them (newlines, C0/C1, U+2028/9)
 are escaped and traceback lines indented, so a client's path or model name cannot start a
@@ -12,6 +12,10 @@ Whatever the format, the final line is scrubbed: the configured API keys, admin 
 key, session secret and webhook URL, bearer tokens, and Lingma's `pt-`/`rt-` OAuth tokens are
 replaced by `***`. Importing this module loads nothing but the standard library (gunicorn's
 master imports it before gevent patches anything).
+
+Under systemd, whose journal takes the service's stdout and stderr, each line starts with its
+syslog priority (`<4>` for a warning: sd-daemon's prefix, which journald strips and stores), so
+`journalctl -p warning` finds the warnings and errors. Elsewhere lines are written unchanged.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import os
 import re
 import sys
 
@@ -30,6 +35,8 @@ _secrets: set[str] = set()
 _CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7f, 0xa0))}
 _CONTROLS.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t",
                   0x2028: "\\u2028", 0x2029: "\\u2029"})
+# logging level floor -> syslog priority (crit, err, warning, info; below INFO: debug = 7)
+_PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6))
 
 
 def register_secrets(values) -> None:
@@ -102,7 +109,49 @@ def formatter(kind: str) -> logging.Formatter:
     return TextFormatter() if kind == "text" else JsonFormatter()
 
 
-class _StdoutHandler(logging.StreamHandler):
+def syslog_priority(level: int) -> int:
+    """Return the syslog priority (0-7) of a logging level."""
+    return next((priority for floor, priority in _PRIORITIES if level >= floor), 7)
+
+
+def is_journal(stream) -> bool:
+    """Tell whether `stream` is the journal stream systemd connected (`JOURNAL_STREAM`).
+
+    systemd sets JOURNAL_STREAM to the device and inode of that stream; a process it starts
+    may pass the variable on to one whose output goes elsewhere, so the stream is compared.
+    """
+    expected = os.environ.get("JOURNAL_STREAM")
+    if not expected:
+        return False
+    try:
+        info = os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError):  # no descriptor (a capture), or closed
+        return False
+    return expected == f"{info.st_dev}:{info.st_ino}"
+
+
+class JournalAwareHandler(logging.StreamHandler):
+    """A stream handler that starts each line with its syslog priority when writing to the journal."""
+
+    _checked: tuple[object, str | None, bool] | None = None  # (stream, JOURNAL_STREAM, verdict)
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Format the record; prefix each of its lines with `<priority>` for the journal."""
+        text = super().format(record)
+        if not self._to_journal():
+            return text
+        prefix = f"<{syslog_priority(record.levelno)}>"
+        return "\n".join(prefix + line for line in text.split("\n"))
+
+    def _to_journal(self) -> bool:
+        stream, variable = self.stream, os.environ.get("JOURNAL_STREAM")
+        checked = self._checked
+        if checked is None or checked[0] is not stream or checked[1] != variable:
+            checked = self._checked = (stream, variable, is_journal(stream))
+        return checked[2]
+
+
+class _StdoutHandler(JournalAwareHandler):
     """A handler that always writes to the current sys.stdout (test captures replace it)."""
 
     @property
@@ -124,11 +173,11 @@ def configure_logging(level: str, kind: str = "json", secrets=()) -> None:
     package = logging.getLogger("lingma_flask")
     package.setLevel(level)
     if not package.handlers and not logging.getLogger().handlers:
-        package.addHandler(logging.StreamHandler())
+        package.addHandler(JournalAwareHandler())
     for handler in package.handlers:
         handler.setFormatter(formatter(kind))
     requests = logging.getLogger(REQUEST_LOGGER)
-    requests.setLevel(logging.INFO)
+    requests.setLevel(min(logging.INFO, package.level))  # health checks' lines are DEBUG
     requests.propagate = False
     stdout = next((h for h in requests.handlers if isinstance(h, _StdoutHandler)), None)
     if stdout is None:
@@ -140,7 +189,7 @@ def configure_logging(level: str, kind: str = "json", secrets=()) -> None:
 def gunicorn_logconfig(kind: str) -> dict:
     """gunicorn's `logconfig_dict`: its lines (and the root logger's) in the chosen format."""
     make = "lingma_flask.logs.JsonFormatter" if kind != "text" else "lingma_flask.logs.TextFormatter"
-    stream = {"class": "logging.StreamHandler", "formatter": "gateway"}
+    stream = {"class": "lingma_flask.logs.JournalAwareHandler", "formatter": "gateway"}
     return {
         "version": 1, "disable_existing_loggers": False,
         "formatters": {"gateway": {"()": make}},

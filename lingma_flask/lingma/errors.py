@@ -147,8 +147,7 @@ def finish_error(status_code: Any, reason: str | None) -> LingmaError | None:
     detail = f"Lingma finished with status {code}" + (f": {reason}" if reason else "")
     if code == 401:
         return LingmaNotLoggedInError(
-            detail + ". Lingma is not logged in: log in to Lingma in your IDE and point "
-            "LINGMA_LOGIN_FROM at its cache folder (default ~/.lingma/cache), then restart."
+            detail + ": Lingma is not logged in"
         )
     if code == 429:
         if _QUOTA_WORDS.search(reason) and "rate" not in reason.lower():

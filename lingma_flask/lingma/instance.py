@@ -33,6 +33,7 @@ from .errors import LingmaConnectionError
 from .errors import LingmaError
 from .errors import LingmaNotLoggedInError
 from .errors import LingmaNotReadyError
+from .errors import LingmaShutdownError
 from .errors import LingmaTimeoutError
 from .errors import LingmaUpstreamError
 from .images import upload_images
@@ -72,14 +73,21 @@ class LingmaInstance:
         self.process: process.LingmaProcess | None = None
         self.auth: dict[str, Any] = {}
         self.models: list[ModelInfo] = []
-        self.restarts = 0
+        self.restarts = 0                 # processes started again (planned ones included)
+        self.planned_restarts = 0         # of which asked for: an operator, a login sync, a logout
+        self.lingma_version: str | None = None
         self.reconnects = 0               # connections lost and made again
         self.in_flight = 0                # maintained by the pool under its lock
         self.shared_login = SharedLogin(settings.login_root())
         self.logged_in_since: float | None = None
         self._seeded_at: float | None = None   # when the shared login was copied in, to restart
+        self._login_stamp: bytes | None = None  # the shared login this instance took up or published
+        self._auth_read_at = 0.0          # when auth/status was last read (monotonic)
+        self._auth_known = False
+        self._logging_out = False         # an operator's logout is under way: its loss is no surprise
+        self._draining = False            # the worker is shutting down: no respawn, no reconnect
         self.first_token_ms: collections.deque[int] = collections.deque(maxlen=200)
-        self._restart_reason: str | None = None
+        self._restart_reason: tuple[str, bool] | None = None   # (why, planned)
         self._stop = threading.Event()
         self._refresh_now = threading.Event()
         self._supervisor: threading.Thread | None = None
@@ -127,6 +135,9 @@ class LingmaInstance:
         attempts, backoff = 0, 1.0
         try:
             while not self._stop.is_set():
+                if self._draining:  # the worker is going away: it stops the pool itself
+                    self._stop.wait()
+                    return
                 try:
                     self._connect()
                 except Exception as exc:  # every start failure is retried, bounded
@@ -162,7 +173,8 @@ class LingmaInstance:
                              on_close=self._connection_lost)
         conn.connect()
         try:
-            conn.request(methods.INITIALIZE, self._initialize_params(), timeout=self.settings.rpc_timeout)
+            info = conn.request(methods.INITIALIZE, self._initialize_params(), timeout=self.settings.rpc_timeout)
+            self.lingma_version = server_version(info)
             conn.notify(methods.INITIALIZED, {})
             self._refresh(conn)
         except BaseException:
@@ -186,8 +198,7 @@ class LingmaInstance:
         if self.process is not None:
             self.restarts += 1
             self._stop_process()
-        if not self.command.simulator:  # never copy a real login into a fake Lingma
-            seed_login(self.work_dir, self.settings.login_from)
+        self._seed_login_before_start()
         proc = process.LingmaProcess(self.command, self.work_dir, startup_timeout=self.settings.startup_timeout)
         self.process = proc
         return proc.start()
@@ -197,6 +208,61 @@ class LingmaInstance:
         if conn is self.conn and not self._stop.is_set():
             self._set_state(RECONNECTING, error.message)
         self._refresh_now.set()
+
+    def _seed_login_before_start(self) -> None:
+        """Give a Lingma about to start the gateway's login, so that it starts logged in.
+
+        The shared login first; else, unless an operator logged the gateway out since,
+        LINGMA_LOGIN_FROM or the IDE's (never into the simulator: no real login in a fake).
+        """
+        assert self.command is not None
+        shared, cache = self.shared_login, self.work_dir / "cache"
+        try:
+            if shared.has_login():
+                if shared.differs_from(cache):
+                    shared.seed(cache)
+                    self._seeded_at = time.time()
+                self._login_stamp = shared.stamp()
+            elif shared.logged_out_at() is None and not self.command.simulator:
+                seed_login(self.work_dir, self.settings.login_from)
+        except OSError as exc:
+            log.warning("[%s] could not seed the login: %s", self.name, exc)
+
+    def login_sync_due(self) -> bool:
+        """Whether this logged-out instance should restart onto the gateway's shared login.
+
+        Each published login is taken up once: a login Lingma refused is not retried in a loop.
+        """
+        if self.command is None or self.logged_in:
+            return False
+        shared = self.shared_login
+        try:
+            return (shared.has_login() and shared.stamp() != self._login_stamp
+                    and shared.differs_from(self.work_dir / "cache"))
+        except OSError:
+            return False
+
+    def routable(self) -> bool:
+        """Ready for chats: connected, and not about to restart onto the shared login (requests
+        wait for that restart, as they wait for a starting Lingma)."""
+        if not self.ready:
+            return False
+        if self.logged_in or not self.login_sync_due():
+            return True
+        self._refresh_now.set()  # take the login up now, not at the next poll
+        return False
+
+    def begin_shutdown(self) -> None:
+        """The worker is shutting down: a lost connection is the shutdown, not a Lingma fault.
+
+        Called from a signal handler, so it only sets flags. On a PaaS every process gets the
+        SIGTERM, Lingma included; its streams then end with the shutdown error, and nothing
+        is respawned.
+        """
+        self._draining = True
+        conn = self.conn
+        if conn is not None:
+            conn.lost_as = LingmaShutdownError("The gateway is shutting down", retry_after=1)
 
     def _headers(self) -> list[str]:
         token = self.settings.machine_token
@@ -219,12 +285,14 @@ class LingmaInstance:
             return
         while not self._stop.is_set() and not conn.closed.is_set():
             refresh_every = self.settings.models_refresh if self.logged_in else LOGIN_POLL
-            woken = self._refresh_now.wait(min(self.settings.probe_interval, refresh_every))
+            # the shared login folder is read every LOGIN_POLL: a logout elsewhere lands in seconds
+            woken = self._refresh_now.wait(min(self.settings.probe_interval, LOGIN_POLL))
             self._refresh_now.clear()
             if conn.closed.is_set() or self._stop.is_set():
                 return
             if self._restart_reason is not None:
-                self._restart(conn, self._restart_reason)
+                reason, planned = self._restart_reason
+                self._restart(conn, reason, planned=planned)
                 return
             if not self._probe(conn, forced=woken):
                 return
@@ -245,21 +313,35 @@ class LingmaInstance:
                 out = shared.logged_out_at()
                 if out is not None and out > (self.logged_in_since or 0):
                     self._logout_here(conn)  # an operator logged out after this login
-                elif not shared.has_login():
-                    shared.publish(cache)    # a login newer than any logout: share it
+                elif not shared.has_login() and shared.publish(cache):
+                    self._login_stamp = shared.stamp()  # a login newer than any logout: shared
                 return True
-            if self.command is not None and shared.has_login() and shared.differs_from(cache):
+            if self.login_sync_due():
                 self._seeded_at = time.time()
                 shared.seed(cache)
-                self._restart(conn, "starting with the gateway's shared login")
+                self._login_stamp = shared.stamp()
+                self._restart(conn, "starting with the gateway's shared login", planned=True)
                 return False
         except (OSError, LingmaError) as exc:
             log.warning("[%s] login sync failed: %s", self.name, exc)
         return True
 
     def _logout_here(self, conn: RpcConnection) -> None:
+        """Log this Lingma out; if it cannot (no `auth/logout`, an error), remove its login and
+        restart it, so a logout always ends logged out."""
         log.info("[%s] logging out (an operator logged the gateway out)", self.name)
-        conn.request(methods.AUTH_LOGOUT, {}, timeout=self.settings.rpc_timeout)
+        self._logging_out = True
+        try:
+            conn.request(methods.AUTH_LOGOUT, {}, timeout=self.settings.rpc_timeout)
+        except LingmaError as exc:
+            if self.command is None:
+                raise  # attached: not ours to restart, and its files are not ours
+            log.warning("[%s] Lingma did not log out (%s): removing its login and restarting it",
+                        self.name, exc)
+            (self.work_dir / "cache" / "user").unlink(missing_ok=True)
+            self._note_auth({})
+            self.request_restart("logging out", planned=True)
+            return
         (self.work_dir / "cache" / "user").unlink(missing_ok=True)
         self._refresh(conn)
 
@@ -267,49 +349,86 @@ class LingmaInstance:
         """Ask the supervisor to re-read auth and models (and probe) now."""
         self._refresh_now.set()
 
-    def request_restart(self, reason: str) -> None:
+    def request_restart(self, reason: str, *, planned: bool = True) -> None:
         """Ask the supervisor to restart this instance's Lingma (a new process) at once."""
-        self._restart_reason = reason
+        self._restart_reason = (reason, planned)
         self._refresh_now.set()
 
-    def _restart(self, conn: RpcConnection, reason: str) -> None:
-        """Drop the connection and the process; the supervisor then starts afresh."""
+    def _restart(self, conn: RpcConnection, reason: str, *, planned: bool) -> None:
+        """Drop the connection and the process; the supervisor then starts afresh.
+
+        A planned restart (an operator's, a login sync, a logout) is no fault: it is not kept
+        as the instance's last error, and it is counted apart.
+        """
         self._restart_reason = None
         log.info("[%s] restarting: %s", self.name, reason)
-        self._set_state(RECONNECTING, reason)
+        self._set_state(RECONNECTING, "" if planned else reason)
         conn.close(LingmaConnectionError(f"Lingma is restarting: {reason}"))
         if self.command is not None and self.process is not None:
             self.restarts += 1
+            self.planned_restarts += planned
             self._stop_process()
 
     def _probe(self, conn: RpcConnection, forced: bool) -> bool:
-        """Return whether Lingma answers; a hung one is disconnected and its process stopped."""
-        if not forced and conn.idle_for() < self.settings.probe_interval:
-            return True  # it spoke recently
+        """Return whether Lingma answers; a hung one is disconnected and its process stopped.
+
+        Every `probe_interval` the probe also reads the login (`auth/status`), so a login lost
+        under a running gateway is seen within one interval.
+        """
+        interval = self.settings.probe_interval
+        talking = not forced and conn.idle_for() < interval
+        if talking and time.monotonic() - self._auth_read_at < interval:
+            return True  # it spoke recently, and its login was read recently
         try:
-            conn.request(methods.AUTH_STATUS, {}, timeout=self.settings.probe_timeout)
+            self._note_auth(conn.request(methods.AUTH_STATUS, {}, timeout=self.settings.probe_timeout))
             return True
         except LingmaTimeoutError:
-            pass
+            if talking:
+                return True  # busy, not hung: it spoke within the interval
         except LingmaError:
             return not conn.closed.is_set()  # an error reply still proves it is alive
         message = (f"Lingma did not answer a health probe within {self.settings.probe_timeout:g} s"
                    " (LINGMA_PROBE_TIMEOUT)")
         log.warning("[%s] %s", self.name, message)
-        self._restart(conn, message)
+        self._restart(conn, message, planned=False)
         return False
 
     def _refresh(self, conn: RpcConnection) -> None:
         timeout = self.settings.rpc_timeout
-        auth = conn.request(methods.AUTH_STATUS, {}, timeout=timeout)
-        was_logged_in = self.logged_in
-        self.auth = auth if isinstance(auth, dict) else {}
-        # a seeded login dates from its seeding: a logout made while Lingma restarted ends it
-        seeded, self._seeded_at = self._seeded_at, None
-        if self.logged_in and not was_logged_in:
-            self.logged_in_since = seeded or time.time()
+        self._note_auth(conn.request(methods.AUTH_STATUS, {}, timeout=timeout))
         models = conn.request(methods.CONFIG_QUERY_MODELS, {}, timeout=timeout) if self.logged_in else {}
         self.models = parse_models(models)
+
+    def _note_auth(self, auth: object) -> None:
+        """Take in an `auth/status` answer; log a login that begins, ends or is lost."""
+        was = self.logged_in if self._auth_known else None
+        self.auth = auth if isinstance(auth, dict) else {}
+        self._auth_known, self._auth_read_at = True, time.monotonic()
+        # a seeded login dates from its seeding: a logout made while Lingma restarted ends it
+        seeded, self._seeded_at = self._seeded_at, None
+        now = self.logged_in
+        if now == was:
+            return
+        if now:
+            self.logged_in_since = seeded or time.time()
+            self._logging_out = False
+            log.info("[%s] logged in as %s", self.name, self.auth.get("name") or "an unnamed account")
+        elif was is None:
+            log.warning("[%s] Lingma is not logged in: log in at the status page, /admin/", self.name)
+        elif self._logging_out:
+            log.info("[%s] logged out", self.name)
+        else:
+            log.warning("[%s] login lost: Lingma says it is no longer logged in", self.name)
+            self._forget_lost_login()
+
+    def _forget_lost_login(self) -> None:
+        """A login Lingma dropped is dead: unpublish it if it is the shared one, so the whole
+        gateway reports logged out (and no instance restarts onto it)."""
+        try:
+            if self._login_stamp is not None and self.shared_login.stamp() == self._login_stamp:
+                self.shared_login.forget()
+        except OSError as exc:
+            log.warning("[%s] could not unpublish the lost login: %s", self.name, exc)
 
     # -- queries -----------------------------------------------------------------------
     @property
@@ -339,6 +458,8 @@ class LingmaInstance:
 
     def not_ready_message(self) -> str:
         """Say why this instance cannot take a chat."""
+        if self.ready and not self.logged_in and self.login_sync_due():
+            return f"Lingma instance {self.name} is restarting with the gateway's shared login"
         detail = f": {self.last_error}" if self.last_error else ""
         return f"Lingma instance {self.name} is {self.state}{detail}"
 
@@ -350,6 +471,7 @@ class LingmaInstance:
             "account": self.auth.get("name") or None, "in_flight": self.in_flight,
             "open_streams": self.open_streams(),
             "models": len(self.models), "restarts": self.restarts, "reconnects": self.reconnects,
+            "planned_restarts": self.planned_restarts, "lingma_version": self.lingma_version,
             "pid": proc.pid if proc is not None and proc.alive() else None,  # never a dead one
             "port": self.conn.port if self.conn else None,
             "http_port": self.http_port, "work_dir": str(self.work_dir),
@@ -369,10 +491,7 @@ class LingmaInstance:
         if not self.logged_in:
             self._refresh(conn)
             if not self.logged_in:
-                raise LingmaNotLoggedInError(
-                    "Lingma is running but not logged in. Log in with your Aliyun account in an "
-                    "IDE using Lingma (then restart the gateway) or set LINGMA_LOGIN_FROM to a "
-                    "logged-in Lingma cache folder.", retry_after=None)
+                raise LingmaNotLoggedInError("Lingma is running but not logged in", retry_after=None)
         image_urls = upload_images(conn, images, self.settings.rpc_timeout) if images else []
         request_id, session_id = new_ids()
         stream = ChatStream(request_id, session_id, model_key, deadlines=self._deadlines(),
@@ -472,6 +591,13 @@ def forget_session(conn: RpcConnection, stream: ChatStream) -> None:
         conn.request_nowait(methods.CHAT_DELETE_SESSION, {"sessionId": session_id, "id": session_id})
     except LingmaError as exc:
         log.debug("%s for %s not sent: %s", methods.CHAT_DELETE_SESSION, session_id, exc)
+
+
+def server_version(info: object) -> str | None:
+    """Return `serverInfo.version` from an `initialize` result, if it gives one."""
+    server = info.get("serverInfo") if isinstance(info, dict) else None
+    version = server.get("version") if isinstance(server, dict) else None
+    return str(version)[:40] if isinstance(version, str | int | float) and version != "" else None
 
 
 def latency(samples: Iterable[int]) -> dict[str, Any]:

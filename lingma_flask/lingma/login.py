@@ -116,6 +116,15 @@ class SharedLogin:
         """Copy the published login into `cache/`; return whether it was copied."""
         return _copy_login(self.folder, Path(cache))
 
+    def stamp(self) -> bytes | None:
+        """What identifies the published login (its `user` record), None when there is none."""
+        return _read(self.folder / FILES[-1])
+
+    def forget(self) -> None:
+        """Unpublish a login Lingma no longer accepts (no logout mark: nobody logged out)."""
+        for name in FILES:
+            (self.folder / name).unlink(missing_ok=True)
+
     def mark_logged_out(self) -> None:
         """Forget the published login and tell every instance to log out."""
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -112,13 +112,18 @@ class LingmaPool:
             instance.stop(timeout)
         self._lock.release()
 
-    def drain(self, message: str = "the gateway is shutting down") -> int:
+    def begin_shutdown(self) -> None:
+        """The worker is shutting down (called from its SIGTERM handler: flags only)."""
+        for instance in self.instances:
+            instance.begin_shutdown()
+
+    def drain(self, message: str = "The gateway is shutting down") -> int:
         """End every open stream with a shutdown error; return how many were open."""
         return sum(i.drain(LingmaShutdownError(message, retry_after=5)) for i in self.instances)
 
     def wait_ready(self, timeout: float) -> bool:
-        """Wait until at least one instance is ready; return whether one is."""
-        return wait_until(lambda: any(i.ready for i in self.instances), timeout)
+        """Wait until at least one instance can take a chat; return whether one can."""
+        return wait_until(lambda: any(i.routable() for i in self.instances), timeout)
 
     def await_ready(self, timeout: float) -> bool:
         """Like `wait_ready`, but first start afresh any instance that gave up."""
@@ -170,7 +175,7 @@ class LingmaPool:
                 self._cond.wait(remaining)
 
     def _ready_instances(self) -> list[LingmaInstance]:
-        ready = [i for i in self.instances if i.ready]
+        ready = [i for i in self.instances if i.routable()]
         if not ready:
             raise self._not_ready()
         logged_in = [i for i in ready if i.logged_in]

@@ -97,6 +97,8 @@ class RpcConnection:
         self.streams: dict[str, ChatStream] = {}
         self.closed = threading.Event()
         self.close_error: LingmaError | None = None
+        # set while the gateway shuts down: a lost connection then fails streams with this
+        self.lost_as: LingmaError | None = None
         self.acks_sent = 0
         self.last_received = time.monotonic()
         self._reader: threading.Thread | None = None
@@ -322,6 +324,8 @@ class RpcConnection:
             pending.event.set()
 
     def _fail_all(self, error: LingmaError) -> None:
+        if self.lost_as is not None and isinstance(error, LingmaConnectionError):
+            error = self.lost_as
         with self._state_lock:
             if self.closed.is_set():
                 return

@@ -8,9 +8,11 @@ to a loopback host name. The contract is in docs/operations.md.
 
 from __future__ import annotations
 
+import os
 import time
 
 from flask import Blueprint
+from flask import current_app
 from flask import request
 
 from ..extension import get_pool
@@ -21,10 +23,11 @@ from ..web import backoff
 from ..web.auth import key_matches
 from ..web.errors import ApiError
 from ..web.guard import is_local_request
-from ..web.record import recent_requests
 from . import admin_session
 from . import callback
 from . import csrf
+from . import workers
+from .login_state import login_state
 from .runtime import runtime_counts
 
 bp = Blueprint("admin", __name__, url_prefix="/admin/api")
@@ -89,18 +92,31 @@ def show_pool_health():
 
 @bp.get("/instances")
 def list_instances():
-    """List the instances: state, process, login (display name only), load and latency."""
-    pool, health = get_pool(), get_pool().health()
-    instances = [{**i, "socket_port": i.get("port")} for i in health.get("instances", [])]
-    return {"ready": bool(health.get("ready")), "simulator": bool(pool.using_simulator),
-            "instances": instances}
+    """List every worker's instances: state, process, login (display name only), load, latency.
+
+    Each carries its worker's index and pid; `ready` means every live worker can take chats.
+    """
+    states = workers.worker_states(current_app)
+    instances = [{**i, "socket_port": i.get("port")} for i in workers.all_instances(states)]
+    return {"ready": all(s["ready"] for s in states), "simulator": bool(get_pool().using_simulator),
+            "instances": instances,
+            "answered_by": {"index": workers.own_index(current_app), "pid": os.getpid()},
+            "workers": [{"index": s["index"], "pid": s["pid"], "ready": s["ready"]} for s in states]}
 
 
 @bp.post("/instances/<name>/restart")
 def restart_instance(name: str):
-    """Restart one instance's Lingma (a new process)."""
-    find_instance(name).request_restart("restart asked by an operator")
-    return {"restarting": name}, 202
+    """Restart one instance's Lingma (a new process): that of worker `{"worker": k}` if given.
+
+    Another worker's instance is restarted by that worker within a second; the answer says
+    which worker (index and pid) restarts it.
+    """
+    worker = worker_index(json_body().get("worker", request.args.get("worker")))
+    answer = workers.restart(current_app, name, worker)
+    if answer is None:
+        where = "" if worker is None else f" on worker {worker}"
+        raise ApiError(404, f"No instance called {name[:60]!r}{where}.", code="instance_not_found")
+    return answer, 202
 
 
 @bp.post("/login")
@@ -118,15 +134,8 @@ def start_login():
 
 @bp.get("/login")
 def show_login():
-    """Say whether Lingma is logged in, a login is pending, or neither."""
-    logged_in = [i for i in get_pool().instances if i.ready and i.logged_in]
-    if logged_in:
-        return {"state": "logged_in", "login_url": None,
-                "account": logged_in[0].auth.get("name") or None}
-    pending = shared_login().pending()
-    if pending:
-        return {"state": "pending", "login_url": pending.get("login_url"), "account": None}
-    return {"state": "none", "login_url": None, "account": None}
+    """Say whether the gateway is logged in, a login is pending, or neither (ops/login_state.py)."""
+    return login_state(shared_login(), workers.all_instances(workers.worker_states(current_app)))
 
 
 @bp.post("/login/callback")
@@ -176,8 +185,8 @@ def change_endpoint():
 
 @bp.get("/requests")
 def list_requests():
-    """Show this worker's last 100 API requests (never their text)."""
-    return {"requests": recent_requests()}
+    """Show the last 100 API requests of all workers, labelled by worker (never their text)."""
+    return {"requests": workers.all_requests(workers.worker_states(current_app))}
 
 
 def json_body() -> dict:
@@ -186,17 +195,21 @@ def json_body() -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def worker_index(value: object) -> int | None:
+    """Read a worker index (an integer, or its digits in a string); None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 6:
+        return int(value)
+    raise ApiError(400, "\"worker\" is a worker's index (an integer).", param="worker",
+                   code="invalid_value")
+
+
 def shared_login() -> SharedLogin:
     """The gateway's shared login folder."""
     return SharedLogin(get_pool().settings.login_root())
-
-
-def find_instance(name: str):
-    """Return this worker's instance called `name`, or raise 404."""
-    for instance in get_pool().instances:
-        if instance.name == name:
-            return instance
-    raise ApiError(404, f"No instance called {name[:60]!r}.", code="instance_not_found")
 
 
 def ready_instance():

@@ -4,7 +4,11 @@
 snapshot callable on a `Ticker`; `pool_snapshot` reads this worker's pool and quota flag;
 `start_watching` / `stop_watching` run one watcher per worker when LINGMA_ALERT_WEBHOOK is set;
 `init_app` subscribes `report_quota` to the app's quota hook (lingma_flask/observe.py).
-Each worker owns its Lingma processes (and logins), so each watches and alerts for its own.
+
+Each worker watches its own pool. The login and the quota are the gateway's, so their alerts
+are claimed in a file every worker shares (alert_claims.py): one alert per event, whatever
+the number of workers or reloads. The login is assumed healthy at start, and a gateway still
+logged out `STARTUP_GRACE` seconds after its watcher started alerts too.
 """
 
 from __future__ import annotations
@@ -14,17 +18,21 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from collections.abc import Mapping
 
+from ..lingma.settings import CoreSettings
 from ..observe import of_app
+from .alert_claims import SharedAlerts
 from .alerts import Alert
 from .alerts import Alerter
 from .ticker import Ticker
 
 log = logging.getLogger(__name__)
 
-WATCH_SECONDS = 5.0
+WATCH_SECONDS = 2.0      # cheap (the pool's state in memory); a lost login alerts within seconds
+STARTUP_GRACE = 30.0     # a starting gateway may take this long to take up its login
 _quota_exhausted = threading.Event()
 
 
@@ -83,24 +91,47 @@ def _known_set(value, before: frozenset[str] | None) -> frozenset[str] | None:
 class AlertWatcher:
     """Poll `snapshot()` every `interval` seconds and send an alert for each transition."""
 
-    def __init__(self, alerter: Alerter, snapshot: Callable[[], Mapping], interval: float = WATCH_SECONDS):
+    def __init__(self, alerter: Alerter, snapshot: Callable[[], Mapping], interval: float = WATCH_SECONDS,
+                 *, shared: SharedAlerts | None = None, grace: float = STARTUP_GRACE,
+                 clock: Callable[[], float] = time.monotonic):
         self.alerter = alerter
         self.snapshot = snapshot
         self.interval = interval
-        self.seen = Seen()
+        self.shared = shared
+        # the login starts as last announced (healthy if never): a logged-out start alerts too
+        self.seen = Seen(logged_in=shared.recovered("logged_out") if shared is not None else True)
+        if not self.seen.logged_in:
+            alerter.assume(Alert("logged_out", recovered=False))
+        self._clock = clock
+        self._grace_ends: float | None = clock() + grace
         self._ticker: Ticker | None = None
 
     def check(self) -> list[Alert]:
         """Take one snapshot and hand the alerts of its transitions to the alerter."""
         before = self.seen
-        self.seen, alerts = step(before, self.snapshot())
+        self.seen, alerts = step(before, self._graced(self.snapshot()))
         for name, value in dataclasses.asdict(self.seen).items():
             if getattr(before, name) is None and value is not None:
                 log.info("alert watcher: baseline %s=%s", name, sorted(value) if name == "failed" else value)
+        sent = []
         for alert in alerts:
+            if self.shared is None or self.shared.claim(alert):
+                sent.append(alert)
+            else:
+                self.alerter.assume(alert)  # another worker announced it
+        for alert in sent:
             self.alerter.alert(alert.kind, recovered=alert.recovered, detail=alert.detail,
                                subject=alert.subject)
-        return alerts
+        return sent
+
+    def _graced(self, snapshot: Mapping) -> Mapping:
+        """While the gateway starts (until logged in, or STARTUP_GRACE), logged out is no news."""
+        if self._grace_ends is None:
+            return snapshot
+        if snapshot.get("logged_in") or self._clock() >= self._grace_ends:
+            self._grace_ends = None
+            return snapshot
+        return {**snapshot, "logged_in": None} if snapshot.get("logged_in") is False else snapshot
 
     def start(self) -> AlertWatcher:
         """Start polling on a daemon thread."""
@@ -138,7 +169,9 @@ def start_watching(app) -> AlertWatcher | None:
         return None
     pool = app.extensions["lingma"]
     alerter = Alerter(url, min_interval=settings.alert_interval, source=source_name())
-    watcher = AlertWatcher(alerter, lambda: pool_snapshot(pool)).start()
+    # the gateway's work root, above every worker's own w<k>
+    shared = SharedAlerts(CoreSettings.from_mapping(app.config).work_root())
+    watcher = AlertWatcher(alerter, lambda: pool_snapshot(pool), shared=shared).start()
     app.extensions["lingma_alerts"] = watcher
     log.info("alerts go to the webhook at %s (at most one per kind every %g s)",
              alerter.host, settings.alert_interval)

@@ -76,6 +76,11 @@ class AlertGate:
             return None
         return self._send(alert, now)
 
+    def assume(self, alert: Alert) -> None:
+        """Take `alert` as sent (another worker sent it): its recovery is then news here too."""
+        self._state[alert.key] = alert.recovered
+        self._held.pop(alert.key, None)
+
     def due(self, now: float) -> list[Alert]:
         """Return the held alerts whose window has opened (and count them as sent)."""
         ready = [a for a in self._held.values() if now >= self._opens(a)]
@@ -165,6 +170,11 @@ class Alerter:
             return False
         return True
 
+    def assume(self, alert: Alert) -> None:
+        """Note an alert another worker sent, so that this one sends what follows it."""
+        with self._lock:
+            self._gate.assume(alert)
+
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the sender thread; alerts still queued are not sent."""
         self._stopping.set()
@@ -190,15 +200,18 @@ class Alerter:
                 log.error("alert sender failed (webhook host %s): %s", self.host, type(exc).__name__)
 
     def _wait(self) -> float:
-        due = self._gate.next_due()
+        with self._lock:  # the gate is also told by the watcher's thread (assume)
+            due = self._gate.next_due()
         if due is None:
             return self.tick
         return min(self.tick, max(0.0, due - self._clock()))
 
     def _handle(self, item: Alert | None) -> None:
         now = self._clock()
-        ready = [] if item is None else [self._gate.offer(item, now)]
-        for alert in [a for a in ready if a] + self._gate.due(now):
+        with self._lock:
+            offered = [] if item is None else [self._gate.offer(item, now)]
+            ready = [a for a in offered if a] + self._gate.due(now)
+        for alert in ready:
             self.deliver(alert)
 
     def deliver(self, alert: Alert) -> bool:
@@ -207,6 +220,8 @@ class Alerter:
         for attempt in range(self.retries + 1):
             delay, reason = self._post(text, attempt)
             if delay is None:
+                if reason == "":
+                    log.info("alert sent to %s: %s", self.host, text)
                 return reason == ""
             if attempt == self.retries or self._stopping.is_set():
                 break

@@ -14,6 +14,7 @@ import time
 from ..web.connection import WATCHDOG
 from . import alert_watch
 from . import metrics
+from . import workers
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ def start_worker(app, worker) -> None:
     """Start the app's pool in the background and watch for the worker's shutdown."""
     pool = app.extensions["lingma"]
     pool.start()  # non-blocking; the pool itself logs the simulator banner
+    worker.on_exit_signal = pool.begin_shutdown
     watcher = threading.Thread(target=watch_worker, args=(worker, pool),
                                name="lingma-drain-watch", daemon=True)
     watcher.start()
@@ -34,9 +36,11 @@ def start_worker(app, worker) -> None:
 
 
 def start_operator_threads(app) -> None:
-    """Start this worker's metrics poller and, if a webhook is set, its alert watcher."""
+    """Start this worker's metrics poller, its status publisher (the admin's view of every
+    worker) and, if a webhook is set, its alert watcher."""
     app.extensions["lingma"].on_queue_wait = metrics.observe_queue_wait
     metrics.start_poller(app)
+    workers.start_publishing(app)
     alert_watch.start_watching(app)
 
 
@@ -48,6 +52,7 @@ def watch_worker(worker, pool, interval: float = 0.5) -> None:
     """
     while worker.alive:
         time.sleep(interval)
+    pool.begin_shutdown()  # also when the worker stopped without a SIGTERM (max requests, USR2)
     WATCHDOG.drain()  # clients blocked in a write get a short grace, then are dropped
     cfg = worker.cfg
     margin = DRAIN_MARGIN + float(getattr(cfg, "keepalive", 0) or 0)
@@ -57,7 +62,7 @@ def watch_worker(worker, pool, interval: float = 0.5) -> None:
     while pool.open_streams() and time.monotonic() < deadline:
         time.sleep(interval)
     if pool.open_streams():
-        log.info("ending %d chat(s) still open", pool.drain("server shutting down"))
+        log.info("ending %d chat(s) still open", pool.drain("The gateway is shutting down"))
 
 
 def stop_worker(app) -> None:
@@ -70,9 +75,11 @@ def stop_worker(app) -> None:
 
 
 def stop_operator_threads(app) -> None:
-    """Stop the metrics poller and the alert watcher (if they run) without holding up the exit."""
+    """Stop the metrics poller, the status publisher and the alert watcher (if they run)
+    without holding up the exit."""
     alert_watch.stop_watching(app, timeout=1.0)
     metrics.stop_poller(app, timeout=1.0)
+    workers.stop_publishing(app, timeout=1.0)
 
 
 

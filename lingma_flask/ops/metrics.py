@@ -47,7 +47,8 @@ from .ticker import Ticker
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 5.0
-INSTANCE_STATES = ("stopped", "starting", "ready", "reconnecting", "failed", "closed", OTHER)
+# "ready" means ready and logged in; a connected Lingma without a login is "logged_out"
+INSTANCE_STATES = ("stopped", "starting", "ready", "logged_out", "reconnecting", "failed", "closed", OTHER)
 KNOWN_STATES = frozenset(INSTANCE_STATES)
 TOOL_EVENTS = frozenset({"call", "repair", "failure"})
 # seconds; answers run from a second to the 600 s total timeout, first tokens up to 60 s
@@ -71,8 +72,14 @@ QUEUE_SECONDS = Histogram("lingma_queue_wait_seconds", "Time a chat waited for a
 # livemax + a worker label: one series per worker and instance, gone when the worker dies
 INSTANCE_STATE = Gauge("lingma_instance_state", "1 for the state each Lingma instance is in, else 0.",
                        ["worker", "instance", "state"], registry=REGISTRY, multiprocess_mode="livemax")
-INSTANCE_RESTARTS = Counter("lingma_instance_restarts", "Lingma processes respawned.",
-                            ["worker", "instance"], registry=REGISTRY)
+INSTANCE_RESTARTS = Counter("lingma_instance_restarts",
+                            "Lingma processes started again: reason failure (a crash, a hang) or planned"
+                            " (an operator's restart, a login sync, a logout).",
+                            ["worker", "instance", "reason"], registry=REGISTRY)
+LOGGED_IN = Gauge("lingma_logged_in", "1 when the Lingma instance is logged in, else 0.",
+                  ["worker", "instance"], registry=REGISTRY, multiprocess_mode="livemax")
+BUILD_INFO = Gauge("lingma_flask_build_info", "1 for the gateway's version and its Lingma's (0: an earlier Lingma).",
+                   ["version", "lingma_version"], registry=REGISTRY, multiprocess_mode="livemax")
 INSTANCE_RECONNECTS = Counter("lingma_instance_reconnects", "Connections to Lingma re-established.",
                               ["worker", "instance"], registry=REGISTRY)
 FINISH_CODES = Counter("lingma_finish_codes", "chat/finish status codes from Lingma.",
@@ -86,6 +93,7 @@ _models = LabelCap(100)
 _tools = LabelCap(50)
 _codes = LabelCap(40, max_len=16)
 _instances = LabelCap(32)
+_model_names: dict[str, str] = {}   # any name of a model (display name, alias) -> its key
 _counts_lock = threading.Lock()
 _last_counts: dict[tuple[str, str], int] = {}
 _warned: set[str] = set()
@@ -116,6 +124,7 @@ def observe_request(route: str | None, status: int, model: str | None, total_s: 
     first = None if first_token_s is None else max(0.0, float(first_token_s))
     counts = {"in": int(tokens_in or 0), "out": int(tokens_out or 0)}
     route = route_label(route)
+    model = _model_names.get(model, model) if model else model
     REQUESTS.labels(route, status_label(status), _models(model)).inc()
     REQUEST_SECONDS.labels(route).observe(total)
     if first is not None:
@@ -156,9 +165,13 @@ def observe_tool(tool: str, event: str) -> None:
 
 
 @_never_raises
-def set_known_models(names: Iterable[str]) -> None:
-    """Accept only these model names as labels (others become "other"); empty: first-seen cap."""
-    _models.know(names)
+def set_known_models(names: Mapping[str, str]) -> None:
+    """Label each model by one name, its key: `names` maps every name a client may use
+    (key, display name, alias) to it. Only keys become labels (others: "other"); an empty
+    mapping means the first-seen cap."""
+    _model_names.clear()
+    _model_names.update(names)
+    _models.know(set(names.values()))
 
 
 def init_app(app) -> None:
@@ -176,17 +189,24 @@ def init_app(app) -> None:
 def observe_instances(snapshot: Iterable[Mapping]) -> None:
     """Record each instance's state and its restart and reconnect counts (this worker's pool).
 
-    Each dict has `name`, `state`, `restarts` and `reconnects` (missing counts read as 0);
-    the counts are the pool's running totals: their increase since the last call is counted.
+    Each dict has `name`, `state`, `logged_in`, `restarts`, `planned_restarts` and
+    `reconnects` (missing counts read as 0); the counts are the pool's running totals: their
+    increase since the last call is counted.
     """
     worker = os.environ.get("LINGMA_WORKER_INDEX") or "0"
     with _counts_lock:
         for item in snapshot:
             name = _instances(item.get("name"))
             state = choice_label(item.get("state"), KNOWN_STATES)
+            if state == "ready" and not item.get("logged_in"):
+                state = "logged_out"
             for each in INSTANCE_STATES:
                 INSTANCE_STATE.labels(worker, name, each).set(1 if each == state else 0)
-            _advance(INSTANCE_RESTARTS.labels(worker, name), (name, "restarts"), item.get("restarts"))
+            LOGGED_IN.labels(worker, name).set(1 if item.get("logged_in") else 0)
+            planned = int(item.get("planned_restarts") or 0)
+            failures = int(item.get("restarts") or 0) - planned
+            _advance(INSTANCE_RESTARTS.labels(worker, name, "planned"), (name, "planned"), planned)
+            _advance(INSTANCE_RESTARTS.labels(worker, name, "failure"), (name, "restarts"), failures)
             _advance(INSTANCE_RECONNECTS.labels(worker, name), (name, "reconnects"), item.get("reconnects"))
 
 
@@ -204,14 +224,43 @@ def poll_pool(pool, aliases: Mapping[str, str] | None = None) -> None:
     """Refresh the instance metrics and the known model names from this worker's pool."""
     health = pool.health()
     observe_instances(health.get("instances", []))
+    observe_build(health.get("instances", []))
     if not health.get("ready"):
         return  # keep the names known so far; models() would also restart failed instances
     try:
         models = pool.models()
     except Exception:  # it stopped being ready meanwhile
         return
-    names = [m.key for m in models] + [m.display_name for m in models] + list(aliases or {})
+    names = {m.display_name: m.key for m in models if m.display_name}
+    names.update({m.key: m.key for m in models})
+    names.update({alias: names.get(target, target) for alias, target in (aliases or {}).items()})
     set_known_models(names)
+
+
+_build_labels: tuple[str, str] | None = None
+
+
+@_never_raises
+def observe_build(instances: Iterable[Mapping]) -> None:
+    """Set `lingma_flask_build_info` to 1 for this gateway's version and its Lingma's."""
+    global _build_labels
+    found = next((str(i["lingma_version"]) for i in instances if i.get("lingma_version")), "unknown")
+    labels = (version(), found[:40])
+    if labels != _build_labels:
+        if _build_labels is not None:  # labels cannot be removed in multiprocess mode
+            BUILD_INFO.labels(*_build_labels).set(0)
+        BUILD_INFO.labels(*labels).set(1)
+        _build_labels = labels
+
+
+@functools.cache
+def version() -> str:
+    """This gateway's version (the installed distribution's, else the source tree's)."""
+    from importlib import metadata
+    try:
+        return metadata.version("lingma-flask")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def start_poller(app) -> Ticker:

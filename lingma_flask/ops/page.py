@@ -15,6 +15,7 @@ import logging
 from flask import Blueprint
 from flask import Flask
 from flask import Response
+from flask import current_app
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -23,13 +24,16 @@ from flask import url_for
 
 from ..extension import get_pool
 from ..extension import get_settings
+from ..lingma.login import SharedLogin
 from ..web import backoff
 from ..web.auth import key_matches
 from ..web.guard import is_local_request
 from . import admin_session
 from . import csrf
+from . import workers
 from .admin_session import init_admin_sessions
 from .cookie import init_session_cookie
+from .login_state import login_state
 from .qr import is_login_url
 from .qr import qr_svg
 from .secret import init_secret_key
@@ -96,14 +100,14 @@ def show_page():
 
 
 def pool_view() -> dict:
-    """Return the pool's state for the page's first paint (the script refreshes it)."""
+    """Return every worker's state for the page's first paint (the script refreshes it)."""
     pool = get_pool()
-    health = pool.health()
-    instances = list(health.get("instances") or [])
-    accounts = [i.get("account") for i in instances if i.get("logged_in") and i.get("account")]
-    return {"instances": instances, "ready": bool(health.get("ready")),
-            "simulator": bool(pool.using_simulator), "account": accounts[0] if accounts else None,
-            "logged_in": any(i.get("logged_in") for i in instances)}
+    states = workers.worker_states(current_app)
+    instances = workers.all_instances(states)
+    login = login_state(SharedLogin(pool.settings.login_root()), instances)
+    return {"instances": instances, "ready": all(s["ready"] for s in states),
+            "simulator": bool(pool.using_simulator), "account": login["account"],
+            "logged_in": login["state"] == "logged_in"}
 
 
 def signin_form(error: str | None = None, status: int = 200, headers: dict | None = None):

@@ -33,6 +33,7 @@ class Sim:
         self.ws_port = 0
         self.http_port = 0
         self.init_mode = config.init      # LINGMA_SIM_INIT, changed at run time by /sim/init
+        self.unknown_methods = frozenset(m.strip() for m in config.unknown_methods.split(",") if m.strip())
 
     def logged_in(self) -> bool:
         """Logged in = `cache/user` exists and the account is not in expired mode."""

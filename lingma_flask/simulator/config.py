@@ -47,6 +47,8 @@ class SimConfig:
     init: str = "ok"                  # ok | silent (initialize never answered) | error
     image_upload: str = "ok"          # ok | fail (every image/upload fails)
     image_max_bytes: int = 10 * 1024 * 1024  # decoded size limit of one uploaded image
+    unknown_methods: str = ""         # comma-separated methods it answers "method not found"
+                                      # (a build without them, e.g. "auth/logout")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SimConfig:

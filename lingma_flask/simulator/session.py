@@ -118,7 +118,7 @@ class Session:
             if is_request:
                 self._error(msg_id, ERR_NOT_INITIALIZED, "server not initialized")
             return
-        handler = handlers.HANDLERS.get(method)
+        handler = None if method in self.sim.unknown_methods else handlers.HANDLERS.get(method)
         if handler is None:
             if is_request:
                 self._error(msg_id, ERR_NOT_FOUND, "method not found: %s" % method)

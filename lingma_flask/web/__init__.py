@@ -16,9 +16,11 @@ def init_app(app: Flask) -> None:
     from . import connection
     from . import errors
     from . import guard
+    from . import identity
     from . import requestlog
 
     errors.init_app(app)
     requestlog.init_app(app)
+    app.after_request(identity.name_key_in_log)
     guard.init_app(app)
     connection.init_app(app)  # every response body is written under the write guard

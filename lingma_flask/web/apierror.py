@@ -38,8 +38,8 @@ _LINGMA_TABLE = {
         " server log; set LINGMA_BIN to the Lingma binary or LINGMA_SOCKET_PORT to attach.",
         {"Retry-After": "5"}),
     lingma_errors.LingmaNotLoggedInError: (
-        503, "Lingma is not logged in: log in once in the IDE plugin (or copy a logged-in cache"
-        " with LINGMA_LOGIN_FROM), then retry.", {"x-should-retry": "false"}),
+        503, "Log it in at the gateway's status page, /admin/ (or point LINGMA_LOGIN_FROM at a"
+        " logged-in Lingma cache).", {"x-should-retry": "false"}),
     lingma_errors.LingmaBusyError: (
         429, "Every Lingma slot is busy; retry shortly (raise LINGMA_MAX_CONCURRENCY or"
         " LINGMA_POOL_SIZE for more).", {}),
@@ -51,8 +51,7 @@ _LINGMA_TABLE = {
     lingma_errors.LingmaUpstreamError: (502, "", {}),
     lingma_errors.LingmaConnectionError: (502, "", {}),
     lingma_errors.LingmaRpcError: (502, "", {}),
-    lingma_errors.LingmaShutdownError: (503, "The gateway is shutting down; retry.",
-                                        {"Retry-After": "1"}),
+    lingma_errors.LingmaShutdownError: (503, "Retry in a moment.", {"Retry-After": "1"}),
     lingma_errors.LingmaPromptTooLargeError: (400, "", {}),
     lingma_errors.LingmaCancelledError: (500, "", {}),
     lingma_errors.LingmaError: (502, "", {}),

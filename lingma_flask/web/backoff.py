@@ -1,12 +1,12 @@
 """Backoff on wrong keys: a client that keeps guessing is refused for a while, unheard.
 
-A client (its address; an IPv6 client's /64) that sends `LIMIT` different wrong keys of one
-kind (API keys, or the admin key by sign-in or Bearer) within `WINDOW` seconds gets 429
-`too_many_failed_attempts` with `Retry-After` for `LOCKOUT` seconds whenever it presents one
-again: its keys are not even compared, so the lockout is not an oracle. Guessing needs
-different keys, so a misconfigured client that repeats one wrong key is never locked out (nor
-are the good clients that share its address). Other clients are not affected. The first
-failure of a burst and the lockout are logged, not each attempt.
+A client (its address, as LINGMA_TRUSTED_PROXIES forward it; an IPv6 client's /64) that sends
+`LIMIT` different wrong keys of one kind (API keys, or the admin key by sign-in or Bearer)
+within `WINDOW` seconds gets 429 `too_many_failed_attempts` with `Retry-After` for `LOCKOUT`
+seconds whenever it presents one again: its keys are not even compared, so the lockout is not
+an oracle. Guessing needs different keys, so a misconfigured client that repeats one wrong key
+is never locked out (nor are the good clients that share its address). Other clients are not
+affected. The first failure of a burst and the lockout are logged, not each attempt.
 
 The counts live in each worker's memory (gunicorn workers do not share them), in an LRU dict
 of at most `CAPACITY` clients; wrong keys are remembered only as salted 8-byte hashes.
@@ -109,16 +109,13 @@ def backoff() -> Backoff:
 
 
 def client_address() -> str:
-    """Name the client: its address, or the last one a proxy on this machine forwarded.
+    """Name the client: its address (an IPv6 client's /64).
 
-    Behind a local reverse proxy every client connects from loopback, so the proxy's own
-    X-Forwarded-For entry (appended last) tells them apart; an IPv6 client counts as its /64.
+    That is the TCP peer, or behind LINGMA_TRUSTED_PROXIES the address the nearest proxy saw
+    (create_app's ProxyFix has set request.remote_addr so); X-Forwarded-For is not read here.
     """
     address = request.remote_addr or "unknown"
     peer = _ip(address)
-    forwarded = request.headers.get("X-Forwarded-For", "").rsplit(",", 1)[-1].strip()
-    if forwarded and peer is not None and peer.is_loopback:
-        address, peer = forwarded, _ip(forwarded)
     if peer is None:
         return address[:64]
     if peer.version == 6:

@@ -75,6 +75,16 @@ def _error_body(path: str, status: int, message: str, code: str, request_id: str
 class JsonErrorWorker(GeventWorker):
     """gunicorn's gevent worker, answering malformed requests with a JSON error envelope."""
 
+    # set by the app (ops/lifecycle.py): told at once when SIGTERM arrives
+    on_exit_signal = None
+
+    def handle_exit(self, sig, frame):
+        """SIGTERM: stop, and tell the app at once, before Lingma's own SIGTERM (a PaaS sends
+        one to every process) ends its chats as if it had crashed."""
+        super().handle_exit(sig, frame)
+        if self.on_exit_signal is not None:
+            self.on_exit_signal()
+
     def handle_error(self, req, client, addr, exc):
         """Write one JSON error (400 for a malformed request) and log one line with its id."""
         parse_error = any(c.__name__ == "ParseException" for c in type(exc).__mro__)

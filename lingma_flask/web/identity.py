@@ -12,10 +12,15 @@ import hashlib
 import hmac
 import secrets
 
+from flask import current_app
+
 from ..extension import get_settings
+from .auth import key_matches
 from .auth import presented_key
+from .requestlog import current_record
 
 LOCAL = "local"
+NAME_LENGTH = 12  # hex digits of a key's name in the request log
 _SECRET = secrets.token_bytes(32)
 
 
@@ -28,3 +33,21 @@ def key_identity() -> str:
     """Return the current request's identity: its API key's fingerprint, or LOCAL when keyless."""
     key = presented_key() if get_settings().api_keys else None
     return fingerprint(key) if key else LOCAL
+
+
+def key_name(key: str) -> str:
+    """Name an API key in the request log: a short HMAC under the session secret.
+
+    The session secret is shared by every worker and kept across restarts, so one key keeps
+    one name in every line; without the secret the name tells nothing about the key.
+    """
+    return fingerprint("api key:" + key, str(current_app.secret_key).encode())[:NAME_LENGTH]
+
+
+def name_key_in_log(response):
+    """Put the configured API key the request came with, by its name, in its log line."""
+    keys = get_settings().api_keys
+    key = presented_key() if keys else None
+    if key and key_matches(key, keys):
+        current_record().key = key_name(key)
+    return response

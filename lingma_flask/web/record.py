@@ -15,6 +15,7 @@ from ..logs import REQUEST_LOGGER
 from ..observe import Observers
 
 FIELD_LIMIT = 200
+QUIET_ROUTES = frozenset({"/health", "/ready", "/metrics"})  # logged at DEBUG
 
 log = logging.getLogger(REQUEST_LOGGER)
 
@@ -22,10 +23,13 @@ log = logging.getLogger(REQUEST_LOGGER)
 class RequestRecord:
     """What one request's log line says; a streamed response finishes it from its generator."""
 
-    def __init__(self, request_id: str, method: str, route: str, observers: Observers | None = None):
+    def __init__(self, request_id: str, method: str, route: str, observers: Observers | None = None,
+                 client: str | None = None):
         self.id = request_id
         self.method = method
         self.route = route
+        self.client = client  # the client's address (behind LINGMA_TRUSTED_PROXIES, as forwarded)
+        self.key: str | None = None  # the API key's name (never the key); absent when keyless
         self._rule: str | None = None  # the matched URL rule: the metrics label, never the raw path
         self.model: str | None = None
         self.instance: str | None = None
@@ -36,6 +40,7 @@ class RequestRecord:
         self._start = time.monotonic()
         self.started_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
         self.first_token_ms: int | None = None
+        self._first_token_s: float | None = None  # the metrics keep sub-millisecond precision
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
         self._written = False
@@ -45,7 +50,8 @@ class RequestRecord:
     def mark_first_token(self) -> None:
         """Note the first answer chunk's latency (only the first call counts)."""
         if self.first_token_ms is None:
-            self.first_token_ms = self._elapsed_ms()
+            self._first_token_s = time.monotonic() - self._start
+            self.first_token_ms = int(self._first_token_s * 1000)
 
     def write(self) -> None:
         """Log the line once."""
@@ -53,17 +59,16 @@ class RequestRecord:
             return
         self._written = True
         fields = {k: _capped(v) for k, v in vars(self).items()
-                  if not k.startswith("_") and k != "started_at"}
-        fields["total_ms"] = self._elapsed_ms()
-        log.info("request", extra={"fields": fields})
+                  if not k.startswith("_") and k != "started_at" and (k != "key" or v is not None)}
+        total_s = time.monotonic() - self._start
+        fields["total_ms"] = int(total_s * 1000)
+        # probes ask every few seconds: their lines would drown the requests that matter
+        log.log(logging.DEBUG if self._rule in QUIET_ROUTES else logging.INFO, "request",
+                extra={"fields": fields})
         _remember(self, fields["total_ms"])
         self._observers.request_finished(
-            self._rule, self.status or 0, self.model, fields["total_ms"] / 1000,
-            None if self.first_token_ms is None else self.first_token_ms / 1000,
+            self._rule, self.status or 0, self.model, total_s, self._first_token_s,
             self.prompt_tokens or 0, self.completion_tokens or 0)
-
-    def _elapsed_ms(self) -> int:
-        return int((time.monotonic() - self._start) * 1000)
 
 
 # this worker's last API requests, for the admin
@@ -80,7 +85,7 @@ def _remember(record: RequestRecord, total_ms: int) -> None:
     if not record.route.startswith(UNLISTED):
         RECENT.append({
             "id": record.id, "time": record.started_at, "route": _capped(record.route),
-            "model": _capped(record.model), "status": record.status,
+            "model": _capped(record.model), "status": record.status, "error": _capped(record.error),
             "finish_reason": record.finish_reason, "first_token_ms": record.first_token_ms,
             "total_ms": total_ms})
 

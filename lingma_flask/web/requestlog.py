@@ -30,7 +30,8 @@ def request_id() -> str:
 def current_record() -> RequestRecord:
     """Return this request's record (made on demand if before_request did not run)."""
     if "request_record" not in g:
-        g.request_record = RequestRecord(request_id(), request.method, request.path, get_observers())
+        g.request_record = RequestRecord(request_id(), request.method, request.path, get_observers(),
+                                         client=request.remote_addr)
     return g.request_record
 
 

@@ -101,7 +101,10 @@ class FakePool:
     def stop(self, timeout=10.0):
         self.stopped += 1
 
-    def drain(self, message="the gateway is shutting down"):
+    def begin_shutdown(self):
+        self.shutting_down = True
+
+    def drain(self, message="The gateway is shutting down"):
         self.drained.append(message)
         return self.open
 

@@ -135,7 +135,11 @@ def test_stream_request_failing_early_is_json_not_sse(client, pool):
 def test_not_ready_and_not_logged_in_say_how_to_fix(client, pool):
     pool.ask_error = le.LingmaNotLoggedInError("Lingma is not logged in")
     err = assert_envelope(client.post(URL, json={"messages": HI}), 503, "lingma_not_logged_in")
-    assert "log in" in err["message"]
+    assert err["message"] == ("Lingma is not logged in. Log it in at the gateway's status page,"
+                              " /admin/ (or point LINGMA_LOGIN_FROM at a logged-in Lingma cache).")
+    pool.ask_error = le.LingmaShutdownError("The gateway is shutting down")
+    err = assert_envelope(client.post(URL, json={"messages": HI}), 503, "lingma_shutdown")
+    assert err["message"] == "The gateway is shutting down. Retry in a moment."
     pool.ask_error = le.LingmaNotReadyError("starting")
     err = assert_envelope(client.post(URL, json={"messages": HI}), 503, "lingma_not_ready")
     assert "/health" in err["message"]

@@ -2,7 +2,8 @@
 
 One login — made through one worker's Lingma, with the callback pasted or opened directly —
 reaches every instance of every worker through the shared login folder, survives a restart,
-and one logout ends it everywhere.
+and one logout ends it everywhere. Whichever worker answers, the admin API shows every
+worker's instances and requests, and restarts the instance asked for, even another worker's.
 """
 
 from pathlib import Path
@@ -26,13 +27,9 @@ def gw(tmp_path_factory):
                       LINGMA_POOL_SIZE="2")
     gateway.start_process()
 
-    seen: dict[str, bool] = {}   # the worker folder (w0, w1) an answer came from -> waiting
-
-    def both_workers_wait_for_login():
+    def both_workers_wait_for_login():   # every answer lists both workers' instances
         listed = admin(gateway, "GET", "/instances").json()["instances"]
-        worker = Path(listed[0]["work_dir"]).parent.name
-        seen[worker] = all(i["state"] == "ready" and not i["logged_in"] for i in listed)
-        return len(seen) == 2 and all(seen.values())
+        return len(listed) == 4 and all(i["state"] == "ready" and not i["logged_in"] for i in listed)
     assert wait_until(both_workers_wait_for_login, 60)
     yield gateway
     gateway.stop()
@@ -75,9 +72,52 @@ def test_the_admin_api_needs_the_admin_key(gw):
     assert "token" not in str(first).replace("first_token_ms", "")
 
 
+def test_every_worker_answers_with_every_workers_instances(gw):
+    for _ in range(6):   # whichever worker answers
+        listed = admin(gw, "GET", "/instances").json()
+        by_worker: dict[int, list[dict]] = {}
+        for instance in listed["instances"]:
+            by_worker.setdefault(instance["worker"], []).append(instance)
+        assert len(by_worker) == 2 and listed["answered_by"]["index"] in by_worker
+        for index, instances in by_worker.items():
+            assert sorted(i["name"] for i in instances) == ["lingma-0", "lingma-1"]
+            assert {Path(i["work_dir"]).parent.name for i in instances} == {f"w{index}"}
+            assert len({i["worker_pid"] for i in instances}) == 1
+        assert {w["index"] for w in listed["workers"]} == set(by_worker)
+
+
+def test_a_restart_reaches_the_instance_clicked_on_another_worker(gw):
+    with requests.Session() as session:   # one kept-alive connection: one worker answers all
+        session.headers.update(ADMIN)
+        listed = session.get(gw.url + "/admin/api/instances", timeout=30).json()
+        here = listed["answered_by"]["index"]
+        pids = {(i["worker"], i["name"]): i["pid"] for i in listed["instances"]}
+        there = next(w for w, _ in pids if w != here)
+        asked = session.post(gw.url + "/admin/api/instances/lingma-1/restart", json={"worker": there},
+                             timeout=30)
+        assert asked.status_code == 202, asked.text
+        assert asked.json()["worker"] == there and asked.json()["pid"] != listed["answered_by"]["pid"]
+        missing = session.post(gw.url + "/admin/api/instances/lingma-1/restart", json={"worker": 99},
+                               timeout=30)
+        assert missing.status_code == 404
+        assert session.get(gw.url + "/admin/api/instances", timeout=30).json()["answered_by"]["index"] == here
+
+    def restarted():
+        now = {(i["worker"], i["name"]): i for i in admin(gw, "GET", "/instances").json()["instances"]}
+        clicked = now[(there, "lingma-1")]
+        return clicked["pid"] not in (None, pids[(there, "lingma-1")]) and clicked["state"] == "ready"
+    assert wait_until(restarted, 60)
+    # the worker that took the click handed the restart over (the owner logs whose it was)
+    assert any("restarting: restart asked by an operator (through another worker)" in line
+               for line in gw.lines)
+    now = {(i["worker"], i["name"]): i["pid"] for i in admin(gw, "GET", "/instances").json()["instances"]}
+    assert {k: v for k, v in now.items() if k != (there, "lingma-1")} == {
+        k: v for k, v in pids.items() if k != (there, "lingma-1")}
+
+
 def test_a_pasted_callback_logs_every_instance_of_every_worker_in(gw):
     redirect, login = start_login(gw)
-    assert admin(gw, "GET", "/login").json()["state"] in ("pending", "none")  # the other worker may answer
+    assert admin(gw, "GET", "/login").json()["state"] == "pending"   # from either worker
     base = f"http://127.0.0.1:{login['port']}/auth/callback"
     for bad in (f"http://evil.example:{login['port']}/auth/callback?state={login['state']}&code=x",
                 f"http://127.0.0.1:{login['port'] + 1}/auth/callback?state={login['state']}&code=x",
@@ -128,16 +168,22 @@ def test_the_endpoint_can_be_read_and_changed(gw):
     assert changed.status_code == 200
 
 
-def test_the_last_requests_are_listed_without_their_text(gw):
+def test_the_last_requests_of_every_worker_are_listed_without_their_text(gw):
     secret = "do-not-list-this-prompt"
-    requests.post(gw.url + "/v1/chat/completions", timeout=30, headers={"Authorization": "Bearer test-key-123"},
-                  json={"messages": [{"role": "user", "content": secret}]})
+    sent = set()
+    for _ in range(8):   # new connections: both workers take some
+        answer = requests.post(gw.url + "/v1/chat/completions", timeout=30,
+                               headers={"Authorization": "Bearer test-key-123", "Connection": "close"},
+                               json={"messages": [{"role": "user", "content": secret}]})
+        sent.add(answer.headers["x-request-id"])
     listed: list[dict] = []
 
-    def some_worker_lists_the_chat() -> bool:   # either worker may answer; each lists its own
-        listed.extend(admin(gw, "GET", "/requests").json()["requests"])
-        return any(r["route"] == "/v1/chat/completions" for r in listed)
-    assert wait_until(some_worker_lists_the_chat, 30)
+    def every_answer_lists_every_chat() -> bool:   # whichever worker answers
+        listed[:] = admin(gw, "GET", "/requests").json()["requests"]
+        return sent <= {r["id"] for r in listed}
+    assert all(wait_until(every_answer_lists_every_chat, 30) for _ in range(4)), (sent, listed)
     assert secret not in str(listed)
-    assert {"id", "time", "route", "model", "status", "finish_reason", "first_token_ms", "total_ms"} <= set(listed[0])
+    assert {"id", "time", "route", "model", "status", "error", "finish_reason", "first_token_ms",
+            "total_ms", "worker", "worker_pid"} <= set(listed[0])
     assert all(not r["route"].startswith("/admin") for r in listed)
+    assert [r["time"] for r in listed] == sorted((r["time"] for r in listed), reverse=True)

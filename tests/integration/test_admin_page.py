@@ -3,7 +3,8 @@
 Lingma starts logged out (LINGMA_SIM_LOGGED_IN=0); the page signs in with the admin key and
 logs Lingma in twice: once with the callback opened in the same browser (the browser on the
 gateway's machine), once with the callback address pasted into the page (a headless server).
-Screenshots (desktop 1280 px, phone 390 px) are kept in test-artifacts/admin-page/.
+Screenshots of each state (not logged in, login pending, logged in, requests with an error
+row), at 390 px (a phone) and 1280 px, are kept in test-artifacts/admin-page/.
 """
 
 from __future__ import annotations
@@ -37,6 +38,24 @@ CHROMIUM_ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-d
 DESKTOP = (1280, 900)
 PHONE = (390, 844)
 HOSTILE_MODEL = '<b id="xss">bold</b>'
+# Loaded into every page before its own script: while `window.staleLoginAnswers` > 0, the
+# page's GET /admin/api/login gets "none", as it did from a worker that had not yet synced a
+# fresh login (issue 15, item 5).
+STALE_LOGIN_ANSWERS = """
+(() => {
+  const realFetch = window.fetch.bind(window);
+  window.staleLoginAnswers = 0;
+  window.fetch = (input, init) => {
+    const method = (init && init.method) || "GET";
+    if (window.staleLoginAnswers > 0 && method === "GET" && String(input).endsWith("/api/login")) {
+      window.staleLoginAnswers -= 1;
+      const body = JSON.stringify({state: "none", login_url: null, account: null});
+      return Promise.resolve(new Response(body, {headers: {"Content-Type": "application/json"}}));
+    }
+    return realFetch(input, init);
+  };
+})();
+"""
 
 
 def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
@@ -88,14 +107,20 @@ def browser(tmp_path_factory, chromium_tools):
     options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=chromedriver))
     driver.set_window_size(*DESKTOP)
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": STALE_LOGIN_ANSWERS})
     yield driver
     driver.quit()
 
 
-def screenshot(driver, name: str, size: tuple[int, int]) -> Path:
-    """Save a full-page PNG of the current page at `size` (width, initial height)."""
+def resize(driver, size: tuple[int, int]) -> None:
+    """Give the page the viewport width of `size` (and wait until it has it)."""
     driver.set_window_size(*size)
     wait_for(lambda: driver.execute_script("return window.innerWidth") == size[0], what="the resize")
+
+
+def screenshot(driver, name: str, size: tuple[int, int]) -> Path:
+    """Save a full-page PNG of the current page at `size` (width, initial height)."""
+    resize(driver, size)
     metrics = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
     content = metrics["cssContentSize"]
     shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
@@ -176,15 +201,22 @@ def test_sign_in_shows_the_simulator_instance(browser, admin_gateway):
     browser.get(admin_gateway.url + "/admin/")
     sign_in(browser, ADMIN_KEY)
     instance = only_instance(admin_gateway)
-    row = f'#instances tbody tr[data-name="{instance["name"]}"]'
+    row = f'#instances tbody tr[data-name="{instance["name"]}"][data-worker="{instance["worker"]}"]'
     # rows with data-name are drawn by the script from /admin/api/instances
     cells = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, row + " td"), what="the instance row")
     by_label = {c.get_attribute("data-label"): c.text for c in cells}
-    assert by_label["Name"] == instance["name"] and by_label["State"] == "ready"
+    assert by_label["Name"] == instance["name"] and by_label["Worker"] == str(instance["worker"])
     assert by_label["PID"] == str(instance["pid"]) and by_label["Logged in"] == "no"
     assert by_label["Ports (socket / http)"] == f'{instance["socket_port"]} / {instance["http_port"]}'
+    # running but logged out: not the green "ready"
+    badge = browser.find_element(By.CSS_SELECTOR, row + " .state")
+    assert badge.text == "ready, not logged in"
+    assert badge.value_of_css_property("color") == "rgba(122, 77, 0, 1)"  # --warn, not --ok
     assert browser.find_element(By.CSS_SELECTOR, row + " button.restart").is_displayed()
     assert text_of(browser, "login-status") == "Not logged in"
+    assert browser.find_element(By.ID, "login-start").text == "Log in to Lingma"
+    screenshot(browser, "not-logged-in-phone", PHONE)
+    screenshot(browser, "not-logged-in-desktop", DESKTOP)
 
 
 def test_login_completes_when_the_callback_opens_in_this_browser(browser, admin_gateway):
@@ -197,6 +229,7 @@ def test_login_completes_when_the_callback_opens_in_this_browser(browser, admin_
     qr = browser.find_element(By.ID, "login-qr")
     wait_for(lambda: browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", qr),
              what="the QR code image")
+    check_pending_actions(browser, link)
     screenshot(browser, "login-pending-desktop", DESKTOP)
     screenshot(browser, "login-pending-phone", PHONE)
     admin_tab = browser.current_window_handle
@@ -207,6 +240,24 @@ def test_login_completes_when_the_callback_opens_in_this_browser(browser, admin_
     browser.switch_to.window(admin_tab)
     wait_logged_in(browser)
     assert text_of(browser, "login-pending") == ""
+
+
+def check_pending_actions(driver, link: str) -> None:
+    """While a login is pending: opening its link is the primary action, a new login the
+    secondary; the QR code (for a phone) shows on a desktop, not on a phone."""
+    opener, again = driver.find_element(By.ID, "login-open"), driver.find_element(By.ID, "login-start")
+    assert opener.is_displayed() and opener.text == "Open the login link"
+    assert opener.get_attribute("href") == link and opener.get_attribute("target") == "_blank"
+    assert again.text == "Start a new login" and "secondary" in again.get_attribute("class").split()
+    assert opener.location["y"] == again.location["y"] and opener.location["x"] < again.location["x"]
+    assert opener.value_of_css_property("background-color") == "rgba(11, 98, 196, 1)"  # --accent
+    assert again.value_of_css_property("background-color") == "rgba(255, 255, 255, 1)"
+    qr, prompt = driver.find_element(By.ID, "login-qr"), driver.find_element(By.CSS_SELECTOR, "span.qr-prompt")
+    assert qr.is_displayed() and prompt.is_displayed()
+    resize(driver, PHONE)
+    assert not qr.is_displayed() and not prompt.is_displayed()
+    assert driver.find_element(By.ID, "login-open").is_displayed()
+    resize(driver, DESKTOP)
 
 
 def test_login_completes_with_the_pasted_callback_address(browser, admin_gateway):
@@ -224,24 +275,51 @@ def test_login_completes_with_the_pasted_callback_address(browser, admin_gateway
     assert text_of(browser, "login-status") == "Waiting for the Aliyun login…"
     paste.clear()
     paste.send_keys(callback)
+    # the first answers after the paste come from a worker that has not caught up: the page
+    # must keep polling through them
+    browser.execute_script("window.staleLoginAnswers = 2")
     browser.find_element(By.ID, "callback-send").click()
     wait_logged_in(browser)
+    assert browser.execute_script("return window.staleLoginAnswers") == 0
     assert refusal and not text_of(browser, "callback-error")
     screenshot(browser, "logged-in-desktop", DESKTOP)
+    screenshot(browser, "logged-in-phone", PHONE)
 
 
-def test_requests_are_listed_as_text(browser, admin_gateway):
-    body = json.dumps({"model": HOSTILE_MODEL, "messages": [{"role": "user", "content": "hi"}]})
-    req = urllib.request.Request(admin_gateway.url + "/v1/chat/completions", data=body.encode(),
+def chat(gateway: Gateway, model: str | None) -> tuple[int, dict]:
+    """POST one chat; return its status and JSON."""
+    body = json.dumps({"messages": [{"role": "user", "content": "hi"}],
+                       **({"model": model} if model else {})})
+    req = urllib.request.Request(gateway.url + "/v1/chat/completions", data=body.encode(),
                                  headers={"Authorization": f"Bearer {API_KEY}",
                                           "Content-Type": "application/json"})
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(req, timeout=10)
-    refused.value.close()
-    assert refused.value.code in (404, 503)  # unknown model; 503 if Lingma is logged out
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        with err:
+            return err.code, json.loads(err.read())
+
+
+def test_requests_are_listed_as_text_with_their_error_code(browser, admin_gateway):
+    assert chat(admin_gateway, None)[0] == 200
+    status, refused = chat(admin_gateway, HOSTILE_MODEL)
+    assert status in (404, 503)  # unknown model; 503 if Lingma is logged out
     open_page(browser, admin_gateway)
-    cells = wait_for(lambda: [c for c in browser.find_elements(By.CSS_SELECTOR, "#requests td")
-                              if c.text == HOSTILE_MODEL], what="the request row")
-    assert cells and not browser.find_elements(By.ID, "xss")
-    screenshot(browser, "status-phone", PHONE)
-    screenshot(browser, "status-desktop", DESKTOP)
+    row = wait_for(lambda: [r for r in browser.find_elements(By.CSS_SELECTOR, "#requests tbody tr")
+                            if HOSTILE_MODEL in r.text], what="the request row")[0]
+    assert not browser.find_elements(By.ID, "xss")
+    by_label = {c.get_attribute("data-label"): c for c in row.find_elements(By.TAG_NAME, "td")}
+    assert by_label["Error"].text == refused["error"]["code"] and by_label["Status"].text == str(status)
+    assert "failed" in row.get_attribute("class").split()
+    # on a desktop both tables fit their cards: nothing to scroll sideways
+    assert browser.execute_script(
+        "return [...document.querySelectorAll('.table-wrap')].every(w => w.scrollWidth <= w.clientWidth)")
+    screenshot(browser, "requests-desktop", DESKTOP)
+    resize(browser, PHONE)
+    # on a phone each request is a card: no header row, nothing wider than the screen
+    assert not browser.find_element(By.CSS_SELECTOR, "#requests thead").is_displayed()
+    assert row.value_of_css_property("display") == "grid"
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= PHONE[0]
+    assert by_label["Error"].is_displayed() and by_label["Id"].size["width"] > PHONE[0] / 2
+    screenshot(browser, "requests-phone", PHONE)

@@ -50,7 +50,7 @@ def test_logout_and_login_are_alerted_from_the_worker(tmp_path, webhook):
     gw = Gateway(tmp_path / "work", LINGMA_ALERT_WEBHOOK=url, LINGMA_MODELS_REFRESH="1",
                  NO_PROXY="127.0.0.1", no_proxy="127.0.0.1").start()
     try:
-        assert wait_until(lambda: any("baseline logged_in=True" in line for line in gw.lines), 30)
+        assert wait_until(lambda: any("alert watcher: baseline failed" in line for line in gw.lines), 30)
         admin = gw.url + "/admin/api"  # a local client: no admin key needed
         urllib.request.urlopen(urllib.request.Request(admin + "/logout", method="POST"), timeout=10).read()
         assert wait_until(lambda: len(received) == 1, 30), gw.lines[-20:]

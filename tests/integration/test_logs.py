@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from lingma_flask.lingma.instance import wait_until
+from tests.integration.gateway import API_KEY
 from tests.integration.gateway import Gateway
 
 pytestmark = pytest.mark.integration
@@ -98,9 +99,9 @@ def test_no_secret_in_any_line(output):
 def test_text_format_on_request(tmp_path):
     gw = Gateway(tmp_path / "work", LINGMA_LOG_FORMAT="text").start()
     try:
-        requests.get(gw.url + "/health", timeout=10)
+        requests.get(gw.url + "/v1/models", headers={"Authorization": f"Bearer {API_KEY}"}, timeout=10)
     finally:
         gw.stop()
     request_lines = [line for line in gw.lines if "request id=" in line]
-    assert request_lines and "route=/health" in request_lines[-1] and "status=200" in request_lines[-1]
+    assert request_lines and "route=/v1/models" in request_lines[-1] and "status=200" in request_lines[-1]
     assert all(not line.startswith("{") for line in gw.lines)

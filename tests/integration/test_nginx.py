@@ -2,10 +2,13 @@
 
 nginx runs the doc file itself, with only its upstream `server` and `listen` addresses swapped:
 the first upstream is the gateway, the second a host whose Lingma is not ready (503 to all),
-the rest ports nobody listens on.
+the rest ports nobody listens on. nginx's own errors are shown by more copies of the site in
+front of hosts that all refuse, stall (with a short proxy_read_timeout) or answer an error.
 """
 
+import http.client
 import json
+import re
 import socket
 import time
 from types import SimpleNamespace
@@ -27,6 +30,8 @@ pytestmark = pytest.mark.integration
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 BODY_LIMIT = 16 * 1024 * 1024  # the gateway's default LINGMA_MAX_BODY_BYTES
 NOT_READY = {"error": {"message": "Lingma is not ready", "type": "server_error", "code": "lingma_not_ready"}}
+ERROR_KEYS = ["message", "type", "param", "code"]
+CLIENT_ADDRESS = "127.0.0.5"  # a loopback address that is not nginx's own (127.0.0.1)
 
 
 @pytest.fixture(scope="module")
@@ -49,14 +54,14 @@ def proxy(nginx_binary, sick, tmp_path_factory):
     text = SITE.read_text()
     hosts = upstream_count(text)
     assert hosts >= 3, "the documented upstream should list several gateway hosts"
-    gateway = Gateway(tmp_path_factory.mktemp("gateway") / "work").start()
+    gateway = Gateway(tmp_path_factory.mktemp("gateway") / "work", LINGMA_TRUSTED_PROXIES=1).start()
     dead = [procutil.free_port() for _ in range(hosts - 2)]
     upstreams = [gateway.url.removeprefix("http://"), f"127.0.0.1:{sick.port}"] + [f"127.0.0.1:{p}" for p in dead]
     port = procutil.free_port()
     nginx = Nginx(nginx_binary, tmp_path_factory.mktemp("nginx"), site_for(text, upstreams, port), port)
     try:
         nginx.start()
-        yield SimpleNamespace(url=nginx.url, port=port, nginx=nginx, dead=dead)
+        yield SimpleNamespace(url=nginx.url, port=port, nginx=nginx, dead=dead, gateway=gateway)
     finally:
         nginx.stop()
         gateway.stop()
@@ -141,19 +146,111 @@ def test_body_near_the_limit_passes_and_a_larger_one_stops_at_nginx(proxy):
                          headers={**AUTH, "Content-Type": "application/json"})
     assert resp.status_code == 200
     assert resp.json()["choices"][0]["message"]["content"] == "You said: big body"
-    reply = declare_body(proxy.port, BODY_LIMIT + 1)
-    assert reply.startswith(b"HTTP/1.1 413") and b"nginx" in reply  # nginx's page, not the gateway's JSON
+    too_big = requests.post(proxy.url + "/v1/chat/completions", data=data + b" " * (BODY_LIMIT + 1 - len(data)),
+                            timeout=60, headers={**AUTH, "Content-Type": "application/json"})
+    assert_proxy_error(too_big, 413, "request_too_large")  # nginx's answer, in the gateway's shape
 
 
-def declare_body(port, length):
-    """Send only the headers of a POST announcing `length` bytes; return the start of the reply."""
-    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {API_KEY}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n")
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(head.encode())
-        return sock.recv(4096)
+def assert_proxy_error(resp, status, code):
+    """Check that `resp` is nginx's own `status` error, given as the gateway's JSON error."""
+    assert resp.status_code == status and resp.headers["Content-Type"] == "application/json"
+    assert "x-request-id" not in resp.headers  # no gateway answered
+    error = resp.json()["error"]
+    assert list(error) == ERROR_KEYS and error["code"] == code and error["param"] is None
+    assert error["type"] == ("invalid_request_error" if status == 413 else
+                             "permission_error" if status == 403 else "server_error")
 
 
-def test_admin_pages_are_refused_at_the_balancer(proxy):
-    resp = requests.get(proxy.url + "/admin/", timeout=10)
-    assert resp.status_code == 403 and "nginx" in resp.text  # nginx's own page: no gateway was asked
+@pytest.mark.parametrize("path", ["/admin/", "/admin/api/health", "/metrics"])
+def test_admin_and_metrics_are_refused_at_the_balancer(proxy, path):
+    assert_proxy_error(requests.get(proxy.url + path, timeout=10), 403, "not_served_here")
+    assert requests.get(proxy.gateway.url + path, timeout=10).status_code == 200  # the host itself serves it
+
+
+def site_errors():
+    """The JSON bodies of the site's `map $status` block, by status (or `default`)."""
+    block = re.search(r"map \$status \$lingma_error_json \{(.*?)\n\}", SITE.read_text(), re.S).group(1)
+    return {key: json.loads(body) for key, body in re.findall(r"^\s*(\w+)\s+'(.*)';$", block, re.M)}
+
+
+def test_every_error_page_of_the_site_is_the_gateway_shape():
+    bodies = site_errors()
+    pages = re.search(r"^\s*error_page ([\d ]+) @lingma_error;$", SITE.read_text(), re.M).group(1).split()
+    assert {"413", "500", "502", "503", "504"} <= set(pages) and "default" in bodies
+    for status in [*pages, "default"]:
+        error = bodies.get(status, bodies["default"])["error"]
+        assert list(error) == ERROR_KEYS and error["message"] and error["code"], status
+
+
+@pytest.fixture
+def nginx_before(nginx_binary, tmp_path_factory):
+    """Start copies of the site in front of `hosts` (its `proxy_read_timeout` may be shortened)."""
+    started = []
+
+    def start(hosts, read_timeout=None):
+        text = SITE.read_text()
+        if read_timeout is not None:
+            assert text.count("proxy_read_timeout 630s;") == 1
+            text = text.replace("proxy_read_timeout 630s;", f"proxy_read_timeout {read_timeout};")
+        port = procutil.free_port()
+        upstreams = [hosts[i % len(hosts)] for i in range(upstream_count(text))]
+        nginx = Nginx(nginx_binary, tmp_path_factory.mktemp("nginx"), site_for(text, upstreams, port), port)
+        started.append(nginx)
+        return nginx.start()
+    yield start
+    for nginx in started:
+        nginx.stop()
+
+
+def test_no_gateway_reachable_is_a_json_502(nginx_before):
+    nginx = nginx_before([f"127.0.0.1:{procutil.free_port()}"])
+    assert_proxy_error(chat(nginx.url, "anyone there?"), 502, "gateway_unavailable")
+
+
+def test_a_gateway_silent_past_the_read_timeout_is_a_json_504(nginx_before):
+    with socket.create_server(("127.0.0.1", 0), backlog=16) as silent:  # accepts, never answers
+        nginx = nginx_before([f"127.0.0.1:{silent.getsockname()[1]}"], read_timeout="1s")
+        started = time.monotonic()
+        resp = chat(nginx.url, "hello?")
+    assert_proxy_error(resp, 504, "gateway_timeout")
+    assert time.monotonic() - started >= 1.0
+
+
+@pytest.mark.parametrize("status, code", [(502, "lingma_connection_error"), (504, "lingma_timeout"),
+                                          (503, "lingma_not_ready"), (500, "internal_error")])
+def test_a_gateways_own_errors_pass_unchanged(nginx_before, status, code):
+    body = {"error": {"message": "from the gateway", "type": "server_error", "param": None, "code": code}}
+    host = StubServer(status, json.dumps(body).encode()).start()
+    try:
+        resp = chat(nginx_before([f"127.0.0.1:{host.port}"]).url, "hi")
+    finally:
+        host.stop()
+    assert resp.status_code == status and resp.json() == body
+
+
+def request_line(gateway, request_id, timeout=10.0):
+    """The gateway's request log line for `request_id` (written when the response closes)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in list(gateway.lines):
+            if f'"id": "{request_id}"' in line:
+                return json.loads(line)
+        time.sleep(0.05)
+    raise AssertionError(f"no request line for {request_id}")
+
+
+@pytest.mark.parametrize("spoofed", [None, "203.0.113.9", "203.0.113.9, 198.51.100.7"])
+def test_the_request_log_names_the_real_client_behind_nginx(proxy, spoofed):
+    request_id = f"client-{spoofed or 'plain'}".replace(" ", "").replace(",", "_")
+    headers = {**AUTH, "x-request-id": request_id}
+    if spoofed:
+        headers["X-Forwarded-For"] = spoofed  # from a client: nginx appends its peer, the real one
+    conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=30, source_address=(CLIENT_ADDRESS, 0))
+    try:
+        conn.request("GET", "/v1/models", headers=headers)
+        assert conn.getresponse().status == 200
+    finally:
+        conn.close()
+    line = request_line(proxy.gateway, request_id)
+    assert line["client"] == CLIENT_ADDRESS and line["route"] == "/v1/models"
+    assert len(line["key"]) == 12 and API_KEY not in json.dumps(line)

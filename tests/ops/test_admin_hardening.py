@@ -298,14 +298,20 @@ def test_wrong_api_keys_lock_the_client_out(client, clock, caplog):
     assert not any("guess" in m for m in backoff_warnings(caplog))
 
 
-def test_clients_behind_a_local_proxy_are_told_apart_by_its_forwarded_address(client, clock):
-    def ask(forwarded, key):
+@pytest.mark.parametrize("hops", [1, 0])
+def test_clients_behind_a_trusted_proxy_are_told_apart_by_its_forwarded_address(make_app, config, hops):
+    app = make_app(**config, TRUSTED_PROXIES=str(hops))
+    app.extensions["lingma_backoff"] = Backoff(clock=Clock())
+    client = app.test_client()
+
+    def ask(forwarded, key, spoofed="198.51.100.1"):
         return client.get("/v1/models", headers={"x-api-key": key,
-                                                 "X-Forwarded-For": f"198.51.100.1, {forwarded}"})
-    for n in range(LIMIT):
-        ask("203.0.113.9", f"guess-{n}")
+                                                 "X-Forwarded-For": f"{spoofed}, {forwarded}"})
+    for n in range(LIMIT):  # what the client writes before the proxy's entry changes nothing
+        ask("203.0.113.9", f"guess-{n}", spoofed=f"198.51.100.{n}")
     assert ask("203.0.113.9", "key-one").status_code == 429
-    assert ask("203.0.113.10", "key-one").status_code == 200
+    # with no trusted proxy the header is not believed: every client of the proxy is locked out
+    assert ask("203.0.113.10", "key-one").status_code == (200 if hops else 429)
 
 
 def test_an_ipv6_client_is_its_64(client, clock):

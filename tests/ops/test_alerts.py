@@ -95,6 +95,13 @@ def test_gate_forgets_a_held_change_that_was_undone():
     assert gate.next_due() is None and gate.due(1000) == []
 
 
+def test_gate_sends_the_recovery_of_an_alert_another_worker_sent():
+    gate = AlertGate(300)
+    assert gate.offer(Alert("logged_out", True), 0) is None   # nothing here to recover from
+    gate.assume(Alert("logged_out", False))                   # but another worker alerted
+    assert gate.offer(Alert("logged_out", True), 1) == Alert("logged_out", True)
+
+
 def test_gate_keeps_instances_apart():
     gate = AlertGate(300)
     assert gate.offer(Alert("instance_failed", False, "", "lingma-0"), 0)

@@ -24,11 +24,12 @@ def test_start_then_end_the_chats_still_open_when_the_grace_runs_out(make_app, p
     worker = FakeWorker()
     lifecycle.start_worker(make_app(), worker)
     assert pool.started == 1 and pool.drained == []
+    assert worker.on_exit_signal == pool.begin_shutdown  # the worker's SIGTERM tells the pool at once
     worker.alive = False
     deadline = time.monotonic() + 5
     while not pool.drained and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert pool.drained == ["server shutting down"]
+    assert pool.drained == ["The gateway is shutting down"] and pool.shutting_down
 
 
 def test_chats_that_finish_in_time_are_not_ended(pool):

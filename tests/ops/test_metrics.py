@@ -110,14 +110,16 @@ def test_streams_queue_waits_finishes_and_tools_are_counted():
 
 
 def test_unknown_models_count_as_other_once_the_registry_is_known():
-    metrics.set_known_models(["qwen3-coder", "Qwen3-Coder", "gpt-4o"])
+    metrics.set_known_models({"qwen3-coder": "qwen3-coder", "Qwen3-Coder": "qwen3-coder", "gpt-4o": "gpt-4o"})
     labels = {"route": ROUTE, "status": "200"}
     known = value("lingma_requests_total", model="qwen3-coder", **labels)
     other = value("lingma_requests_total", model="other", **labels)
     metrics.observe_request(ROUTE, 200, "QWEN3-CODER", 1.0)  # spelled as first known
+    metrics.observe_request(ROUTE, 200, "Qwen3-Coder", 1.0)  # the display name: one label, the key
     metrics.observe_request(ROUTE, 200, "made-up-model-1", 1.0)
     metrics.observe_request(ROUTE, 200, "x" * 5000, 1.0)
-    assert value("lingma_requests_total", model="qwen3-coder", **labels) == known + 1
+    assert value("lingma_requests_total", model="qwen3-coder", **labels) == known + 2
+    assert value("lingma_requests_total", model="Qwen3-Coder", **labels) == 0
     assert value("lingma_requests_total", model="other", **labels) == other + 2
     assert value("lingma_requests_total", model="made-up-model-1", **labels) == 0
 
@@ -153,18 +155,29 @@ def test_recording_calls_never_raise_and_warn_once(caplog):
 def test_observe_instances_sets_one_state_and_counts_growth(monkeypatch):
     monkeypatch.setenv("LINGMA_WORKER_INDEX", "7")
     labels = {"worker": "7", "instance": "lingma-9"}
+    failures, planned = ({**labels, "reason": reason} for reason in ("failure", "planned"))
     metrics.observe_instances([{"name": "lingma-9", "state": "starting", "restarts": 0}])
     assert value("lingma_instance_state", state="starting", **labels) == 1
-    assert value("lingma_instance_restarts_total", **labels) == 0
-    metrics.observe_instances([{"name": "lingma-9", "state": "ready", "restarts": 2, "reconnects": 3}])
-    metrics.observe_instances([{"name": "lingma-9", "state": "ready", "restarts": 2, "reconnects": 5}])
+    assert value("lingma_instance_restarts_total", **failures) == 0
+    metrics.observe_instances([{"name": "lingma-9", "state": "ready", "logged_in": True, "restarts": 2,
+                                "reconnects": 3}])
+    metrics.observe_instances([{"name": "lingma-9", "state": "ready", "logged_in": True, "restarts": 3,
+                                "planned_restarts": 1, "reconnects": 5}])
     assert value("lingma_instance_state", state="ready", **labels) == 1
     assert value("lingma_instance_state", state="starting", **labels) == 0
-    assert value("lingma_instance_restarts_total", **labels) == 2
+    assert value("lingma_logged_in", **labels) == 1
+    assert value("lingma_instance_restarts_total", **failures) == 2  # a login sync is no failure
+    assert value("lingma_instance_restarts_total", **planned) == 1
     assert value("lingma_instance_reconnects_total", **labels) == 5
+    # ready means logged in: a connected Lingma without a login is "logged_out"
+    metrics.observe_instances([{"name": "lingma-9", "state": "ready", "logged_in": False, "restarts": 3,
+                                "planned_restarts": 1}])
+    assert value("lingma_instance_state", state="ready", **labels) == 0
+    assert value("lingma_instance_state", state="logged_out", **labels) == 1
+    assert value("lingma_logged_in", **labels) == 0
     metrics.observe_instances([{"name": "lingma-9", "state": "weird", "restarts": 1}])  # a new pool
     assert value("lingma_instance_state", state="other", **labels) == 1
-    assert value("lingma_instance_restarts_total", **labels) == 3
+    assert value("lingma_instance_restarts_total", **failures) == 3
 
 
 def test_a_scrape_refreshes_this_workers_instances(client, pool):
@@ -189,15 +202,17 @@ def test_poll_pool_asks_for_models_only_when_the_pool_is_ready(pool, monkeypatch
 
 def test_poll_pool_learns_models_and_aliases_and_keeps_them_when_not_ready(pool):
     metrics.poll_pool(pool, {"gpt-4o": "qwen3-coder"})
-    before = value("lingma_requests_total", route=ROUTE, status="200", model="gpt-4o")
-    kimi = value("lingma_requests_total", route=ROUTE, status="200", model="Kimi-K2")
+    before = value("lingma_requests_total", route=ROUTE, status="200", model="qwen3-coder")
+    kimi = value("lingma_requests_total", route=ROUTE, status="200", model="kmodel")
     metrics.observe_request(ROUTE, 200, "gpt-4o", 1.0)
     pool.models_error = LingmaNotReadyError("starting")
     metrics.poll_pool(pool, {})
     metrics.observe_request(ROUTE, 200, "Kimi-K2", 1.0)
     metrics.observe_request(ROUTE, 200, "unlisted", 1.0)
-    assert value("lingma_requests_total", route=ROUTE, status="200", model="gpt-4o") == before + 1
-    assert value("lingma_requests_total", route=ROUTE, status="200", model="Kimi-K2") == kimi + 1
+    # an alias counts under the model it names: one label per model
+    assert value("lingma_requests_total", route=ROUTE, status="200", model="qwen3-coder") == before + 1
+    # a display name counts under its key, also while the pool is not ready
+    assert value("lingma_requests_total", route=ROUTE, status="200", model="kmodel") == kimi + 1
     assert value("lingma_requests_total", route=ROUTE, status="200", model="unlisted") == 0
 
 

@@ -16,7 +16,7 @@ import os
 from lingma_flask.ops import metrics
 metrics.observe_request("/v1/chat/completions", 200, "auto", 1.0, tokens_out=4)
 metrics.stream_opened()
-metrics.observe_instances([{"name": "lingma-0", "state": "ready", "restarts": 1}])
+metrics.observe_instances([{"name": "lingma-0", "state": "ready", "logged_in": True, "restarts": 1}])
 print(os.getpid())
 """
 
@@ -44,7 +44,7 @@ def test_render_merges_the_workers_and_drops_a_dead_workers_live_gauges(tmp_path
     requests = ("lingma_requests_total", (("model", "auto"), ("route", "/v1/chat/completions"), ("status", "200")))
     ready = {w: ("lingma_instance_state", (("instance", "lingma-0"), ("state", "ready"), ("worker", w)))
              for w in ("0", "1")}
-    restarts = ("lingma_instance_restarts_total", (("instance", "lingma-0"), ("worker", "0")))
+    restarts = ("lingma_instance_restarts_total", (("instance", "lingma-0"), ("reason", "failure"), ("worker", "0")))
     assert merged[requests] == 2 and merged[("lingma_tokens_total", (("direction", "out"),))] == 8
     assert merged[("lingma_inflight_streams", ())] == 2
     assert merged[ready["0"]] == 1 and merged[ready["1"]] == 1 and merged[restarts] == 1

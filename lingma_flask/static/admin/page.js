@@ -4,6 +4,9 @@
 
 (function () {
   const LOGIN_POLL_MS = 2000;
+  // After a pasted callback the page polls until the gateway says logged in, for at most
+  // this long: the worker that answers may not have caught up with the login yet.
+  const LOGIN_WAIT_MS = 60000;
   const STATUS_POLL_MS = 5000;
   const root = document.getElementById("page");
   const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
@@ -11,6 +14,8 @@
   const qrBase = root.dataset.qr;
   const byId = (id) => document.getElementById(id);
   let loginTimer = null;
+  let loginWaitUntil = 0;
+  let loginAsked = 0;  // numbers the login polls: an answer to an older one is dropped
   let stopped = false;
 
   // -- the API -------------------------------------------------------------------------
@@ -74,36 +79,53 @@
     return text(stats.p50) + " / " + text(stats.p95) + " (n=" + stats.count + ")";
   }
 
+  function workerCell(row, record) {
+    cell(row, "Worker", record.worker).title = "pid " + text(record.worker_pid);
+  }
+
   function instanceRow(instance) {
     const row = document.createElement("tr");
     row.dataset.name = instance.name;
+    row.dataset.worker = instance.worker === null || instance.worker === undefined ? "" : String(instance.worker);
+    workerCell(row, instance);
     cell(row, "Name", instance.name);
     const state = cell(row, "State", "");
     const badge = document.createElement("span");
-    badge.className = "state state-" + String(instance.state).replace(/[^a-z_-]/gi, "");
-    badge.textContent = text(instance.state);
+    const ready = instance.state === "ready";
+    // "ready" without a login cannot take a chat: not shown green
+    const loggedOut = ready && !instance.logged_in;
+    badge.className = "state state-" + (loggedOut ? "not-logged-in" : String(instance.state).replace(/[^a-z_-]/gi, ""));
+    badge.textContent = loggedOut ? "ready, not logged in" : text(instance.state);
     state.replaceChildren(badge);
     cell(row, "PID", instance.pid);
     cell(row, "Ports (socket / http)", text(instance.socket_port) + " / " + text(instance.http_port));
     cell(row, "Logged in", instance.logged_in ? "yes" : "no");
     cell(row, "Account", instance.account);
-    cell(row, "Restarts", instance.restarts);
-    cell(row, "Reconnects", instance.reconnects);
+    cell(row, "Restarts / reconnects", text(instance.restarts) + " / " + text(instance.reconnects));
     cell(row, "In flight", instance.in_flight);
-    cell(row, "Last error", instance.last_error).className = "wrap";
+    // a last error is news only while the instance is not ready (a restart leaves one behind)
+    cell(row, "Last error", ready ? null : instance.last_error).className = "wrap";
     cell(row, "First token p50 / p95 (ms)", firstToken(instance.first_token_ms));
     const actions = cell(row, "Actions", "");
-    actions.replaceChildren(restartButton(instance.name));
+    actions.replaceChildren(restartButton(instance.name, row.dataset.worker));
     return row;
   }
 
-  function restartButton(name) {
+  function restartButton(name, worker) {
     const button = document.createElement("button");
     button.type = "button";
     button.className = "restart secondary";
     button.dataset.name = name;
+    button.dataset.worker = worker;
     button.textContent = "Restart";
     return button;
+  }
+
+  function notReadyText(data) {
+    const workers = data.workers || [];
+    const idle = workers.filter((w) => !w.ready).map((w) => text(w.index));
+    const where = workers.length > 1 && idle.length ? " (worker " + idle.join(", ") + ")" : "";
+    return "Not ready for chats" + where + ": no instance is both running and logged in.";
   }
 
   async function refreshInstances() {
@@ -111,16 +133,19 @@
     byId("instances").tBodies[0].replaceChildren(...(data.instances || []).map(instanceRow));
     const note = byId("instances-note");
     note.hidden = data.ready !== false;
-    note.textContent = "Not ready for chats: no instance is both running and logged in.";
+    note.textContent = notReadyText(data);
   }
 
   async function restartInstance(button) {
     const name = button.dataset.name;
+    const body = button.dataset.worker === "" ? {} : { worker: Number(button.dataset.worker) };
     button.disabled = true;
     try {
-      await api("POST", "instances/" + encodeURIComponent(name) + "/restart");
+      const answer = await api("POST", "instances/" + encodeURIComponent(name) + "/restart", body);
       const note = byId("instances-note");
-      note.textContent = "Restarting " + name + "…";
+      const worker = answer.worker === null || answer.worker === undefined ? ""
+        : " on worker " + answer.worker + " (pid " + text(answer.pid) + ")";
+      note.textContent = "Restarting " + name + worker + "…";
       note.hidden = false;
     } catch (err) {
       showPageError(err);
@@ -159,7 +184,15 @@
       status.className = "status bad";
       status.textContent = "Not logged in";
     }
+    // while a login is pending its link is the primary action: a new login would invalidate
+    // the link the operator may have opened already
+    const open = byId("login-open");
+    open.hidden = !(pending && login.login_url);
+    if (pending && login.login_url) {
+      open.href = login.login_url;
+    }
     byId("login-start").textContent = pending ? "Start a new login" : "Log in to Lingma";
+    byId("login-start").classList.toggle("secondary", pending);
     byId("login-start").hidden = login.state === "logged_in";
     byId("lingma-logout").hidden = login.state !== "logged_in";
     byId("login-pending").hidden = !(pending && login.login_url);
@@ -180,21 +213,56 @@
     byId("callback-url").placeholder = "http://127.0.0.1:" + port + "/auth/callback?…";
   }
 
+  function showLoginNote(message) {
+    const note = byId("login-note");
+    note.textContent = message || "";
+    note.hidden = !message;
+  }
+
   async function refreshLogin() {
     clearTimeout(loginTimer);
     if (stopped) {
       return;
     }
+    const asked = ++loginAsked;
     try {
       const login = await api("GET", "login");
-      showLogin(login);
+      if (asked !== loginAsked) {
+        return;  // a newer poll (after a click) is under way: one chain of polls only
+      }
       clearPageError();
+      if (login.state === "logged_in") {
+        const was = loginWaitUntil;
+        loginWaitUntil = 0;
+        showLoginNote("");
+        showLogin(login);
+        if (was) {
+          refreshInstances().catch(showPageError);
+        }
+        return;
+      }
+      if (loginWaitUntil > Date.now()) {
+        // after a paste: not logged in yet (or a worker that has not caught up): keep asking
+        if (login.state === "pending") {
+          showLogin(login);
+        }
+        loginTimer = setTimeout(refreshLogin, LOGIN_POLL_MS);
+        return;
+      }
+      if (loginWaitUntil) {
+        loginWaitUntil = 0;
+        showLoginNote("Lingma did not confirm the login within " + LOGIN_WAIT_MS / 1000 +
+          " s of the pasted address. Check the address, or open the login link again.");
+      }
+      showLogin(login);
       if (login.state === "pending") {
         loginTimer = setTimeout(refreshLogin, LOGIN_POLL_MS);
       }
     } catch (err) {
-      showPageError(err);
-      loginTimer = setTimeout(refreshLogin, LOGIN_POLL_MS);
+      if (asked === loginAsked) {
+        showPageError(err);
+        loginTimer = setTimeout(refreshLogin, LOGIN_POLL_MS);
+      }
     }
   }
 
@@ -203,6 +271,9 @@
     button.disabled = true;
     byId("callback-error").hidden = true;
     byId("callback-note").hidden = true;
+    showLoginNote("");
+    loginWaitUntil = 0;
+    loginAsked += 1;  // a poll under way answers for the login before this one
     try {
       showLogin(await api("POST", "login"));
       loginTimer = setTimeout(refreshLogin, LOGIN_POLL_MS);
@@ -225,6 +296,7 @@
       input.value = "";
       note.textContent = "Sent to Lingma; waiting for it to finish the login…";
       note.hidden = false;
+      loginWaitUntil = Date.now() + LOGIN_WAIT_MS;
       refreshLogin();
     } catch (err) {
       error.textContent = err.message;
@@ -233,6 +305,10 @@
   }
 
   async function logoutLingma() {
+    loginWaitUntil = 0;
+    loginAsked += 1;
+    clearTimeout(loginTimer);
+    showLoginNote("");
     try {
       showLogin(await api("POST", "logout"));
       refreshInstances().catch(showPageError);
@@ -270,20 +346,25 @@
 
   function requestRow(record) {
     const row = document.createElement("tr");
+    const failed = typeof record.status === "number" && record.status >= 400;
+    row.className = failed ? "failed" : "";
     cell(row, "Time", localTime(record.time)).title = text(record.time);
-    cell(row, "Status", record.status);
-    cell(row, "Model", record.model);
+    cell(row, "Status", record.status).className = "status-code";
+    cell(row, "Error", record.error).className = "error-code";
+    cell(row, "Model", record.model).className = "wrap";
     cell(row, "First token (ms)", record.first_token_ms);
     cell(row, "Total (ms)", record.total_ms);
     cell(row, "Finish", record.finish_reason);
-    cell(row, "Route", record.route);
-    cell(row, "Id", record.id);
+    workerCell(row, record);
+    cell(row, "Route", record.route).className = "wide route";
+    cell(row, "Id", record.id).className = "wide";
     return row;
   }
 
   async function refreshRequests() {
     const records = (await api("GET", "requests")).requests || [];
     byId("requests").tBodies[0].replaceChildren(...records.map(requestRow));
+    byId("requests").hidden = records.length === 0;
     byId("requests-empty").hidden = records.length > 0;
   }
 
