@@ -108,8 +108,8 @@ def test_a_restart_reaches_the_instance_clicked_on_another_worker(gw):
         return clicked["pid"] not in (None, pids[(there, "lingma-1")]) and clicked["state"] == "ready"
     assert wait_until(restarted, 60)
     # the worker that took the click handed the restart over (the owner logs whose it was)
-    assert any("restarting: restart asked by an operator (through another worker)" in line
-               for line in gw.lines)
+    assert wait_until(lambda: any("restarting: restart asked by an operator (through another worker)"
+                                  in line for line in gw.lines), 30)
     now = {(i["worker"], i["name"]): i["pid"] for i in admin(gw, "GET", "/instances").json()["instances"]}
     assert {k: v for k, v in now.items() if k != (there, "lingma-1")} == {
         k: v for k, v in pids.items() if k != (there, "lingma-1")}

@@ -61,6 +61,8 @@ def test_two_workers_add_up_and_a_killed_workers_live_gauges_go(tmp_path):
         path = metrics_dir(gw)
         served = until_both_workers(gw, "/test/observe")
         count = sum(served.values())
+        # a request is counted when its response is closed, just after the client has it
+        assert wait_until(lambda: total(scrape(gw), "lingma_requests_total", route="/test/observe") == count, 10)
         for _ in range(6):  # whichever worker answers the scrape reports both
             samples = scrape(gw)
             assert total(samples, "lingma_requests_total", route="/test/observe", status="200") == count
