@@ -31,6 +31,8 @@ DEFAULTS: dict[str, Any] = {
     "WRITE_TIMEOUT": 30.0,
     "SSE_KEEPALIVE": 5.0,
     "REASONING": "separate",
+    # a tool call still invalid after its repair turn: passed on as given, dropped, or a 502
+    "INVALID_TOOL_CALLS": "pass",
     "LOG_LEVEL": "INFO",
     "LOG_FORMAT": "json",
     # reverse proxies in front of the gateway whose X-Forwarded-For is believed (0: none)
@@ -45,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "ALERT_INTERVAL": 300.0,
 }
 REASONING_MODES = ("separate", "inline", "off")
+INVALID_TOOL_CALLS = ("pass", "drop", "error")
 LOG_FORMATS = ("json", "text")
 LOG_LEVELS = tuple(logging.getLevelNamesMapping())  # the names logging's setLevel takes
 
@@ -63,6 +66,7 @@ class ApiSettings:
     total_timeout: float = 600.0
     sse_keepalive: float = DEFAULTS["SSE_KEEPALIVE"]
     reasoning: str = DEFAULTS["REASONING"]
+    invalid_tool_calls: str = DEFAULTS["INVALID_TOOL_CALLS"]
     log_level: str = DEFAULTS["LOG_LEVEL"]
     log_format: str = DEFAULTS["LOG_FORMAT"]
     trusted_proxies: int = DEFAULTS["TRUSTED_PROXIES"]
@@ -85,6 +89,7 @@ class ApiSettings:
             total_timeout=read.number("TOTAL_TIMEOUT", cls.total_timeout),
             sse_keepalive=read.number("SSE_KEEPALIVE", DEFAULTS["SSE_KEEPALIVE"]),
             reasoning=read.choice("REASONING", REASONING_MODES),
+            invalid_tool_calls=read.choice("INVALID_TOOL_CALLS", INVALID_TOOL_CALLS),
             log_level=read.choice("LOG_LEVEL", LOG_LEVELS, DEFAULTS["LOG_LEVEL"]),
             log_format=read.choice("LOG_FORMAT", LOG_FORMATS),
             trusted_proxies=read.integer("TRUSTED_PROXIES", DEFAULTS["TRUSTED_PROXIES"], minimum=0),

@@ -45,7 +45,7 @@ class Observers:
         self.request_finished: Hook[[str | None, int, str | None, float, float | None, int, int]] = Hook()
         self.stream_opened: Hook[[]] = Hook()      # a streamed answer started
         self.stream_closed: Hook[[]] = Hook()      # ... and ended, whichever way
-        self.tool_event: Hook[[str, str]] = Hook()      # (tool name, "call" | "repair" | "failure")
+        self.tool_event: Hook[[str, str]] = Hook()      # (tool name, "call" | "repair" | "failure" | "dropped")
         self.lingma_finish: Hook[[int | str]] = Hook()  # a Lingma stream's chat/finish status code
         self.quota: Hook[[bool]] = Hook()   # True: a quota error; False: a chat got an answer
 

@@ -14,11 +14,17 @@ def init_app(app: Flask) -> None:
     from . import anthropic
     from . import chat
     from . import completions
+    from . import conversations
     from . import models
     from . import responses
+    from . import responses_tokens
+    from . import responses_ws
 
     app.register_blueprint(chat.bp)
     app.register_blueprint(completions.bp)
+    app.register_blueprint(conversations.bp)
     app.register_blueprint(anthropic.bp)
     app.register_blueprint(models.bp)
     app.register_blueprint(responses.bp)
+    app.register_blueprint(responses_tokens.bp)
+    app.register_blueprint(responses_ws.bp)

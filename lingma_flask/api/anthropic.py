@@ -5,7 +5,9 @@ A message is answered as one `message` object or as the event stream Claude Code
 its signature, text, one `tool_use` per call), `message_delta` with the stop reason and usage,
 `message_stop`; `ping` while Lingma is quiet; `error` ends a failed stream. A block is always
 started before its first delta and stopped once; an open block is abandoned on an error.
-Errors use Anthropic's envelope `{"type": "error", "error": {"type", "message"}}`.
+Errors use Anthropic's envelope `{"type": "error", "error": {"type", "message"}}`. A body with
+`thread` is answered as its whole thread (`anthropic_threads.py`), and the answer is kept under
+its message id once it has succeeded.
 """
 
 from __future__ import annotations
@@ -27,16 +29,18 @@ from ..pipeline import job as pipeline
 from ..pipeline.conversation import ChatRequest
 from ..pipeline.prompt import PromptTooLong
 from ..pipeline.prompt import render_prompt
-from ..pipeline.targets import resolve_target
 from ..web import envelope
 from ..web import errors
 from ..web import sse
 from ..web.auth import require_api_key
 from ..web.errors import ApiError
+from ..web.identity import key_identity
 from ..web.requestlog import current_record
+from . import anthropic_threads as threads
 from .anthropic_request import Options
 from .anthropic_request import parse_messages_request
 from .face import answer_headers
+from .face import check_model
 from .face import collect_answer
 from .face import context
 from .face import read_json_body
@@ -46,6 +50,8 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("anthropic", __name__)
 bp.before_request(require_api_key)
+bp.record_once(lambda state: state.app.extensions.setdefault(threads.STORE_KEY,
+                                                             threads.new_store()))
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
                 "content_filter": "refusal"}
@@ -54,7 +60,9 @@ STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_
 @bp.post("/v1/messages")
 def create_message():
     """Answer a message, streamed as SSE events or as one `message` object."""
-    chat, options = parse_messages_request(read_json_body())
+    data, store, owner = read_json_body(), threads.get_store(), key_identity()
+    thread = threads.open_thread(data, store, owner, get_settings().max_body_bytes)
+    chat, options = parse_messages_request(thread.body if thread else data)
     if chat.ignored:
         log.debug("fields accepted but not forwarded: %s", ", ".join(chat.ignored))
     record = current_record()
@@ -63,21 +71,28 @@ def create_message():
     head = MessageHead(job.target.name, job.prompt_tokens, record.id)
     thinking = shows_thinking(options, job)
     headers = {**answer_headers(job), "request-id": record.id}
+
+    def remember(text: str, calls: tuple) -> None:
+        if thread is not None and not thread.keep(store, head.id, owner, text, calls):
+            log.info("message %s not kept: its thread alone passes the store's %d bytes",
+                     head.id, store.max_bytes)
+
     if not chat.stream:
-        body = message_body(head, collect_answer(job), thinking, options.omits_text)
-        return body, 200, headers
-    return stream_answer(job, MessageEncoder(head, thinking, options.omits_text), headers)
+        result = collect_answer(job)
+        remember(result.content, result.calls)
+        return message_body(head, result, thinking, options.omits_text), 200, headers
+    encoder = MessageEncoder(head, thinking, options.omits_text, remember)
+    return stream_answer(job, encoder, headers)
 
 
 @bp.post("/v1/messages/count_tokens")
 def count_tokens():
     """Count a message's input tokens with the estimator usage reports (no Lingma call)."""
-    chat, _ = parse_messages_request(read_json_body(), counting=True)
-    try:
-        # an unknown model is a 404, as answered
-        resolve_target(chat.model, chat.model_family, get_pool(), get_settings().model_aliases)
-    except LingmaError:
-        pass   # the registry is unavailable; counting does not need Lingma
+    data = read_json_body()
+    thread = threads.open_thread(data, threads.get_store(), key_identity(),
+                                 get_settings().max_body_bytes)
+    chat, _ = parse_messages_request(thread.body if thread else data, counting=True)
+    check_model(chat)
     return {"input_tokens": pipeline.count_prompt_tokens(chat)}
 
 
@@ -186,12 +201,17 @@ EMPTY_BLOCKS = {"thinking": {"type": "thinking", "thinking": "", "signature": ""
 
 
 class MessageEncoder:
-    """Encode the common events as Anthropic stream events, one content block at a time."""
+    """Encode the common events as Anthropic stream events, one content block at a time;
+    `on_finish(text, calls)`, if given, is told the answer before `message_delta`."""
 
-    def __init__(self, head: MessageHead, thinking: bool, omit_thinking_text: bool = False):
+    def __init__(self, head: MessageHead, thinking: bool, omit_thinking_text: bool = False,
+                 on_finish: Callable[[str, tuple], None] | None = None):
         self.head = head
         self.thinking = thinking
         self.omit_thinking_text = omit_thinking_text
+        self.on_finish = on_finish
+        self.texts: list[str] = []
+        self.calls: tuple = ()
         self.index = -1          # the index of the last block started
         self.open_kind: str | None = None                 # the kind of the block now open, if any
         self.delta: Callable[[str], bytes] | None = None  # fill(text) of the open block's deltas
@@ -206,6 +226,7 @@ class MessageEncoder:
         if event is events.KEEPALIVE:
             yield PING
         elif isinstance(event, events.Text):
+            self.texts.append(event.text)
             delta = yield from self._enter("text")
             yield delta(event.text)
         elif isinstance(event, events.Reasoning):
@@ -215,6 +236,7 @@ class MessageEncoder:
                     yield delta(event.text)
         elif isinstance(event, events.Calls):
             yield from self._close()
+            self.calls += tuple(event.calls)
             for call in event.calls:
                 yield from self._tool_use(call)
         elif isinstance(event, events.Finish):
@@ -260,6 +282,8 @@ class MessageEncoder:
 
     def _finish(self, finish: events.Finish):
         yield from self._close()
+        if self.on_finish is not None:
+            self.on_finish("".join(self.texts), self.calls)
         usage = usage_object(finish.usage.prompt_tokens, finish.usage.completion_tokens,
                              finish.usage.reasoning_tokens)
         yield frame("message_delta", {"type": "message_delta", "delta": stop_fields(finish),
@@ -294,7 +318,10 @@ def error_body(error: ApiError, request_id: str) -> tuple[dict, int]:
     message = error.message
     if error.param and error.param not in message and not message.startswith("prompt is too long"):
         message = f"{error.param}: {message}"   # Anthropic's envelope has no `param`
-    return envelope.anthropic_error(envelope.anthropic_type(status), message, request_id), status
+    body = envelope.anthropic_error(envelope.anthropic_type(status), message, request_id)
+    if error.code in threads.ERROR_CODES:   # the SDK's threads branch on this code
+        body["error"]["details"] = {"error_code": error.code}
+    return body, status
 
 
 def render_error(error: ApiError):

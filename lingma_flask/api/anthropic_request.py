@@ -77,6 +77,11 @@ class Options:
 def parse_messages_request(data: Any, counting: bool = False) -> tuple[ChatRequest, Options]:
     """Validate a Messages body into (ChatRequest, Options) or raise a 400 ApiError."""
     body = validate(CountTokensBody if counting else MessagesBody, data)
+    if data.get("container") is not None:
+        # state kept on Anthropic's servers is honoured or refused, never ignored
+        raise ApiError(400, "container: this gateway runs no server tools and keeps no"
+                       " containers; leave 'container' out.", param="container",
+                       code="unsupported_parameter")
     tools = ToolSet(body.tools or [])
     turns = system_turns(body.system) + conversation_turns(body.messages, tools)
     choice, parallel = tool_choice(body.tool_choice, tools)
@@ -90,7 +95,6 @@ def parse_messages_request(data: Any, counting: bool = False) -> tuple[ChatReque
         tool_choice=choice,
         parallel_tools=parallel,
         response_format=response_format(body, tools.budget),
-        model_family="claude",
         call_prefix=CALL_PREFIX,
         ignored=ignored_fields(data, USED) + tools.server_names(),
     )

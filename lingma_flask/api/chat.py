@@ -14,6 +14,7 @@ from flask import Blueprint
 
 from ..pipeline import events
 from ..pipeline import job as pipeline
+from ..pipeline.tools.freeform import freeform_names
 from ..web import sse
 from ..web.auth import require_api_key
 from ..web.requestlog import current_record
@@ -43,7 +44,7 @@ def create_chat_completion():
     record = current_record()
     record.stream = chat.stream
     job = pipeline.start(chat, record, context())
-    completion = Completion(job.target.name)
+    completion = Completion(job.target.name, custom_tools=freeform_names(chat.tools))
     if not chat.stream:
         return completion_body(completion, collect_answer(job)), 200, answer_headers(job)
     return stream_answer(job, ChunkEncoder(completion, include_usage), answer_headers(job))
@@ -55,7 +56,8 @@ def completion_body(completion: Completion, result: pipeline.Result) -> dict:
     if not result.calls:
         message["content"] = result.content
     else:
-        message["tool_calls"] = [tool_call_object(call) for call in result.calls]
+        message["tool_calls"] = [tool_call_object(call, completion.custom_tools)
+                                 for call in result.calls]
     if result.reasoning:
         message["reasoning_content"] = "".join(result.reasoning)
     return completion.message(message, result.finish.reason, usage_object(result.finish.usage))
@@ -84,7 +86,8 @@ class ChunkEncoder:
             yield self.reasoning(event.text)
         elif isinstance(event, events.Calls):
             for index, call in enumerate(event.calls):
-                delta = {"tool_calls": [{"index": index, **tool_call_object(call)}]}
+                entry = tool_call_object(call, self.completion.custom_tools)
+                delta = {"tool_calls": [{"index": index, **entry}]}
                 yield sse.encode(self.completion.chunk(delta))
         elif isinstance(event, events.Finish):
             yield from self._finish(event)

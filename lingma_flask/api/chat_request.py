@@ -3,7 +3,9 @@
 Everything OpenAI's chat completions take that Lingma can honour is read: messages of every
 role (the deprecated `function` role and `function_call` too), text and image parts, tools and
 `tool_choice` (and the deprecated `functions` / `function_call`), `response_format`, stops,
-token limits. Types are strict where OpenAI is strict (`stream: "yes"` is a 400).
+token limits. Custom (freeform) tools are offered as functions of one string `input`
+(`pipeline/tools/freeform.py`); an earlier custom call is shown as such a call. Types are
+strict where OpenAI is strict (`stream: "yes"` is a 400).
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from typing import Annotated
 from typing import Any
 from typing import Literal
 
+from pydantic import Discriminator
 from pydantic import Field
+from pydantic import Tag
 from pydantic import field_validator
 from pydantic import model_validator
 
@@ -22,6 +26,9 @@ from ..pipeline.conversation import ResponseFormat
 from ..pipeline.conversation import Turn
 from ..pipeline.tools.budget import Budget
 from ..pipeline.tools.budget import compile_budget
+from ..pipeline.tools.freeform import custom_tool
+from ..pipeline.tools.freeform import past_arguments
+from ..pipeline.tools.freeform import shared_custom_name
 from ..pipeline.tools.spec import ToolChoice
 from ..web.errors import ApiError
 from .validation import MAX_MESSAGES
@@ -75,12 +82,34 @@ class FunctionCall(Lenient):
     arguments: Any = ""
 
 
+class CustomCall(Lenient):
+    """The custom half of a custom tool call: the tool's name and its text input."""
+
+    name: str = Field(max_length=MAX_NAME)
+    input: str = ""
+
+
 class ToolCall(Lenient):
-    """A tool call the assistant made earlier in the conversation."""
+    """A tool call the assistant made earlier in the conversation: a function or a custom tool."""
 
     id: str | None = None
     type: str = "function"
-    function: FunctionCall
+    function: FunctionCall | None = None
+    custom: CustomCall | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self):
+        kind = "custom" if self.type == "custom" else "function"
+        if getattr(self, kind) is None:
+            raise ValueError(f"a {kind} tool call needs a '{kind}' object")
+        return self
+
+    def past(self) -> PastCall:
+        """The call as the prompt shows it (a custom tool's input as `{"input": text}`)."""
+        if self.custom is not None and self.type == "custom":
+            return PastCall(self.id, self.custom.name, past_arguments(self.custom.input))
+        function = self.function or FunctionCall(name="")   # set: checked by _one_kind
+        return PastCall(self.id, function.name, function.arguments)
 
 
 class Message(Lenient):
@@ -103,10 +132,51 @@ class FunctionSpec(Lenient):
 
 
 class ToolSpec(Lenient):
-    """An offered tool; only function tools exist in chat completions."""
+    """An offered function tool."""
 
     type: Literal["function"] = "function"
     function: FunctionSpec
+
+
+class Grammar(Lenient):
+    """A custom tool's grammar."""
+
+    syntax: Literal["lark", "regex"]
+    definition: str
+
+
+class CustomFormat(Lenient):
+    """A custom tool's `format`: free text, or a grammar the input follows."""
+
+    type: Literal["text", "grammar"]
+    grammar: Grammar | None = None
+
+    @model_validator(mode="after")
+    def _grammar(self):
+        if self.type == "grammar" and self.grammar is None:
+            raise ValueError("a grammar format needs a 'grammar' object")
+        return self
+
+
+class CustomSpec(Lenient):
+    """A custom tool's properties."""
+
+    name: str = Field(min_length=1, max_length=MAX_NAME)
+    description: str | None = None
+    format: CustomFormat | None = None
+
+
+class CustomToolSpec(Lenient):
+    """An offered custom (freeform) tool."""
+
+    type: Literal["custom"]
+    custom: CustomSpec
+
+
+AnyTool = Annotated[
+    Annotated[ToolSpec, Tag("Function")] | Annotated[CustomToolSpec, Tag("Custom")],
+    Discriminator(lambda v: "Custom" if isinstance(v, dict) and v.get("type") == "custom"
+                  else "Function")]
 
 
 class ChosenFunction(Lenient):
@@ -119,6 +189,13 @@ class NamedChoice(Lenient):
     """`tool_choice: {"type": "function", "function": {"name": ...}}`."""
 
     function: ChosenFunction
+
+
+class NamedCustomChoice(Lenient):
+    """`tool_choice: {"type": "custom", "custom": {"name": ...}}`."""
+
+    type: Literal["custom"]
+    custom: ChosenFunction
 
 
 class JsonSchema(Lenient):
@@ -155,8 +232,8 @@ class ChatCompletionBody(Lenient):
     n: Count | None = None
     temperature: Number | None = Field(None, ge=0, le=2)
     top_p: Number | None = Field(None, ge=0, le=1)
-    tools: list[ToolSpec] | None = Field(None, max_length=MAX_TOOLS)
-    tool_choice: Literal["none", "auto", "required"] | NamedChoice | None = None
+    tools: list[AnyTool] | None = Field(None, max_length=MAX_TOOLS)
+    tool_choice: Literal["none", "auto", "required"] | NamedChoice | NamedCustomChoice | None = None
     parallel_tool_calls: Flag | None = None
     functions: list[FunctionSpec] | None = Field(None, max_length=MAX_TOOLS)
     function_call: Literal["none", "auto"] | ChosenFunction | None = None
@@ -203,8 +280,7 @@ def to_turns(message: Message, index: int) -> list[Turn]:
     text, images = content_of(message, index)
     if role == "tool":
         return [Turn("tool", text, call_id=message.tool_call_id, name=message.name)]
-    calls = tuple(PastCall(c.id, c.function.name, c.function.arguments)
-                  for c in message.tool_calls or [])
+    calls = tuple(c.past() for c in message.tool_calls or [])
     if message.function_call is not None:
         calls += (PastCall(None, message.function_call.name, message.function_call.arguments),)
     return [Turn(role, text, images=images if role == "user" else (), calls=calls)]
@@ -229,11 +305,24 @@ def content_of(message: Message, index: int) -> tuple[str, tuple[str, ...]]:
 
 def offered(body: ChatCompletionBody, budget: Budget | None = None) -> tuple:
     """Return the offered tools (`tools`, or the deprecated `functions`), schemas compiled."""
-    specs = [(t.function, f"tools[{i}].function.parameters")
-             for i, t in enumerate(body.tools or [])]
-    specs += [(f, f"functions[{i}].parameters") for i, f in enumerate(body.functions or [])]
-    return tuple(function_tool(s.name, s.description, s.parameters, param, budget)
-                 for s, param in specs)
+    tools = []
+    for i, tool in enumerate(body.tools or []):
+        if isinstance(tool, CustomToolSpec):
+            grammar = tool.custom.format.grammar if tool.custom.format else None
+            tools.append(custom_tool(tool.custom.name, tool.custom.description,
+                                     grammar.syntax if grammar else None,
+                                     grammar.definition if grammar else None))
+        else:
+            tools.append(function_tool(tool.function.name, tool.function.description,
+                                       tool.function.parameters,
+                                       f"tools[{i}].function.parameters", budget))
+    tools += [function_tool(f.name, f.description, f.parameters, f"functions[{i}].parameters",
+                            budget) for i, f in enumerate(body.functions or [])]
+    clash = shared_custom_name(tools)
+    if clash is not None:
+        raise ApiError(400, f"Two tools are named {clash!r}; a custom tool's name must be unique"
+                       " among 'tools'.", param="tools", code="invalid_value")
+    return tuple(tools)
 
 
 def choice(body: ChatCompletionBody) -> ToolChoice:
@@ -243,6 +332,8 @@ def choice(body: ChatCompletionBody) -> ToolChoice:
         return ToolChoice.auto()
     if isinstance(value, str):
         return ToolChoice(value)
+    if isinstance(value, NamedCustomChoice):
+        return ToolChoice.named(value.custom.name)
     name = value.function.name if isinstance(value, NamedChoice) else value.name
     return ToolChoice.named(name)
 

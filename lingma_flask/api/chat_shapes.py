@@ -6,6 +6,8 @@ import dataclasses
 import time
 import uuid
 
+from ..pipeline.tools.freeform import call_input
+
 
 def new_completion_id() -> str:
     """Return a fresh `chatcmpl-...` id."""
@@ -21,19 +23,27 @@ def usage_object(usage) -> dict:
     return body
 
 
-def tool_call_object(call) -> dict:
-    """Return one `tool_calls` entry: id, type and the function with its JSON arguments."""
+def tool_call_object(call, custom_tools: frozenset[str] = frozenset()) -> dict:
+    """Return one `tool_calls` entry: id, type and the function with its JSON arguments, or,
+    for a custom tool (named in `custom_tools`), the tool with its text input."""
+    if call.name in custom_tools:
+        return {"id": call.id, "type": "custom",
+                "custom": {"name": call.name, "input": call_input(call)}}
     return {"id": call.id, "type": "function",
             "function": {"name": call.name, "arguments": call.arguments_json()}}
 
 
 @dataclasses.dataclass(frozen=True)
 class Completion:
-    """Builds every object of one completion; id, created and model stay the same on all."""
+    """Builds every object of one completion; id, created and model stay the same on all.
+
+    `custom_tools` names the request's custom tools, whose calls are `custom` tool calls.
+    """
 
     model: str
     id: str = dataclasses.field(default_factory=new_completion_id)
     created: int = dataclasses.field(default_factory=lambda: int(time.time()))
+    custom_tools: frozenset[str] = frozenset()
 
     def message(self, message: dict, finish_reason: str, usage: dict) -> dict:
         """Return the non-streamed `chat.completion` object."""

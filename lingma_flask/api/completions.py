@@ -1,8 +1,9 @@
 """POST /v1/completions: the legacy text completions face of the pipeline.
 
 `prompt` is a string or a list of strings: one choice per prompt, in order (answered one after
-the other). `stream`, `stop`, `max_tokens` (OpenAI's default of 16 applies when it is not
-given), usage estimated. `echo: true`, a `suffix`, `n`/`best_of` above 1 and `logprobs` are
+the other). `stream`, `stop`, `max_tokens` (no cap when it is not given: the gateway's
+default, not OpenAI's 16, which would cut off clients such as `llm` that send none), usage
+estimated. `echo: true`, a `suffix`, `n`/`best_of` above 1 and `logprobs` are
 clear 400s: Lingma cannot honour them.
 """
 
@@ -41,7 +42,6 @@ from .validation import model_field
 from .validation import validate
 
 MAX_PROMPTS = 16
-DEFAULT_MAX_TOKENS = 16   # OpenAI's default for this endpoint
 USED = frozenset({"model", "prompt", "stream", "stop", "max_tokens", "echo", "suffix", "n",
                   "best_of", "logprobs", "stream_options"})
 # fields Lingma cannot honour: any truthy value is a 400 saying why
@@ -115,7 +115,7 @@ def create_completion():
     stops = [body.stop] if isinstance(body.stop, str) else (body.stop or [])
     chats = [ChatRequest((Turn("user", p),), model=body.model, stream=bool(body.stream),
                          stops=tuple(s for s in stops[:4] if s),
-                         max_tokens=body.max_tokens or DEFAULT_MAX_TOKENS,
+                         max_tokens=body.max_tokens,
                          ignored=ignored_fields(data, USED)) for p in prompts]
     record = current_record()
     record.stream = bool(body.stream)

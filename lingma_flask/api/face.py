@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Generator
 from collections.abc import Iterator
 
 from flask import request
@@ -21,11 +22,13 @@ from ..extension import get_observers
 from ..extension import get_pool
 from ..extension import get_settings
 from ..lingma.errors import LingmaError
+from ..pipeline.conversation import ChatRequest
 from ..pipeline.job import Context
 from ..pipeline.job import Job
 from ..pipeline.job import Result
 from ..pipeline.job import collect
 from ..pipeline.series import Series
+from ..pipeline.targets import resolve_target
 from ..web import sse
 from ..web.body import decode_json
 from ..web.connection import client_gone
@@ -52,7 +55,20 @@ def context() -> Context:
     """
     settings = get_settings()
     return Context(get_pool(), settings.model_aliases, settings.reasoning, settings.sse_keepalive,
-                   get_observers())
+                   get_observers(), settings.invalid_tool_calls)
+
+
+def check_model(chat: ChatRequest) -> None:
+    """Refuse an unknown model name as answering would (404), without asking Lingma anything.
+
+    For the routes that only count tokens: when the registry is unavailable the name is let
+    through, since counting does not need Lingma.
+    """
+    settings = get_settings()
+    try:
+        resolve_target(chat.model, get_pool(), settings.model_aliases)
+    except LingmaError:
+        pass
 
 
 def answer_headers(job: Job) -> dict[str, str]:
@@ -86,6 +102,12 @@ def stream_answer(job: Job | Series, encoder, headers: dict[str, str] | None = N
 def joined(frames) -> bytes:
     """The frames of one event as one write (a socket write per frame costs more than bytes)."""
     return b"".join(f.encode() if isinstance(f, str) else f for f in frames)
+
+
+def encoded_frames(job: Job | Series, encoder, keepalive: float) -> Generator:
+    """The frames `stream_answer` writes, one joined chunk per event, for another transport
+    (the Responses WebSocket); closing the generator ends the job."""
+    yield from _frames(job, encoder, keepalive)
 
 
 def _frames(job: Job | Series, encoder, keepalive: float) -> Iterator:

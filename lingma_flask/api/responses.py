@@ -18,6 +18,7 @@ from flask import current_app
 from ..pipeline import job as pipeline
 from ..pipeline.conversation import PastCall
 from ..pipeline.conversation import Turn
+from ..pipeline.tools.freeform import freeform_names
 from ..web.auth import require_api_key
 from ..web.errors import ApiError
 from ..web.errors import register_envelope
@@ -71,7 +72,7 @@ def create_response():
     record = current_record()
     record.stream = chat.stream
     job = pipeline.start(chat, record, context())
-    head = ResponseHead(job.target.name, parsed.echo)
+    head = ResponseHead(job.target.name, parsed.echo, custom_tools=freeform_names(chat.tools))
 
     def remember(text: str, calls: tuple) -> None:
         if parsed.previous_id is not None:

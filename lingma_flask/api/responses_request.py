@@ -4,8 +4,10 @@
 as `developer` messages), earlier function and custom tool calls with their outputs (each call
 joins the assistant turn before it, each output becomes a tool turn), and items Lingma cannot
 use (`reasoning`, hosted-tool calls, compaction, ...), which are dropped. Function tools are
-offered; hosted, namespace and custom tools are accepted and left out of the prompt. Types are
-strict where OpenAI is strict; unknown fields and item kinds never fail a request.
+offered, and so are custom (freeform) tools, as functions of one string `input`
+(`pipeline/tools/freeform.py`); an earlier custom call is shown to the model as such a call.
+Hosted and namespace tools are accepted and left out of the prompt. Types are strict where
+OpenAI is strict; unknown fields and item kinds never fail a request.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from ..pipeline.conversation import ResponseFormat
 from ..pipeline.conversation import Turn
 from ..pipeline.tools.budget import Budget
 from ..pipeline.tools.budget import compile_budget
+from ..pipeline.tools.freeform import custom_tool
+from ..pipeline.tools.freeform import past_arguments
+from ..pipeline.tools.freeform import shared_custom_name
 from ..pipeline.tools.spec import ToolChoice
 from ..web.errors import ApiError
 from .validation import MAX_MESSAGES
@@ -142,20 +147,49 @@ class FunctionTool(Lenient):
     strict: Flag | None = None
 
 
+class CustomFormat(Lenient):
+    """A custom tool's `format`: free text, or a grammar the input follows."""
+
+    type: Literal["text", "grammar"]
+    syntax: Literal["lark", "regex"] | None = None
+    definition: str | None = None
+
+    @model_validator(mode="after")
+    def _grammar(self):
+        if self.type == "grammar" and (self.syntax is None or self.definition is None):
+            raise ValueError("a grammar format needs 'syntax' and 'definition'")
+        return self
+
+
+class CustomTool(Lenient):
+    """A custom (freeform) tool: offered to the model as a function of one string."""
+
+    type: Literal["custom"]
+    name: str = Field(min_length=1, max_length=MAX_NAME)
+    description: str | None = None
+    format: CustomFormat | None = None
+
+
 class OtherTool(Lenient):
-    """A hosted, namespace, custom or local tool: accepted, not offered."""
+    """A hosted, namespace or local tool: accepted, not offered."""
 
     type: str
 
 
+def tool_kind(value: Any) -> str:
+    """Tell which tool model validates a raw tool."""
+    kind = value.get("type") if isinstance(value, dict) else None
+    return "Function" if kind == "function" else "Custom" if kind == "custom" else "Other"
+
+
 Tool = Annotated[
-    Annotated[FunctionTool, Tag("Function")] | Annotated[OtherTool, Tag("Other")],
-    Discriminator(lambda v: "Function" if isinstance(v, dict) and v.get("type") == "function"
-                  else "Other")]
+    Annotated[FunctionTool, Tag("Function")] | Annotated[CustomTool, Tag("Custom")]
+    | Annotated[OtherTool, Tag("Other")],
+    Discriminator(tool_kind)]
 
 
 class NamedChoice(Lenient):
-    """An object `tool_choice`: `{"type": "function", "name": ...}` or a hosted kind."""
+    """An object `tool_choice`: `{"type": "function" | "custom", "name": ...}` or a hosted kind."""
 
     type: str
     name: str | None = Field(None, max_length=MAX_NAME)
@@ -233,16 +267,20 @@ class ResponsesRequest:
 History = Callable[[str], "tuple[Turn, ...] | None"]
 
 
-def parse_responses_request(data: Any, history: History) -> ResponsesRequest:
+def parse_responses_request(data: Any, history: History,
+                            require_input: bool = True) -> ResponsesRequest:
     """Validate a body or raise a 400 ApiError.
 
     `history(id)` gives the stored conversation the client may continue, or None (unknown,
-    evicted, or another key's: the same answer, so ids cannot be probed).
+    evicted, or another key's: the same answer, so ids cannot be probed). Without
+    `require_input` (a WebSocket's `generate: false`, nothing is answered) the conversation
+    may hold system turns only.
     """
     body = validate(ResponsesBody, data)
+    refuse_server_state(data)
     earlier = earlier_turns(body.previous_response_id, history)
     conversation = earlier + input_turns(body.input)
-    if not any(turn.role != "system" for turn in conversation):
+    if require_input and not any(turn.role != "system" for turn in conversation):
         raise ApiError(400, "Missing required parameter: 'input'.", param="input",
                        code="missing_required_parameter")
     instructions = (Turn("system", body.instructions),) if body.instructions else ()
@@ -256,13 +294,35 @@ def parse_responses_request(data: Any, history: History) -> ResponsesRequest:
         tool_choice=choice(body),
         parallel_tools=body.parallel_tool_calls is not False,
         response_format=response_format(body.text, budget),
-        model_family="openai",
         call_prefix="call_",
         ignored=ignored_fields(data, USED),
     )
     return ResponsesRequest(chat, echo_fields(data, body), conversation,
                             store=body.store is not False,
                             previous_id=body.previous_response_id)
+
+
+# Fields that name state OpenAI keeps on its servers and this gateway does not keep: any value
+# but null (or false) is refused, never accepted and ignored (`store` and
+# `previous_response_id` are honoured).
+SERVER_STATE = {
+    "conversation": "this gateway keeps no conversations (it serves no Conversations API):"
+                    " send the conversation in 'input', or continue a response with"
+                    " 'previous_response_id'",
+    "background": "this gateway runs no background responses: stream the response, or wait"
+                  " for it",
+    "prompt": "this gateway stores no prompt templates: send the prompt's text as"
+              " 'instructions' and 'input'",
+}
+
+
+def refuse_server_state(data: dict) -> None:
+    """Raise a 400 naming the first server-state field set that this gateway cannot honour."""
+    for name, why in SERVER_STATE.items():
+        value = data.get(name)
+        if value is not None and value is not False:
+            raise ApiError(400, f"'{name}' is not supported: {why}.", param=name,
+                           code="unsupported_parameter")
 
 
 def earlier_turns(previous_id: str | None, history: History) -> tuple[Turn, ...]:
@@ -318,8 +378,10 @@ def parts_text(content: str | list[Part]) -> str:
 
 def add_call(turns: list[Turn], item: CallItem) -> None:
     """Add an earlier call to the assistant turn just before it, or start one."""
-    arguments = item.arguments if item.type == "function_call" else item.input
-    call = PastCall(item.call_id, item.name, arguments or "")
+    if item.type == "function_call":
+        call = PastCall(item.call_id, item.name, item.arguments or "")
+    else:
+        call = PastCall(item.call_id, item.name, past_arguments(item.input or ""))
     if turns and turns[-1].role == "assistant":
         turns[-1] = dataclasses.replace(turns[-1], calls=turns[-1].calls + (call,))
     else:
@@ -327,24 +389,36 @@ def add_call(turns: list[Turn], item: CallItem) -> None:
 
 
 def offered(tools: list, budget: Budget | None = None) -> tuple:
-    """Return the function tools, schemas compiled; other kinds are left out of the prompt."""
-    return tuple(
-        function_tool(t.name, t.description, t.parameters, f"tools[{i}].parameters", budget)
-        for i, t in enumerate(tools) if isinstance(t, FunctionTool))
+    """Return the function and custom tools, schemas compiled; other kinds are left out."""
+    result = []
+    for i, tool in enumerate(tools):
+        if isinstance(tool, FunctionTool):
+            result.append(function_tool(tool.name, tool.description, tool.parameters,
+                                        f"tools[{i}].parameters", budget))
+        elif isinstance(tool, CustomTool):
+            spec = tool.format or CustomFormat(type="text")
+            result.append(custom_tool(tool.name, tool.description, spec.syntax, spec.definition))
+    clash = shared_custom_name(result)
+    if clash is not None:
+        raise ApiError(400, f"Two tools are named {clash!r}; a custom tool's name must be unique"
+                       " among 'tools'.", param="tools", code="invalid_value")
+    return tuple(result)
 
 
 def choice(body: ResponsesBody) -> ToolChoice:
-    """Return the tool choice; a named function must be among the offered tools."""
+    """Return the tool choice; a named function or custom tool must be among the tools."""
     value = body.tool_choice
     if value is None:
         return ToolChoice.auto()
     if isinstance(value, str):
         return ToolChoice(value)
-    if value.type != "function":
+    if value.type not in ("function", "custom"):
         return ToolChoice.auto()
-    names = {t.name for t in body.tools or [] if isinstance(t, FunctionTool)}
+    names = {t.name for t in body.tools or []
+             if isinstance(t, (FunctionTool, CustomTool)) and t.type == value.type}
     if not value.name or value.name not in names:
-        raise ApiError(400, f"tool_choice names the function {value.name!r}, which is not in"
+        kind = "function" if value.type == "function" else "custom tool"
+        raise ApiError(400, f"tool_choice names the {kind} {value.name!r}, which is not in"
                        " 'tools'.", param="tool_choice", code="invalid_value")
     return ToolChoice.named(value.name)
 

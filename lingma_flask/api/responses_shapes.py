@@ -10,6 +10,7 @@ import dataclasses
 import secrets
 import time
 
+from ..pipeline.tools.freeform import call_input
 from ..web.errors import ApiError
 
 # a pipeline finish reason -> (response status, incomplete_details.reason)
@@ -23,18 +24,22 @@ PASSED_CODES = ("insufficient_quota", "context_length_exceeded")
 
 
 def new_id(prefix: str) -> str:
-    """Return a fresh id: `resp_`, `msg_`, `rs_` or `fc_` and 48 random hex digits."""
+    """Return a fresh id: `resp_`, `msg_`, `rs_`, `fc_` or `ctc_` and 48 random hex digits."""
     return prefix + secrets.token_hex(24)
 
 
 @dataclasses.dataclass(frozen=True)
 class ResponseHead:
-    """What every copy of one response repeats: id, creation time, model, the echoed fields."""
+    """What every copy of one response repeats: id, creation time, model, the echoed fields.
+
+    `custom_tools` names the request's custom tools, whose calls are `custom_tool_call` items.
+    """
 
     model: str
     echo: dict
     id: str = dataclasses.field(default_factory=lambda: new_id("resp_"))
     created_at: int = dataclasses.field(default_factory=lambda: int(time.time()))
+    custom_tools: frozenset[str] = frozenset()
 
     def object(self, status: str, output: list | tuple = (), usage: dict | None = None,
                error: dict | None = None, incomplete: str | None = None) -> dict:
@@ -84,6 +89,21 @@ def function_call_item(item_id: str, call, status: str, arguments: str | None = 
             "call_id": call.id, "name": call.name}
 
 
+def custom_tool_call_item(item_id: str, call, status: str, text: str | None = None) -> dict:
+    """Return a `custom_tool_call` item of a checked call of a custom tool (`text` overrides its
+    input)."""
+    return {"id": item_id, "type": "custom_tool_call", "status": status,
+            "call_id": call.id, "name": call.name,
+            "input": call_input(call) if text is None else text}
+
+
+def call_item(head: ResponseHead, call, status: str) -> dict:
+    """Return the output item of a checked call: a custom tool call or a function call."""
+    if call.name in head.custom_tools:
+        return custom_tool_call_item(new_id("ctc_"), call, status)
+    return function_call_item(new_id("fc_"), call, status)
+
+
 def usage_object(usage) -> dict:
     """Return the Responses `usage` object of an events.Usage."""
     return {"input_tokens": usage.prompt_tokens,
@@ -120,5 +140,5 @@ def response_body(head: ResponseHead, result) -> dict:
     if result.content:
         item_status = "completed" if status == "completed" else "incomplete"
         output.append(message_item(new_id("msg_"), result.content, item_status))
-    output += [function_call_item(new_id("fc_"), call, "completed") for call in result.calls]
+    output += [call_item(head, call, "completed") for call in result.calls]
     return head.object(status, output, usage_object(result.finish.usage), incomplete=incomplete)

@@ -9,6 +9,10 @@ bytes of the distinct turns stored (their strings as Python holds them: an astra
 4 bytes) plus each entry's own overhead. The least recently used entries go first once there
 are more than `max_items` or more than `max_bytes`; an entry that alone passes `max_bytes` is
 not kept. Nothing survives a restart, and another worker process has its own store.
+
+The machinery is `SharedStore`, generic over what an entry holds and how its bytes are
+measured; `ResponseStore` holds Turns, and the Anthropic face's message threads keep their
+messages' JSON texts in another one (`anthropic_threads.py`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ import dataclasses
 import json
 import sys
 import threading
+from collections.abc import Callable
+from typing import Generic
+from typing import TypeVar
 
 from ..pipeline.conversation import Turn
 
@@ -27,29 +34,34 @@ TURN_OVERHEAD = 300    # a Turn object and its row in the reference table (measu
 ENTRY_OVERHEAD = 400   # an entry object, its id, its LRU node, its tuple (plus 8 per turn)
 REF_BYTES = 8          # one reference in an entry's tuple of turns
 
+T = TypeVar("T")
+
 
 @dataclasses.dataclass
-class _Entry:
+class _Entry(Generic[T]):
     owner: str
-    turns: tuple[Turn, ...]
+    turns: tuple[T, ...]
     size: int          # the entry's own bytes; its turns are charged in the reference table
 
 
 @dataclasses.dataclass
-class _Held:
-    turn: Turn
+class _Held(Generic[T]):
+    turn: T
     refs: int
     size: int
 
 
-class ResponseStore:
-    """A thread-safe LRU of response id -> (owner, conversation), bounded in items and bytes."""
+class SharedStore(Generic[T]):
+    """A thread-safe LRU of id -> (owner, items), bounded in items and bytes; an item shared
+    by several entries (the same object) is charged once, `size_of(item)` bytes."""
 
-    def __init__(self, max_items: int = MAX_ITEMS, max_bytes: int = MAX_BYTES):
+    def __init__(self, size_of: Callable[[T], int], max_items: int = MAX_ITEMS,
+                 max_bytes: int = MAX_BYTES):
+        self.size_of = size_of
         self.max_items = max_items
         self.max_bytes = max_bytes
-        self._entries: collections.OrderedDict[str, _Entry] = collections.OrderedDict()
-        self._held: dict[int, _Held] = {}   # id(turn) -> the turn, its references, its bytes
+        self._entries: collections.OrderedDict[str, _Entry[T]] = collections.OrderedDict()
+        self._held: dict[int, _Held[T]] = {}   # id(turn) -> the turn, its references, its bytes
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -58,7 +70,7 @@ class ResponseStore:
         """The bytes charged now: every distinct stored turn once, plus each entry's own."""
         return self._bytes
 
-    def put(self, response_id: str, turns: tuple[Turn, ...], owner: str = "") -> bool:
+    def put(self, response_id: str, turns: tuple[T, ...], owner: str = "") -> bool:
         """Keep a conversation (most recent first to stay); False if alone it passes the cap."""
         own = ENTRY_OVERHEAD + REF_BYTES * len(turns)
         with self._lock:
@@ -74,7 +86,7 @@ class ResponseStore:
                 self._drop(next(iter(self._entries)))
             return True
 
-    def lookup(self, response_id: str, owner: str = "") -> tuple[Turn, ...] | None:
+    def lookup(self, response_id: str, owner: str = "") -> tuple[T, ...] | None:
         """Return the conversation `owner` stored under this id, or None; nothing is refreshed."""
         with self._lock:
             entry = self._entries.get(response_id)
@@ -88,14 +100,19 @@ class ResponseStore:
             if response_id in self._entries:
                 self._entries.move_to_end(response_id)
 
+    def discard(self, response_id: str) -> None:
+        """Forget an entry now (nothing happens if it is gone already)."""
+        with self._lock:
+            self._drop(response_id)
+
     def __len__(self) -> int:
         return len(self._entries)
 
-    def _size_of(self, turn: Turn) -> int:
+    def _size_of(self, turn: T) -> int:
         held = self._held.get(id(turn))
-        return held.size if held is not None else turn_bytes(turn)
+        return held.size if held is not None else self.size_of(turn)
 
-    def _take(self, turn: Turn, size: int) -> None:
+    def _take(self, turn: T, size: int) -> None:
         held = self._held.get(id(turn))
         if held is None:
             self._held[id(turn)] = _Held(turn, 1, size)
@@ -103,7 +120,7 @@ class ResponseStore:
         else:
             held.refs += 1
 
-    def _let_go(self, turn: Turn) -> None:
+    def _let_go(self, turn: T) -> None:
         held = self._held[id(turn)]
         held.refs -= 1
         if held.refs == 0:
@@ -117,6 +134,13 @@ class ResponseStore:
         self._bytes -= entry.size
         for turn in entry.turns:
             self._let_go(turn)
+
+
+class ResponseStore(SharedStore[Turn]):
+    """The recent responses: response id -> (owner, conversation as Turns)."""
+
+    def __init__(self, max_items: int = MAX_ITEMS, max_bytes: int = MAX_BYTES):
+        super().__init__(turn_bytes, max_items, max_bytes)
 
 
 def turn_bytes(turn: Turn) -> int:

@@ -4,8 +4,11 @@ Every frame is `event: <type>` plus `data: <json>` whose `type` is the event nam
 `sequence_number` counts from 0. Order: `response.created`, `response.in_progress`; then each
 output item in turn — a `reasoning` item (summary part and text deltas) while Lingma reasons,
 a `message` item (one `output_text` part, a delta per chunk) while it answers, one
-`function_call` item per call — each opened with `response.output_item.added` and closed with
-`response.output_item.done` carrying the whole item; finally `response.completed` (or
+`function_call` item per call (its arguments in one `response.function_call_arguments.delta`
+and `.done`), or a `custom_tool_call` item for a custom tool (its input in one
+`response.custom_tool_call_input.delta` and `.done`) — each opened with
+`response.output_item.added` and closed with `response.output_item.done` carrying the whole
+item, which is what Codex acts on; finally `response.completed` (or
 `response.incomplete`) with the whole response. A failure after the start is one
 `response.failed`. No `[DONE]`.
 
@@ -21,8 +24,10 @@ from collections.abc import Callable
 from collections.abc import Iterator
 
 from ..pipeline import events
+from ..pipeline.tools.freeform import call_input
 from ..web import sse
 from .responses_shapes import ResponseHead
+from .responses_shapes import custom_tool_call_item
 from .responses_shapes import failure_error
 from .responses_shapes import function_call_item
 from .responses_shapes import message_item
@@ -186,15 +191,20 @@ class ResponseEncoder:
             self.current = None
 
     def _call(self, call) -> Iterator[str]:
-        index, item_id, arguments = len(self.output), new_id("fc_"), call.arguments_json()
+        index = len(self.output)
+        shape: Callable[..., dict]
+        if call.name in self.head.custom_tools:
+            item_id, text, shape = new_id("ctc_"), call_input(call), custom_tool_call_item
+            kind, field = "response.custom_tool_call_input", "input"
+        else:
+            item_id, text, shape = new_id("fc_"), call.arguments_json(), function_call_item
+            kind, field = "response.function_call_arguments", "arguments"
         where = {"item_id": item_id, "output_index": index}
         yield self.seq.frame("response.output_item.added", {
-            "output_index": index, "item": function_call_item(item_id, call, "in_progress", "")})
-        yield self.seq.frame("response.function_call_arguments.delta", {**where,
-                                                                        "delta": arguments})
-        yield self.seq.frame("response.function_call_arguments.done", {**where,
-                                                                       "arguments": arguments})
-        item = function_call_item(item_id, call, "completed")
+            "output_index": index, "item": shape(item_id, call, "in_progress", "")})
+        yield self.seq.frame(kind + ".delta", {**where, "delta": text})
+        yield self.seq.frame(kind + ".done", {**where, field: text})
+        item = shape(item_id, call, "completed")
         yield self.seq.frame("response.output_item.done", {"output_index": index, "item": item})
         self.output.append(item)
         self.calls += (call,)

@@ -50,7 +50,7 @@ POLL_SECONDS = 5.0
 # "ready" means ready and logged in; a connected Lingma without a login is "logged_out"
 INSTANCE_STATES = ("stopped", "starting", "ready", "logged_out", "reconnecting", "failed", "closed", OTHER)
 KNOWN_STATES = frozenset(INSTANCE_STATES)
-TOOL_EVENTS = frozenset({"call", "repair", "failure"})
+TOOL_EVENTS = frozenset({"call", "repair", "failure", "dropped"})
 # seconds; answers run from a second to the 600 s total timeout, first tokens up to 60 s
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600)
 FIRST_TOKEN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60)
@@ -160,7 +160,7 @@ def observe_finish(code: int | str) -> None:
 
 @_never_raises
 def observe_tool(tool: str, event: str) -> None:
-    """Count a tool event: "call", "repair" or "failure" (other events count as "other")."""
+    """Count a tool event: "call", "repair", "failure" or "dropped" (others count as "other")."""
     TOOL_EVENTS_TOTAL.labels(_tools(tool), choice_label(event, TOOL_EVENTS)).inc()
 
 

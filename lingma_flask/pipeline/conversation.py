@@ -68,7 +68,6 @@ class ChatRequest:
     tool_choice: ToolChoice = ToolChoice()
     parallel_tools: bool = True
     response_format: ResponseFormat | None = None
-    model_family: str | None = None   # "claude" or "openai": such unknown names get the default
     call_prefix: str = "call_"        # how this face's tool call ids begin
     ignored: tuple[str, ...] = ()
 

@@ -28,6 +28,9 @@ from ..web.apierror import ApiError
 from ..web.apierror import from_lingma
 from ..web.record import RequestRecord
 from . import events
+from .calls import Checked
+from .calls import check_answer
+from .calls import passed_on
 from .conversation import ChatRequest
 from .conversation import ResponseFormat
 from .conversation import Turn
@@ -46,7 +49,6 @@ from .tokens import estimate_prompt_tokens
 from .tokens import estimate_tokens
 from .tools import contract
 from .tools.budget import check_budget
-from .tools.check import check_call
 from .tools.check import check_json
 from .tools.eventlog import RequestEvents
 from .tools.parser import Broken
@@ -54,7 +56,6 @@ from .tools.parser import Call
 from .tools.parser import CallParser
 from .tools.pieces import Piece
 from .tools.spec import ToolCall
-from .tools.spec import new_call_id
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +63,12 @@ CLIENT_CHECK = 1.0   # seconds between checks that a non-streaming client is sti
 
 
 class Answer:
-    """One Lingma answer as read: its raw text, and the calls and broken blocks found in it."""
+    """One Lingma answer as read: its raw text, its prose, and the calls and broken blocks in it."""
 
-    def __init__(self, tools: bool) -> None:
-        self.parser = CallParser() if tools else None
+    def __init__(self, parses_calls: bool) -> None:
+        self.parser = CallParser() if parses_calls else None
         self.raw: list[str] = []
+        self.prose_parts: list[str] = []
         self.calls: list[Call] = []
         self.broken: list[Broken] = []
 
@@ -75,10 +77,16 @@ class Answer:
         """Everything Lingma said."""
         return "".join(self.raw)
 
+    @property
+    def prose(self) -> str:
+        """What Lingma said outside tool-call markup."""
+        return "".join(self.prose_parts)
+
     def feed(self, chunk: str) -> list[str]:
         """Take a chunk; return the prose in it (tool-call markup removed)."""
         self.raw.append(chunk)
         if self.parser is None:
+            self.prose_parts.append(chunk)
             return [chunk]
         return self._prose(self.parser.feed(chunk))
 
@@ -95,6 +103,7 @@ class Answer:
                 self.broken.append(piece)
             else:
                 texts.append(piece.text)
+        self.prose_parts += texts
         return texts
 
 
@@ -110,6 +119,7 @@ class Context:
     reasoning_mode: str
     keepalive: float
     observers: Observers = dataclasses.field(default_factory=Observers)  # metrics, alerts
+    invalid_tool_calls: str = "pass"   # LINGMA_INVALID_TOOL_CALLS: pass, drop or error
 
     @property
     def startup_timeout(self) -> float:
@@ -146,6 +156,14 @@ class Job:
         self.filtered: LingmaContentFilterError | None = None
         self.check_budget = check_budget()   # every schema check of this job, repair turn included
         self.tool_log = RequestEvents()   # the first tool events logged, the rest summed
+        # Call markup is parsed out of every answer to a request with tools or tool history,
+        # whatever the tool choice: the prompt's <tool_call> blocks invite more of them.
+        self.parses_calls = bool(chat.tools) or has_tool_history(chat.turns)
+        # The answer text is held back until the calls are settled when the repair turn's text
+        # may replace it (a whole answer) or a demanded call may come as plain JSON: a list of
+        # (is it prose, event), or None when text goes out as it comes.
+        holds = self.offered and not self.json_mode and (not chat.stream or chat.tool_choice.requires_call)
+        self._held: list[tuple[bool, events.Text]] | None = [] if holds else None
 
     # -- starting --------------------------------------------------------------------
     @property
@@ -157,7 +175,7 @@ class Job:
         """Resolve the model (unless resolved), render the prompt and ask Lingma; return the stream."""
         chat, ctx = self.chat, self.ctx
         if not self.resolved:
-            self.target = resolve_target(chat.model, chat.model_family, ctx.pool, ctx.aliases)
+            self.target = resolve_target(chat.model, ctx.pool, ctx.aliases)
             self.resolved = True
         self.record.model = self.target.name
         check_images(chat, self.target, ctx.pool)
@@ -191,12 +209,17 @@ class Job:
                 stream = yield from self._launch_when_ready(tick)
             first = yield from self._first_answer(stream, tick)
             wanted = self.chat.response_format
-            if wanted is not None and not (first.calls or first.broken):
+            if not self.offered:
+                self._drop_markup(first)
+            if wanted is not None and not (self.offered and (first.calls or first.broken)):
                 yield from self._settle_json(wanted, first, tick)
-            else:
+            elif self.offered:
                 yield from self._settle_calls(first, tick)
+            else:
+                yield self._finish(self.output.finish_reason or "stop")
         except LingmaContentFilterError as err:
             self.filtered = err
+            yield from self._release()
             yield self._finish("content_filter")
         except LingmaQuotaError:
             self.ctx.observers.quota(True)
@@ -213,7 +236,7 @@ class Job:
         any token: nothing reached the client, so the chat waits for the respawn (as a new one
         would) and is asked again instead of failing.
         """
-        answer = Answer(bool(self.offered))
+        answer = Answer(self.parses_calls)
         try:
             yield from self._read(stream, answer, tick, live=not self.json_mode)
         except LingmaConnectionError as error:
@@ -221,7 +244,7 @@ class Job:
                 raise
             log.info("Lingma's connection closed before the first token (%s); asking again once"
                      " Lingma is back", error.message)
-            answer = Answer(bool(self.offered))
+            answer = Answer(self.parses_calls)
             stream = yield from self._launch_when_ready(tick)
             yield from self._read(stream, answer, tick, live=not self.json_mode)
         return answer
@@ -246,7 +269,7 @@ class Job:
         texts = answer.close()
         if live:
             yield from self._texts(texts)
-            yield from self._texts([self.output.flush()])
+            yield from self._flush()
 
     def _reason(self, text: str) -> Iterator[events.Event]:
         self.reasoning.add(text)
@@ -255,22 +278,45 @@ class Job:
         elif self.reasoning_mode == "inline":
             if not self._thinking_inline:
                 self._thinking_inline = True
-                yield events.Text("<think>")
-            yield events.Text(text)
+                yield from self._out(events.Text("<think>"))
+            yield from self._out(events.Text(text))
 
     def _texts(self, texts: list[str]) -> Iterator[events.Event]:
         for text in texts:
-            text = self.output.feed(text) if text else ""
-            if not text:
-                continue
-            if self._thinking_inline:
-                self._thinking_inline = False
-                yield events.Text("</think>\n")
-            yield events.Text(text)
+            if text:
+                yield from self._emit(self.output.feed(text))
+
+    def _flush(self) -> Iterator[events.Event]:
+        """Send what the output filter still holds back (not fed to it again: it ended)."""
+        yield from self._emit(self.output.flush())
+
+    def _emit(self, text: str) -> Iterator[events.Event]:
+        if not text:
+            return
+        if self._thinking_inline:
+            self._thinking_inline = False
+            yield from self._out(events.Text("</think>\n"))
+        yield from self._out(events.Text(text), prose=True)
+
+    def _out(self, event: events.Text, prose: bool = False) -> Iterator[events.Event]:
+        """Send a text event now, or hold it back while the answer's text may still change."""
+        if self._held is None:
+            yield event
+        else:
+            self._held.append((prose, event))
+
+    def _release(self) -> Iterator[events.Event]:
+        """Send the text held back; from now on text goes out as it comes."""
+        held, self._held = self._held or [], None
+        for _, event in held:
+            yield event
 
     # -- tool calls --------------------------------------------------------------------
     def _settle_calls(self, first: Answer, tick: float) -> Iterator[events.Event]:
-        calls, problems = self._check(first, "repair")
+        checked = self._check(first, "repair")
+        calls, problems = checked.calls, checked.problems
+        if checked.untagged:
+            self._forget_prose()   # the prose was the call, written as plain JSON
         if self.output.finish_reason == "length":
             # cut at the token limit: an unfinished answer is neither repaired nor required to
             # call; it ends as `length` with the calls it completed
@@ -279,11 +325,16 @@ class Job:
             second = Answer(True)
             repair = contract.repair_text(problems, require_call=self.chat.tool_choice.requires_call)
             yield from self._read(self._ask_again(first, repair), second, tick, live=False)
-            retried, left = self._check(second, "failure")
-            calls = retried or calls
-            if left and self.chat.tool_choice.requires_call and not calls:
-                raise ApiError(502, "Lingma's answer did not call a function validly, even after"
-                               " a repair turn: " + "; ".join(left)[:1000], code="tool_call_invalid")
+            retried = self._check(second)
+            if retried.calls:
+                calls = retried.calls
+            elif not calls and not retried.untagged and second.prose.strip():
+                # no valid call: the repair answer's text (if it has any) is the answer
+                yield from self._answer_instead(first, second.prose)
+            calls = calls + self._still_invalid(retried, returning=bool(calls))
+            if self.chat.tool_choice.requires_call and not calls:
+                raise tool_call_invalid(retried.problems)
+        yield from self._release()
         if not self.chat.parallel_tools:
             calls = calls[:1]
         if calls:
@@ -291,48 +342,105 @@ class Job:
             yield events.Calls(tuple(calls))
         yield self._finish("tool_calls" if calls else (self.output.finish_reason or "stop"))
 
-    def _check(self, answer: Answer, on_problem: str) -> tuple[list[ToolCall], list[str]]:
-        """Return the answer's valid calls and the problems of the rest (counted as `on_problem`)."""
-        calls: list[ToolCall] = []
-        problems: list[str] = []
-        for broken in answer.broken:
-            problems.append(f"tool call block: {broken.reason}")
-            self._tool_event("(unreadable)", on_problem, broken.reason)
-        for found in answer.calls:
-            name = found.name or "(unnamed)"   # never valid: every offered tool has a name
-            checked = check_call(found, self.offered, self.check_budget)
-            if checked[1] is None:
-                calls.append(ToolCall(new_call_id(self.chat.call_prefix), name, checked[0]))
-                self._tool_event(name, "call")
-            else:
-                problems.append(checked[1])
-                self._tool_event(name, on_problem, checked[1])
+    def _check(self, answer: Answer, on_problem: str | None = None) -> Checked:
+        """Check an answer's calls; log the valid ones, and the problems as `on_problem` if given."""
+        checked = check_answer(answer.calls, answer.broken, answer.prose, self.offered,
+                               self.chat.tool_choice, self.chat.call_prefix, self.check_budget)
+        for call in checked.calls:
+            self._tool_event(call.name, "call")
+        if on_problem is not None:
+            for bad in checked.invalid:
+                self._tool_event(bad.tool, on_problem, bad.problem)
         self.tool_log.summarize()
-        if not calls and not problems and self.chat.tool_choice.requires_call:
-            problems.append("no function was called, but this answer must call one")
-        return calls, problems
+        return checked
+
+    def _still_invalid(self, left: Checked, returning: bool) -> list[ToolCall]:
+        """Apply LINGMA_INVALID_TOOL_CALLS to the calls still invalid after the repair turn.
+
+        Return those passed on (`pass`); raise the 502 under `error`, or under `pass` when
+        nothing at all could be returned. Each one is logged as a `failure` saying its fate.
+        """
+        if not left.invalid:
+            return []
+        mode = self.ctx.invalid_tool_calls
+        passed = passed_on(left, self.offered, self.chat.call_prefix) if mode == "pass" else []
+        refused = mode == "error" or (mode == "pass" and not passed and not returning)
+        for bad in left.invalid:
+            fate = ("refused (502)" if refused else
+                    "passed on as given" if mode == "pass" and bad.passable else "dropped")
+            self._tool_event(bad.tool, "failure", f"{fate}: {bad.problem}")
+        self.tool_log.summarize()
+        if refused:
+            raise tool_call_invalid(left.problems)
+        return passed
+
+    def _drop_markup(self, answer: Answer) -> None:
+        """Log the calls of an answer that may call nothing (tool_choice none, no tools): dropped."""
+        why = "tool_choice is none" if self.chat.tools else "no tools are offered"
+        for broken in answer.broken:
+            self._tool_event("(unreadable)", "dropped", f"{why}: {broken.reason}")
+        for call in answer.calls:
+            self._tool_event(call.name or "(unnamed)", "dropped", f"{why}: the call is not returned")
+        self.tool_log.summarize()
 
     def _tool_event(self, tool: str, event: str, detail: str = "") -> None:
-        """Report a tool event (call, repair, failure) to the request's log and the observers (metrics)."""
+        """Report a tool event (call, repair, failure, dropped) to the request's log and the observers (metrics)."""
         self.tool_log.record(tool, event, detail)
         self.ctx.observers.tool_event(tool, event)
+
+    # -- the answer text ---------------------------------------------------------------
+    def _forget_prose(self) -> None:
+        """Drop the prose held back (what was read as a call); reasoning stays."""
+        if self._held is not None:
+            self._held = [(prose, event) for prose, event in self._held if not prose]
+
+    def _answer_instead(self, first: Answer, text: str) -> Iterator[events.Event]:
+        """Make the repair answer's text the answer's.
+
+        Held back (a whole answer, or a demanded call), it replaces the first answer's prose.
+        In a stream that prose was sent already: the repair text follows it, less an opening
+        that repeats it; after a stop string it is not sent at all.
+        """
+        if self.json_mode:   # a response format as well: the text must be its JSON
+            yield from self._json_text(self._checked_json(text))
+            return
+        if self._held is not None:
+            self._forget_prose()
+            self.output = OutputFilter(self.chat.stops, self.chat.max_tokens)
+        elif self.output.stop_sequence is not None:
+            return
+        else:
+            text = continuation(first.prose, text)
+            self.output.resume()
+        yield from self._texts([text])
+        yield from self._flush()
 
     # -- structured output -------------------------------------------------------------
     def _settle_json(self, wanted: ResponseFormat, first: Answer, tick: float) -> Iterator[events.Event]:
         schema = wanted.checker or wanted.schema
-        value, problem = check_json(first.text, schema, self.check_budget)
+        value, problem = check_json(first.prose, schema, self.check_budget)
         if problem:
-            second = Answer(False)
+            second = Answer(self.parses_calls)
             again = self._ask_again(first, contract.json_repair_text([problem]))
             yield from self._read(again, second, tick, live=False)
-            value, problem = check_json(second.text, schema, self.check_budget)
+            value = self._checked_json(second.prose)
+        yield from self._json_text(value)
+        yield self._finish("stop")
+
+    def _checked_json(self, text: str) -> object:
+        """Return the response format's JSON in a repair answer's text, or raise the 502."""
+        wanted = self.chat.response_format
+        schema = (wanted.checker or wanted.schema) if wanted is not None else None
+        value, problem = check_json(text, schema, self.check_budget)
         if problem:
             raise ApiError(502, "Lingma's answer did not match the requested response format,"
                            f" even after a repair turn: {problem}", code="response_format_invalid")
+        return value
+
+    def _json_text(self, value: object) -> Iterator[events.Event]:
         text = json.dumps(value, ensure_ascii=False)
         self.output.counter.add(text)
         yield events.Text(text)
-        yield self._finish("stop")
 
     # -- shared ------------------------------------------------------------------------
     def _ask_again(self, answer: Answer, correction: str) -> ChatStream:
@@ -371,6 +479,26 @@ class Job:
             finish = stream.finish
             if finish is not None:
                 self.ctx.observers.lingma_finish(finish.status_code if finish.status_code is not None else 200)
+
+
+def tool_call_invalid(problems: list[str]) -> ApiError:
+    """The 502 of an answer whose calls are still invalid after its repair turn."""
+    return ApiError(502, "Lingma's answer did not call a function validly, even after a repair"
+                    " turn: " + "; ".join(problems)[:1000], code="tool_call_invalid")
+
+
+def has_tool_history(turns: tuple[Turn, ...]) -> bool:
+    """Tell whether a conversation holds earlier tool calls or tool results."""
+    return any(turn.calls or turn.role == "tool" for turn in turns)
+
+
+def continuation(sent: str, text: str) -> str:
+    """Return what of `text` follows `sent` in a stream: less a repeated opening, on a new line."""
+    if sent and text.startswith(sent):
+        return text[len(sent):]
+    if sent and text and not sent[-1].isspace() and not text[0].isspace():
+        return "\n" + text
+    return text
 
 
 def prompt_sections(chat: ChatRequest) -> list[str]:
@@ -424,7 +552,7 @@ def known_target(chat: ChatRequest, ctx: Context) -> Target | None:
         models = ctx.pool.models()
     except LingmaError:
         return None
-    return resolve_target(chat.model, chat.model_family, ctx.pool, ctx.aliases, models=models)
+    return resolve_target(chat.model, ctx.pool, ctx.aliases, models=models)
 
 
 def check_tool_choice(chat: ChatRequest) -> None:

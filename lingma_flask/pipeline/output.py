@@ -55,6 +55,15 @@ class OutputFilter:
         self.finish_reason = self.finish_reason or "stop"
         return text
 
+    def resume(self) -> None:
+        """Take more text after `flush()`: the answer goes on (a repair turn's text in a stream).
+
+        Only an answer that simply ended resumes; one cut by a stop string or the token limit
+        stays finished.
+        """
+        if self.finish_reason == "stop" and self.stop_sequence is None:
+            self.finish_reason = None
+
     def _search(self) -> str:
         """Look for a stop string in the new text; return what is now safe to send."""
         searched = len(self._tail)

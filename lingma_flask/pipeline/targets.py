@@ -1,7 +1,10 @@
-"""Which Lingma model a request goes to: keys, display names, aliases and client families.
+"""Which Lingma model a request goes to: keys, display names, aliases and vendor names.
 
-A model is named by its Lingma key, its display name (case-insensitive) or an alias from
-LINGMA_MODEL_ALIASES; a request that names none goes to Lingma's default model.
+One rule on every face: a model is named by its Lingma key, its display name
+(case-insensitive) or an alias from LINGMA_MODEL_ALIASES; a request that names none, or names
+a well-known vendor model that none of those match (`VENDOR_NAMES`: what clients send by
+default whatever the server offers), goes to Lingma's default model, and the answer echoes
+the name as sent. Any other unknown name is a 404 model_not_found.
 """
 
 from __future__ import annotations
@@ -54,12 +57,16 @@ class Target:
     info: ModelInfo | None = None   # when the registry lists the key
 
 
-# Names a client of one family sends whatever the server offers (Claude Code's claude-*,
-# Codex's gpt-*/o*/codex-*): on that family's route they mean Lingma's default model.
-FAMILIES = {
-    "claude": re.compile(r"claude-[\w.:@-]+", re.I),
-    "openai": re.compile(r"(gpt-[\w.:-]+|o[1-9][\w.:-]*|codex-[\w.:-]+|chatgpt-[\w.:-]+)", re.I),
-}
+# Names clients send by default whatever the server offers: OpenAI's (gpt-*, chatgpt-*,
+# codex-*, o1/o3/o4-mini...), Anthropic's (claude-*) and Qwen's (qwen*, as Qwen Code sends
+# qwen3.7-max). Unmatched, they mean Lingma's default model; on every face alike.
+VENDOR_NAMES = re.compile(r"(?:gpt-|chatgpt-|codex-|claude-)[\w.:@/-]+|o[1-9][\w.:-]*"
+                          r"|qwen[\w.:@/-]*", re.I)
+
+
+def is_vendor_name(name: str) -> bool:
+    """Tell whether a name is a well-known vendor model name (see `VENDOR_NAMES`)."""
+    return len(name) <= 256 and VENDOR_NAMES.fullmatch(name) is not None
 
 
 def requested_target(requested: str | None) -> Target:
@@ -68,22 +75,18 @@ def requested_target(requested: str | None) -> Target:
     return Target(name, name)
 
 
-def resolve_target(requested: str | None, family: str | None, pool: Pool,
-                   aliases: Mapping[str, str], *,
+def resolve_target(requested: str | None, pool: Pool, aliases: Mapping[str, str], *,
                    models: Sequence[ModelInfo] | None = None) -> Target:
     """Resolve a request's `model` (None: Lingma's default) or raise 404 model_not_found.
 
     The face passes the app's `pool` and `aliases`; `models` defaults to the pool's registry.
+    A vendor name that matches no model, alias or display name means the default model.
     """
     models = pool.models() if models is None else models
-    if requested is None:
-        key = default_model_key(models)
-        return Target(key, key, next((m for m in models if m.key == key), None))
-    found = find_model(requested, models, aliases)
-    if found is None and family in FAMILIES and FAMILIES[family].fullmatch(requested):
-        key = default_model_key(models)
-        found = next((m for m in models if m.key == key), None)
-        return Target(key, requested, found)
-    if found is None:
+    found = None if requested is None else find_model(requested, models, aliases)
+    if found is not None:
+        return Target(found.key, requested or found.key, found)
+    if requested is not None and not is_vendor_name(requested):
         raise model_not_found(requested)
-    return Target(found.key, requested, found)
+    key = default_model_key(models)
+    return Target(key, requested or key, next((m for m in models if m.key == key), None))

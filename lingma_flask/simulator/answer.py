@@ -1,9 +1,10 @@
 """Choose one ask's answer text and its reasoning from the prompt, markers and config.
 
-Precedence: `answer=B64` (exact text), `len=N` filler, `LINGMA_SIM_ANSWER`, `echo=full`, a tool call (tools offered, and
-either the tool choice demands a call or a tool marker asks for one in the user's own turn),
-a structured-output object, the
-text answer to tool results, and by default `You said: <last user turn, capped>`.
+Precedence: `repair=B64` on the gateway's repair turn, `then=B64` on a turn of tool results,
+`answer=B64` (exact text), `len=N`
+filler, `LINGMA_SIM_ANSWER`, `echo=full`, a tool call (tools offered, and either the tool choice
+demands a call or a tool marker asks for one in the user's own turn), a structured-output
+object, the text answer to tool results, and by default `You said: <last user turn, capped>`.
 """
 
 from __future__ import annotations
@@ -77,6 +78,13 @@ def exact_answer(value) -> str | None:
 
 
 def _fixed(cleaned: str, items: dict, config: SimConfig):
+    turn = conversation.last_user_turn(cleaned)
+    repair = exact_answer(items.get("repair"))
+    if repair is not None and conversation.is_repair_turn(turn):
+        return repair
+    then = exact_answer(items.get("then"))
+    if then is not None and conversation.is_tool_results(turn):
+        return then
     exact = exact_answer(items.get("answer"))
     if exact is not None:
         return exact

@@ -98,6 +98,11 @@ def has_block(turn: str, tag: str) -> bool:
     return f"<{tag}>" in turn and f"</{tag}>" in turn
 
 
+def is_repair_turn(turn: str) -> bool:
+    """True when the turn is the gateway's repair turn (a `<tool_call_error>` or `<json_error>`)."""
+    return has_block(turn, "tool_call_error") or has_block(turn, "json_error")
+
+
 def breaks_now(marker, turn: str, repair_tag: str) -> bool:
     """True when a `*_invalid` marker breaks this answer: `always`, or before the repair turn."""
     return bool(marker) and (marker == "always" or not has_block(turn, repair_tag))

@@ -330,9 +330,9 @@ def test_foreign_origin_is_403_permission_error(client):
 
 
 def test_unknown_model_is_404_not_found(client, pool):
-    err = envelope(client.post(URL, json=body(model="gpt-nope")), 404, "not_found_error")
-    assert "gpt-nope" in err["message"] and not pool.asks
-    envelope(client.post(COUNT, json=body(model="gpt-nope")), 404, "not_found_error")
+    err = envelope(client.post(URL, json=body(model="mistral-nope")), 404, "not_found_error")
+    assert "mistral-nope" in err["message"] and not pool.asks
+    envelope(client.post(COUNT, json=body(model="mistral-nope")), 404, "not_found_error")
 
 
 def test_body_over_the_limit_is_413(make_app, pool):

@@ -92,17 +92,19 @@ def test_a_repair_answer_in_many_chunks_is_read_whole(client, pool):
     assert data["choices"][0]["message"]["content"] == "Reading.\n"
 
 
-def test_a_failed_repair_drops_the_call_and_stops(client, pool):
+def test_a_failed_repair_drops_the_call_and_stops_under_drop(make_app, pool):
+    client = make_app(INVALID_TOOL_CALLS="drop").test_client()
     pool.script("Text around. ", BAD)
     pool.script(BAD)
     data = chat(client, tools=[READ]).get_json()
     choice = data["choices"][0]
     assert choice["finish_reason"] == "stop" and "tool_calls" not in choice["message"]
-    assert choice["message"]["content"] == "Text around. "
+    assert choice["message"]["content"] == "Text around. "   # the repair answer had no text
 
 
 @pytest.mark.parametrize("tool_choice", ["required", {"type": "function", "function": {"name": "read_file"}}])
-def test_a_required_call_that_never_comes_is_a_502(client, pool, tool_choice):
+def test_a_required_call_that_never_comes_is_a_502(make_app, pool, tool_choice):
+    client = make_app(INVALID_TOOL_CALLS="drop").test_client()
     pool.script("no call")
     pool.script(BAD)
     resp = chat(client, tools=[READ], tool_choice=tool_choice)

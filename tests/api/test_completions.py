@@ -30,9 +30,26 @@ def test_a_list_of_prompts_gives_one_choice_each_in_order(client, pool):
     assert [a[0] for a in pool.asks] == ["one", "two"]
 
 
-def test_default_max_tokens_is_openais_16(client, pool):
+def test_without_max_tokens_there_is_no_cap(client, pool):
+    # OpenAI's default of 16 would stop `llm` (which sends none) after a few words
     pool.script("word " * 100)
     data = client.post(URL, json={"prompt": "go"}).get_json()
+    assert data["choices"][0]["finish_reason"] == "stop"
+    assert data["choices"][0]["text"] == "word " * 100
+    assert data["usage"]["completion_tokens"] > 16
+
+
+def test_without_max_tokens_a_stream_is_not_capped_either(client, pool):
+    pool.script("word " * 50, "word " * 50)
+    body = client.post(URL, json={"prompt": "go", "stream": True}).get_data(as_text=True)
+    chunks = [c for c in payloads(body) if isinstance(c, dict) and c["choices"]]
+    assert "".join(c["choices"][0]["text"] for c in chunks) == "word " * 100
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_max_tokens_when_asked_still_cuts(client, pool):
+    pool.script("word " * 100)
+    data = client.post(URL, json={"prompt": "go", "max_tokens": 16}).get_json()
     assert data["choices"][0]["finish_reason"] == "length"
     assert data["usage"]["completion_tokens"] == 16
 

@@ -73,9 +73,9 @@ def test_invalid_json_is_400(client, data):
 
 
 def test_unknown_model_is_404(client, pool):
-    err = assert_envelope(client.post(URL, json={"model": "gpt-5", "messages": HI}), 404,
+    err = assert_envelope(client.post(URL, json={"model": "mistral-large", "messages": HI}), 404,
                           "model_not_found", "model")
-    assert "gpt-5" in err["message"]
+    assert "mistral-large" in err["message"]
     assert not pool.asks
 
 

@@ -153,6 +153,13 @@ def chat_tool():
     return [{"type": "function", "function": READ}]
 
 
+PATCH_CALL = ('<tool_call>\n{"name": "apply_patch", "arguments": {"input": "*** Begin Patch\\n'
+              '*** End Patch\\n"}}\n</tool_call>')
+PATCH_FORMAT = {"type": "grammar", "syntax": "lark", "definition": "start: patch"}
+CHAT_PATCH = {"type": "custom", "custom": {"name": "apply_patch", "format": {
+    "type": "grammar", "grammar": {"syntax": "lark", "definition": "start: patch"}}}}
+
+
 BUSY = lingma_errors.LingmaBusyError("busy", retry_after=2)
 CHAT, RESP, MSG = "/v1/chat/completions", "/v1/responses", "/v1/messages"
 
@@ -167,6 +174,10 @@ CASES = [
          script(Thought("hm"), "Hel", "lo")),
     Case("chat-stream-tools", "POST", CHAT, 200, chat(stream=True, tools=chat_tool()),
          script(CALL)),
+    Case("chat-custom-tool", "POST", CHAT, 200, chat(tools=[*chat_tool(), CHAT_PATCH]),
+         script(PATCH_CALL, "\n", CALL)),
+    Case("chat-stream-custom-tool", "POST", CHAT, 200, chat(stream=True, tools=[CHAT_PATCH]),
+         script(PATCH_CALL)),
     Case("chat-stream-fails", "POST", CHAT, 200, chat(stream=True),
          script("Hel", lingma_errors.LingmaUpstreamError("boom"))),
     Case("chat-stop-length", "POST", CHAT, 200, chat(max_tokens=1), script("one two three four")),
@@ -207,6 +218,17 @@ CASES = [
     Case("response-unknown-previous", "POST", RESP, 400,
          {"input": "hi", "previous_response_id": "resp_nope"}),
     Case("response-busy", "POST", RESP, 429, {"input": "hi"}, fail_ask(BUSY)),
+    Case("response-custom-tool", "POST", RESP, 200,
+         {"input": "hi", "tools": [{"type": "custom", "name": "apply_patch",
+                                    "format": PATCH_FORMAT}]}, script(PATCH_CALL)),
+    Case("response-stream-custom-tool", "POST", RESP, 200,
+         {"input": "hi", "stream": True, "tools": [{"type": "function", **READ},
+                                                   {"type": "custom", "name": "apply_patch"}]},
+         script("Look.\n", PATCH_CALL, "\n", CALL)),
+    Case("response-socket-plain-get", "GET", RESP, 426),
+    Case("response-socket-no-socket", "GET", "/responses", 426, kwargs={"headers": {
+        "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}}),
     # anthropic messages
     Case("message", "POST", MSG, 200, message()),
     Case("message-tools", "POST", MSG, 200,
@@ -228,6 +250,23 @@ CASES = [
     Case("count-tokens", "POST", "/v1/messages/count_tokens", 200,
          {"model": "claude-x", "messages": HI}),
     Case("count-tokens-invalid", "POST", "/v1/messages/count_tokens", 400, {"model": "claude-x"}),
+    Case("message-thread-not-found", "POST", MSG, 404,
+         message(thread={"type": "continue", "previous_message_id": "msg_nope"})),
+    Case("count-tokens-thread-not-found", "POST", "/v1/messages/count_tokens", 404,
+         message(thread={"type": "continue", "previous_message_id": "msg_nope"})),
+    # responses: input tokens; server state that is not kept
+    Case("input-tokens", "POST", "/v1/responses/input_tokens", 200,
+         {"model": "gpt-5", "input": "hi", "tools": [{"type": "function", **READ}]}),
+    Case("input-tokens-alias", "POST", "/responses/input_tokens", 200, {"input": "hi"}),
+    Case("input-tokens-unknown-model", "POST", "/v1/responses/input_tokens", 404,
+         {"model": "nope", "input": "hi"}),
+    Case("input-tokens-too-large", "POST", "/v1/responses/input_tokens", 413,
+         {"input": "x" * 5000}),
+    Case("response-conversation", "POST", RESP, 400, {"input": "hi", "conversation": "conv_1"}),
+    Case("conversations", "POST", "/v1/conversations", 400, {}),
+    Case("conversation-get", "GET", "/v1/conversations/conv_1", 400),
+    Case("conversation-items", "POST", "/v1/conversations/conv_1/items", 400, {"items": []}),
+    Case("conversation-delete", "DELETE", "/v1/conversations/conv_1", 400),
     # models
     Case("models", "GET", "/v1/models", 200, config={"MODEL_ALIASES": {"gpt-4o": "auto"}}),
     Case("models-alias", "GET", "/models", 200),
@@ -314,5 +353,6 @@ def test_every_documented_operation_has_a_case():
 
 def _matches_any(op, covered) -> bool:
     method, template = op
-    pattern = "^" + template.replace("{model_id}", ".+").replace("{name}", "[^/]+") + "$"
+    pattern = "^" + template.replace("{model_id}", ".+").replace("{name}", "[^/]+")
+    pattern = pattern.replace("{conversation_path}", ".+") + "$"
     return any(m == method and re.match(pattern, url) for m, url in covered)

@@ -88,7 +88,7 @@ def stream(client, **fields):
 def test_a_string_input_is_one_user_turn():
     chat = parse({"input": "hello", "model": "gpt-5"}).chat
     assert chat.turns == (Turn("user", "hello"),)
-    assert chat.model == "gpt-5" and chat.model_family == "openai" and chat.call_prefix == "call_"
+    assert chat.model == "gpt-5" and chat.call_prefix == "call_"
 
 
 def test_codex_items_render_in_order():
@@ -117,18 +117,19 @@ def test_codex_items_render_in_order():
                                        PastCall("call_2", "exec_command", "{}"))),
         Turn("tool", "A", call_id="call_1"),
         Turn("tool", "B", call_id="call_2"),
-        Turn("assistant", calls=(PastCall("call_3", "apply_patch", "*** P"),)),
+        Turn("assistant", calls=(PastCall("call_3", "apply_patch", '{"input": "*** P"}'),)),
         Turn("tool", "done", call_id="call_3"),
         Turn("user", "thanks"),
     )
 
 
-def test_function_tools_are_offered_and_other_kinds_left_out():
+def test_function_and_custom_tools_are_offered_and_other_kinds_left_out():
     tools = [WEATHER, {"type": "web_search"}, {"type": "custom", "name": "apply_patch"},
              {"type": "namespace", "name": "multi_agent_v1", "tools": [WEATHER]},
              {"type": "local_shell"}, {"type": "tool_search", "execution": "client"}]
     parsed = parse({"input": "x", "tools": tools, "tool_choice": "required"})
-    assert [t.name for t in parsed.chat.tools] == ["get_weather"]
+    assert [t.name for t in parsed.chat.tools] == ["get_weather", "apply_patch"]
+    assert [t.freeform for t in parsed.chat.tools] == [False, True]
     assert parsed.chat.tool_choice == ToolChoice.required()
     assert parsed.echo["tools"] == tools
 
@@ -520,7 +521,7 @@ def test_developer_messages_and_hosted_tools_in_the_prompt(client, pool):
     assert resp.status_code == 200
     prompt = pool.asks[-1][0]
     assert prompt.startswith("System instructions:\nYou are Codex.")
-    assert "get_weather" in prompt and "apply_patch" not in prompt and "web_search" not in prompt
+    assert "get_weather" in prompt and "apply_patch" in prompt and "web_search" not in prompt
     assert prompt.endswith("User:\nlist files\n\nAssistant:")
     assert resp.get_json()["tools"] == tools
 

@@ -60,7 +60,8 @@ def test_a_flood_of_broken_calls_logs_a_bounded_number_of_lines(client, pool, to
     resp = client.post(URL, json={"model": "qwen3-coder", "tools": [WEATHER],
                                   "messages": [{"role": "user", "content": "weather?"}]})
     assert resp.status_code == 200
-    assert resp.get_json()["choices"][0]["finish_reason"] == "stop"
+    # the invalid calls still named go back as given (LINGMA_INVALID_TOOL_CALLS=pass)
+    assert resp.get_json()["choices"][0]["finish_reason"] == "tool_calls"
     warnings = [r for r in tool_log if r.levelno >= logging.WARNING]
     assert len(warnings) <= eventlog.LOG_LIMIT + 2    # the first events, then one summary per check
     assert events(tool_log) == {"repair": 5_000, "failure": 5_000}   # still all accounted for

@@ -71,7 +71,7 @@ def test_valid_json_calls(arguments, expected):
     ({}, "read_file: 'path' is a required property"),
     (None, "read_file: 'path' is a required property"),
     ("", "read_file: 'path' is a required property"),
-    ({"path": 3}, "read_file: at $.path: 3 is not of type 'string'"),
+    ({"path": [3]}, "read_file: at $.path: [3] is not of type 'string'"),   # {"path": 3} is coerced
     ({"path": "a", "limit": "ten"}, "read_file: at $.limit: 'ten' is not of type 'integer'"),
     ({"path": "a", "limit": 0}, "read_file: at $.limit: 0 is less than the minimum of 1"),
     ({"path": "a", "extra": 1}, "read_file: Additional properties are not allowed ('extra' was unexpected)"),
@@ -188,7 +188,8 @@ def test_local_refs_resolve():
               "properties": {"path": {"$ref": "#/$defs/P"}}}
     tools = {"t": Tool("t", "", schema)}
     assert check_call(json_call("t", {"path": "x"}), tools) == ({"path": "x"}, None)
-    assert check_call(json_call("t", {"path": 1}), tools) == (None, "t: at $.path: 1 is not of type 'string'")
+    assert check_call(json_call("t", {"path": None}), tools) == (None, "t: at $.path: None is not of type 'string'")
+    assert check_call(json_call("t", {"path": 1}), tools) == ({"path": "1"}, None)   # coerced through the $ref
 
 
 def test_older_drafts_are_honoured():
@@ -278,14 +279,14 @@ def test_offering_and_parsing_compiles_nothing():
     ('{"age": 3}', {"type": "object", "properties": {"age": {"type": "integer"}}}, {"age": 3}),
     ("[1, 2]", {"type": "array", "items": {"type": "integer"}}, [1, 2]),
     ('"text"', {"type": "string"}, "text"),
+    ("Here it is: {\"a\": 1}", None, {"a": 1}),   # prose around the one object (issue 16)
+    ('```json\n{"a": 1}\n```\nHope this helps!', None, {"a": 1}),
 ])
 def test_check_json_accepts(text, schema, expected):
     assert check_json(text, schema) == (expected, None)
 
 
 @pytest.mark.parametrize("text, schema, problem_start", [
-    ("Here it is: {\"a\": 1}", None, "the answer is not valid JSON"),
-    ('```json\n{"a": 1}\n```\nHope this helps!', None, "the answer is not valid JSON"),
     ('{"a": 1', None, "the answer is not valid JSON"),
     ('{"a": NaN}', None, "the answer is not valid JSON: NaN is not valid JSON"),
     ("", None, "the answer is not valid JSON"),

@@ -111,14 +111,22 @@ class CodexRun:
     work: Path
 
 
+def with_websockets(config: str) -> str:
+    """A Codex config whose provider speaks the Responses WebSocket (`responses_websockets`)."""
+    return (config.replace("stream_idle_timeout_ms", "supports_websockets = true\nstream_idle_timeout_ms")
+            .replace("[features]\n", "[features]\nresponses_websockets = true\n"))
+
+
 def run_codex(binary: Path, tmp: Path, base_url: str, api_key: str, prompt: str, *,
-              model: str = "auto", idle_ms: int = 30000, timeout: float = 120) -> CodexRun:
-    """Run `codex exec --json` once in a fresh home and working directory."""
+              model: str = "auto", idle_ms: int = 30000, timeout: float = 120,
+              websockets: bool = False) -> CodexRun:
+    """Run `codex exec --json` once in a fresh home and working directory (over the Responses
+    WebSocket with `websockets`, falling back to HTTP as Codex does)."""
     home, work = tmp / "home", tmp / "work"
     (home / ".codex").mkdir(parents=True)
     work.mkdir()
-    (home / ".codex" / "config.toml").write_text(
-        CONFIG.format(model=model, base_url=base_url, idle_ms=idle_ms))
+    config = CONFIG.format(model=model, base_url=base_url, idle_ms=idle_ms)
+    (home / ".codex" / "config.toml").write_text(with_websockets(config) if websockets else config)
     (work / "secret.txt").write_text("SECRET-CONTENT-42\n")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
            "CODEX_HOME": str(home / ".codex"), "GW_API_KEY": api_key}

@@ -22,11 +22,11 @@ SETTINGS = {
 }
 SLACK = 1.5          # seconds a loaded 2-core machine may add to a configured timeout
 
-RETRY, NO_RETRY = ("Retry-After",), ("x-should-retry: false",)   # web/errors.py's table
+RETRY, NO_RETRY = ("Retry-After",), ("x-should-retry: false",)   # web/apierror.py's RETRY_ADVICE
 UPSTREAM = Expect(502, "lingma_upstream_error")
 CONNECTION = Expect(502, "lingma_connection_error")
 TIMEOUT = Expect(504, "lingma_timeout")
-FILTERED = Expect(400, "content_filter")
+FILTERED = Expect(400, "content_filter", headers=NO_RETRY)   # the same prompt is filtered again
 NOT_READY = Expect(503, "lingma_not_ready", headers=RETRY)
 NOT_LOGGED_IN = Expect(503, "lingma_not_logged_in", headers=NO_RETRY)
 QUOTA = Expect(429, "insufficient_quota", headers=NO_RETRY)

@@ -1,6 +1,8 @@
 """Codex CLI end to end: `codex exec` against real gunicorn + gevent + the simulator.
 
 The pinned CLI comes from tests/integration/agents.py (installed into a cache dir when missing).
+Codex offers `apply_patch` as a custom (freeform) tool only for a model its catalog marks so,
+such as `gpt-5.5`, a `gpt-*` name the gateway answers with Lingma's default model.
 """
 
 import base64
@@ -14,6 +16,7 @@ from tests.integration.gateway import API_KEY
 
 pytestmark = pytest.mark.integration
 THINKING = "dashscope_qwen_plus_20250428_thinking"
+PATCHING = "gpt-5.5"   # Codex's catalog offers apply_patch (freeform) for this name
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +77,34 @@ def test_failures_reach_codex_as_failed_responses(run, marker, words):
     result = run(f"fail [[sim:{marker}]]")
     assert result.returncode == 1
     assert words in result.stdout + result.stderr
+
+
+def patch_marker(patch):
+    """The simulator marker that makes the model call apply_patch with this patch."""
+    args = base64.urlsafe_b64encode(json.dumps({"input": patch}).encode()).decode()
+    return f"[[sim:tool=apply_patch,tool_args={args.rstrip('=')}]]"
+
+
+def test_apply_patch_creates_a_file(run):
+    patch = ("*** Begin Patch\n*** Add File: notes/hello.txt\n+Hello from Lingma\n+second line\n"
+             "*** End Patch\n")
+    result = run(f"create the file {patch_marker(patch)}", model=PATCHING)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (result.work / "notes" / "hello.txt").read_text() == "Hello from Lingma\nsecond line\n"
+    [change] = items(result, "file_change")
+    assert change["status"] == "completed"
+    assert [(c["path"].endswith("notes/hello.txt"), c["kind"]) for c in change["changes"]] == \
+        [(True, "add")]
+    assert result.last_message.startswith("Tool result: ")
+
+
+def test_apply_patch_changes_a_file(run):
+    patch = ("*** Begin Patch\n*** Update File: secret.txt\n@@\n-SECRET-CONTENT-42\n"
+             "+SECRET-CONTENT-43\n+and a new line\n*** End Patch\n")
+    result = run(f"change the file {patch_marker(patch)}", model=PATCHING)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (result.work / "secret.txt").read_text() == "SECRET-CONTENT-43\nand a new line\n"
+    [change] = items(result, "file_change")
+    assert change["status"] == "completed"
+    assert [(c["path"].endswith("secret.txt"), c["kind"]) for c in change["changes"]] == \
+        [(True, "update")]

@@ -56,7 +56,7 @@ def test_models_come_from_the_live_registry(client):
 
 def test_unknown_model_is_404(client):
     with pytest.raises(openai.NotFoundError) as info:
-        client.chat.completions.create(model="gpt-17", messages=ask("x"))
+        client.chat.completions.create(model="mistral-17", messages=ask("x"))
     assert info.value.code == "model_not_found" and info.value.request_id
 
 

@@ -31,10 +31,11 @@ from .coerce import json_type
 from .coerce import type_arguments
 from .complexity import measure
 from .complexity import too_long
+from .freeform import INPUT
 from .lenient import depth
-from .lenient import loads
-from .lenient import strip_fence
 from .lru import SizedLRU
+from .nearjson import coerce
+from .nearjson import extract
 from .payload import decode_arguments
 from .pieces import Call
 from .spec import Tool
@@ -46,6 +47,7 @@ CACHE_BYTES = 4_000_000  # this many bytes (about twice that as Python objects, 
 LISTED_TOOLS = 10
 ERRORS_SHOWN = 3
 MESSAGE_LIMIT = 200
+PASSED = "arguments"     # the key arguments that are not an object are passed on under
 TYPE_NAMES = {"null": "null", "boolean": "a boolean", "number": "a number", "string": "a string",
               "array": "an array", "object": "an object"}
 # A registry with no retrieve function: a $ref outside the schema fails instead of being fetched.
@@ -84,7 +86,10 @@ def check_call(call: Call, tools: dict[str, Tool], budget: Budget | None = None)
         return None, f"{call.name}: {parsed[1]}"
     problem = validate(parsed[0], schema, budget)
     if problem is not None:
-        return None, f"{call.name}: {problem}"
+        coerced = coerced_valid(parsed[0], schema, budget)
+        if coerced is None:
+            return None, f"{call.name}: {problem}"
+        return coerced[0], None
     return parsed
 
 
@@ -102,6 +107,8 @@ def arguments_object(call: Call, tool: Tool, schema: Compiled | None = None) -> 
     arguments = call.arguments
     if isinstance(arguments, str):
         arguments = decode_arguments(arguments)
+    if tool.freeform and isinstance(arguments, str):   # a custom tool's text, given bare
+        arguments = {INPUT: arguments}
     if arguments is None:
         arguments = {}
     if not isinstance(arguments, dict):
@@ -111,22 +118,70 @@ def arguments_object(call: Call, tool: Tool, schema: Compiled | None = None) -> 
     return arguments, None
 
 
+def given_arguments(call: Call, tools: dict[str, Tool]) -> dict[str, Any]:
+    """Return a call's arguments as the model gave them, to pass an invalid call on as it is.
+
+    As given when they are a JSON object (XML values typed by the tool's schema when the tool
+    is offered). Anything else (a string that is not JSON, a list, a number) is wrapped as
+    `{"arguments": value}`: every client's parser takes an object (Anthropic's `input` must be
+    one, and LangChain files a call whose arguments are not one as invalid, never running
+    it), and the agent's validation then names the arguments the model left out. A custom
+    tool's text becomes its one `input`, as when it is valid.
+    """
+    tool = tools.get(call.name or "")
+    if tool is not None:
+        parsed = arguments_object(call, tool)
+        if parsed[1] is None:
+            return parsed[0]
+    arguments = call.arguments
+    if isinstance(arguments, str):
+        arguments = decode_arguments(arguments)
+    if arguments is None:
+        return {}
+    if isinstance(arguments, dict):
+        return arguments
+    if tool is not None and tool.freeform:
+        text = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+        return {INPUT: text}
+    return {PASSED: arguments}
+
+
 def check_json(text: str, schema: Compiled | dict | None,
                budget: Budget | None = None) -> tuple[Any, str | None]:
     """Return (value, None) for an answer that is the JSON asked for, else (None, problem).
 
-    A code fence around the whole answer is forgiven; prose is not. The value must be an
-    object unless the schema's `type` asks for something else.
+    The JSON may come fenced or set in prose (`nearjson.extract`: the one object, or the
+    array a schema asks for); scalars of the wrong type are coerced toward the schema when
+    that makes the value valid. The value must be an object unless the schema's `type` asks
+    for something else.
     """
+    raw = schema.schema if isinstance(schema, Compiled) else schema
+    opener = "[" if isinstance(raw, dict) and raw.get("type") == "array" else "{"
     try:
-        value = loads(strip_fence(text))
+        value = extract(text, opener)
     except ValueError as error:
         return None, f"the answer is not valid JSON: {_short(str(error))}"
-    raw = schema.schema if isinstance(schema, Compiled) else schema
     if _wants_object(raw) and not isinstance(value, dict):
         return None, f"the answer must be a JSON object, not {_json_type_name(value)}"
-    problem = validate(value, schema, budget) if raw is not None else _depth_problem(value)
-    return (None, problem) if problem else (value, None)
+    if raw is None:
+        problem = _depth_problem(value)
+        return (None, problem) if problem else (value, None)
+    problem = validate(value, schema, budget)
+    if problem is None:
+        return value, None
+    coerced = coerced_valid(value, schema, budget)
+    return (coerced[0], None) if coerced is not None else (None, problem)
+
+
+def coerced_valid(value: Any, schema: Any, budget: Budget | None = None) -> tuple[Any] | None:
+    """Return (value coerced toward the schema,) when coercing changed it into a valid one, else None."""
+    entry = compiled(schema)
+    if entry.problem:
+        return None
+    changed = coerce(value, entry.schema)
+    if changed == value or validate(changed, entry, budget) is not None:
+        return None
+    return (changed,)
 
 
 def validate(instance: Any, schema: Any, budget: Budget | None = None) -> str | None:

@@ -66,7 +66,7 @@ def schema_types(schema: Any, root: Any, level: int = 0) -> set[str]:
                 continue
             seen.add(id(node))
             types |= _own_types(node)
-            following.extend(_branches(node, root))
+            following.extend(branches(node, root))
         layer, level = following, level + 1
     return types
 
@@ -80,15 +80,16 @@ def _own_types(schema: dict) -> set[str]:
     return types
 
 
-def _branches(schema: dict, root: Any) -> list:
+def branches(schema: dict, root: Any) -> list:
+    """Return the subschemas a schema stands for: its local $ref's target, or its anyOf/oneOf/allOf."""
     if isinstance(schema.get("$ref"), str):
-        return [_local_ref(root, schema["$ref"])]
-    branches = []
+        return [local_ref(root, schema["$ref"])]
+    found = []
     for key in ("anyOf", "oneOf", "allOf"):
         value = schema.get(key)
         if isinstance(value, list):
-            branches.extend(value)
-    return branches
+            found.extend(value)
+    return found
 
 
 def _declared(declared: Any) -> set[str]:
@@ -118,7 +119,7 @@ def json_type(value: Any) -> str | None:
     return _CONTAINER_TYPES.get(type(value))
 
 
-def _local_ref(root: Any, ref: str) -> Any:
+def local_ref(root: Any, ref: str) -> Any:
     """Return the part of the root schema a "#/a/b" reference points at (None if it does not)."""
     if not ref.startswith("#"):
         return None

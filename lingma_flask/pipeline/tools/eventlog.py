@@ -1,4 +1,4 @@
-"""JSON log lines about tool events (calls, repairs, failures), a bounded number per request.
+"""JSON log lines about tool events (calls, repairs, failures, dropped calls), a bounded number per request.
 
 A request logs its first LOG_LIMIT tool events one line each and the rest as one summary
 line (`RequestEvents`): one answer may hold thousands of broken blocks. Counting the events

@@ -50,10 +50,10 @@ def decode_json(raw: str, text: str) -> list[Piece]:
     items = value if isinstance(value, list) else [value]
     if not items or not all(isinstance(item, dict) for item in items):
         return [Broken(raw, NOT_A_CALL)]
-    return [_call(raw, item) for item in items]
+    return [call_from(raw, item) for item in items]
 
 
-def _call(raw: str, item: dict) -> Call:
+def call_from(raw: str, item: dict) -> Call:
     """Build a Call from one JSON object, also accepting OpenAI's {"function": {...}} shape."""
     if isinstance(item.get("function"), dict):
         item = item["function"]

@@ -20,18 +20,24 @@ class Tool:
     """A function offered to the model, with a JSON Schema for its arguments.
 
     `checker` is the schema compiled when the request was parsed (`check.Compiled`); without
-    one, a check compiles `parameters` itself.
+    one, a check compiles `parameters` itself. `freeform` marks a client's custom tool offered
+    as a function of one string (`freeform.py`): its calls go back as custom tool calls.
     """
 
     name: str
     description: str = ""
     parameters: dict = field(default_factory=_empty_object_schema)
     checker: Any = field(default=None, compare=False, repr=False)
+    freeform: bool = False
 
 
 @dataclass(frozen=True)
 class ToolCall:
-    """A checked call: an id, an offered tool's name and a JSON object of arguments."""
+    """A checked call: an id, an offered tool's name and a JSON object of arguments.
+
+    A call passed on invalid (LINGMA_INVALID_TOOL_CALLS=pass) carries what the model gave: a
+    name that may not be offered, and arguments that may break the schema (`check.given_arguments`).
+    """
 
     id: str
     name: str
