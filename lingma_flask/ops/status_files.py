@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..lingma import procutil
+
 log = logging.getLogger(__name__)
 
 STALE_SECONDS = 15.0     # a state file older than this is a dead (or hung) worker's
@@ -29,19 +31,9 @@ RESTART_TTL = 30.0       # a restart request nobody took within this is dropped
 STATE_FILE = re.compile(r"^w(\d{1,6})\.json$")
 
 
-def pid_alive(pid: object) -> bool:
-    """Tell whether a process with this pid exists (another user's counts as alive)."""
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
+def live_pid(pid: object) -> bool:
+    """Tell whether `pid` (read from a shared file, so of any type) names a running process."""
+    return isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 and procutil.pid_alive(pid)
 
 
 def write_atomically(path: Path, data: dict[str, Any]) -> None:
@@ -136,6 +128,6 @@ class StatusFolder:
 def is_live(state: dict[str, Any], index: int) -> bool:
     """Tell whether a state file is a living worker's: its own index, pid alive, fresh."""
     updated = state.get("updated")
-    return (state.get("index") == index and pid_alive(state.get("pid"))
+    return (state.get("index") == index and live_pid(state.get("pid"))
             and isinstance(updated, (int, float)) and time.time() - updated <= STALE_SECONDS
             and isinstance(state.get("instances"), list) and isinstance(state.get("requests"), list))

@@ -1,7 +1,8 @@
-"""A tiny HTTP server that gives every request one fixed answer and remembers what it got."""
+"""Tiny HTTP servers for the tests: one fixed answer to every request; an alert webhook."""
 
 from __future__ import annotations
 
+import json
 import threading
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
@@ -48,3 +49,26 @@ class StubServer:
         """Stop serving and close the socket."""
         self._server.shutdown()
         self._server.server_close()
+
+
+SECRET_PATH = "/hooks/T0/s3cr3t-token"   # a webhook URL's path carries its secret
+
+
+class Webhook(BaseHTTPRequestHandler):
+    """An alert webhook that records the path and JSON body of every POST to it."""
+
+    received: list = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((self.path, json.loads(body)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def texts(received) -> list[str]:
+    """The alert texts a `Webhook` received, in order."""
+    return [body["text"] for _, body in received]

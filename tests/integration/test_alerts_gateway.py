@@ -1,8 +1,6 @@
 """Alerts under real gunicorn: a logout and the login after it reach the webhook from the worker."""
 
-import http.server
 import json
-import threading
 import urllib.request
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
@@ -11,38 +9,10 @@ import pytest
 
 from lingma_flask.lingma.instance import wait_until
 from tests.integration.gateway import Gateway
+from tests.integration.stub import SECRET_PATH
+from tests.integration.stub import texts
 
 pytestmark = pytest.mark.integration
-SECRET_PATH = "/hooks/T0/s3cr3t-token"
-
-
-class Receiver(http.server.BaseHTTPRequestHandler):
-    """A webhook that records every JSON body posted to it."""
-
-    received: list = []
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append((self.path, json.loads(body)))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def webhook():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    Receiver.received = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}{SECRET_PATH}", Receiver.received
-    server.shutdown()
-    server.server_close()
-
-
-def texts(received):
-    return [body["text"] for _, body in received]
 
 
 def test_logout_and_login_are_alerted_from_the_worker(tmp_path, webhook):
