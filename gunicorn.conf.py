@@ -17,6 +17,7 @@ from lingma_flask.settings_reader import SettingError
 from lingma_flask.settings_reader import Settings
 from lingma_flask.settings_reader import environment
 from lingma_flask.web.gunicorn_worker import JsonErrorWorker
+from lingma_flask.web.gunicorn_worker import NoAccessLogger
 
 
 def _setting(read, *args):
@@ -80,6 +81,7 @@ control_socket_disable = True
 # included, secrets scrubbed; the app writes one line per request (id, route, model,
 # instance, status, first-token and total ms), so gunicorn's access line is off.
 accesslog = None
+logger_class = NoAccessLogger  # nor are its atoms built per request
 errorlog = "-"
 logconfig_dict = gunicorn_logconfig(_setting(_SETTINGS.choice, "LOG_FORMAT", LOG_FORMATS))
 

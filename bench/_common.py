@@ -66,12 +66,13 @@ def raise_nofile() -> int:
     return target
 
 
-def start_gateway(config: str = "gunicorn.conf.py", **env):
+def start_gateway(config: str = "gunicorn.conf.py", app: str = "wsgi:app", **env):
     """Start gunicorn (one gevent worker) serving the app against its own simulator.
 
     Reuses `tests/integration/gateway.Gateway`, but sends gunicorn's output to a file instead
     of a pipe: the worker writes an access-log line per request with a blocking write, and a
     pipe drained by a busy benchmark process could stall the worker's whole hub.
+    `app` is the WSGI app gunicorn serves (`bench/seed_compare.py` serves a bare floor app).
     Returns the started gateway; call `.stop()` (and `.cleanup()`) in a `finally`.
     """
     import subprocess
@@ -85,7 +86,7 @@ def start_gateway(config: str = "gunicorn.conf.py", **env):
             self.log_path = self.work_dir / "gunicorn.log"
             self._log = open(self.log_path, "w")
             self.proc = subprocess.Popen(
-                [str(GUNICORN), "-c", config, "-b", "127.0.0.1:0", "wsgi:app"],
+                [str(GUNICORN), "-c", config, "-b", "127.0.0.1:0", app],
                 cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
             deadline = time.monotonic() + timeout
             while not self.url:
@@ -267,3 +268,11 @@ def _read_events(sock, on_data) -> int:
 def strip_stamps(text: str) -> str:
     """Remove the simulator's `|<ns>|` stamps from answer text."""
     return STAMP.sub("", text)
+
+
+def pss_kb(pid: int) -> int:
+    """Proportional set size (kB) of process `pid`, from /proc/<pid>/smaps_rollup."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    raise KeyError("Pss")

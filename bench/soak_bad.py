@@ -62,11 +62,12 @@ def client_request(port: int, spec: Spec) -> tuple[int, str]:
     """Send a variant with http.client; return the status and the start of the body."""
     body, extra = body_of(spec, spec.variant)
     headers = {**spec.face.headers(), **extra}
-    method = "GET" if spec.variant == "wrong_method" else "POST"
+    # PUT: no face takes it (GET /v1/responses is the WebSocket upgrade: 426 without one)
+    method = "PUT" if spec.variant == "wrong_method" else "POST"
     path = "/v1/no-such-route" if spec.variant == "unknown_route" else spec.face.path
     conn = connect(port)
     try:
-        conn.request(method, path, body=None if method == "GET" else body, headers=headers)
+        conn.request(method, path, body=None if method == "PUT" else body, headers=headers)
         resp = conn.getresponse()
         return resp.status, resp.read().decode(errors="replace")
     finally:

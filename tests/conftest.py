@@ -1,4 +1,6 @@
-"""What every test shares: Flask's test client closes a response as a server would.
+"""What every test shares: Flask's test client closes a response as a server would; and the
+agent CLIs and clients the integration tests drive are installed in the background while the
+other tests run (tests/integration/prefetch.py).
 
 A WSGI server (gunicorn, werkzeug's) closes every response after its last byte; the request
 log line is written then (web/requestlog.py). Flask's test client leaves an unbuffered response
@@ -39,3 +41,10 @@ class ServedClient(FlaskClient):
 
 
 flask.Flask.test_client_class = ServedClient
+
+
+def pytest_collection_finish(session) -> None:
+    """Start installing the clients the collected tests need, in the background."""
+    from tests.integration import prefetch
+
+    prefetch.start([item.nodeid for item in session.items])

@@ -66,11 +66,18 @@ def agents_dir() -> Path:
     return Path(given) if given else Path(platformdirs.user_cache_dir("lingma-flask")) / "agents"
 
 
-def install() -> str:
-    """Run install_agents.sh (npm is needed: skip, or fail under CI, without it); return its stderr."""
+def install(ready) -> str:
+    """Run install_agents.sh unless `ready()` once the install lock is held (the background
+    install, tests/integration/prefetch.py, may have done it); return its stderr. npm is
+    needed: skip, or fail under CI, without it."""
+    from tests.integration.prefetch import install_lock
+
     require_tool("npm", "npm")
-    done = subprocess.run(["sh", str(INSTALL_SCRIPT), str(agents_dir())], capture_output=True,
-                          text=True, timeout=900)
+    with install_lock():
+        if ready():
+            return ""
+        done = subprocess.run(["sh", str(INSTALL_SCRIPT), str(agents_dir())], capture_output=True,
+                              text=True, timeout=900)
     return done.stderr
 
 
@@ -84,12 +91,17 @@ def give_up(reason: str) -> None:
 def codex_binary() -> Path:
     """Return the pinned Codex CLI, installing it first if needed; skip when impossible."""
     path = agents_dir() / "node_modules" / ".bin" / "codex"
-    if _version(path) == CODEX_VERSION:
+    if codex_ready():
         return path
-    stderr = install()
-    if _version(path) != CODEX_VERSION:
+    stderr = install(codex_ready)
+    if not codex_ready():
         give_up(f"could not install Codex CLI {CODEX_VERSION}: {stderr[-2000:]}")
     return path
+
+
+def codex_ready() -> bool:
+    """Whether the pinned Codex CLI is installed."""
+    return _version(agents_dir() / "node_modules" / ".bin" / "codex") == CODEX_VERSION
 
 
 def _version(path: Path) -> str | None:
@@ -164,12 +176,17 @@ def _claude_version(path: Path | None) -> str | None:
     return words[0] if done.returncode == 0 and words else None
 
 
+def claude_ready() -> bool:
+    """Whether the pinned Claude Code CLI is installed."""
+    return _claude_version(_claude_path()) == CLAUDE_CODE_VERSION
+
+
 def claude_binary() -> Path:
     """Return the pinned Claude Code CLI, installing it first if needed; skip when impossible."""
-    if _claude_version(_claude_path()) == CLAUDE_CODE_VERSION:
+    if claude_ready():
         return _claude_path()
-    stderr = install()
-    if _claude_version(_claude_path()) != CLAUDE_CODE_VERSION:
+    stderr = install(claude_ready)
+    if not claude_ready():
         give_up(f"could not install Claude Code {CLAUDE_CODE_VERSION}: {stderr[-2000:]}")
     return _claude_path()
 

@@ -40,13 +40,20 @@ def clients_dir() -> Path:
     return agents_dir() / "clients"
 
 
-def _install(kind: str) -> str:
-    done = subprocess.run(["sh", str(INSTALL_SCRIPT), str(clients_dir()), kind, sys.executable],
-                          capture_output=True, text=True, timeout=900)
+def _install(kind: str, ready) -> str:
+    """Run install_clients.sh for `kind` unless `ready()` once the install lock is held (the
+    background install, tests/integration/prefetch.py, may have done it); return its stderr."""
+    from tests.integration.prefetch import install_lock
+
+    with install_lock():
+        if ready():
+            return ""
+        done = subprocess.run(["sh", str(INSTALL_SCRIPT), str(clients_dir()), kind, sys.executable],
+                              capture_output=True, text=True, timeout=900)
     return done.stderr
 
 
-def _npm_ready() -> bool:
+def npm_ready() -> bool:
     modules = clients_dir() / "npm" / "node_modules"
     for name, version in NPM_PINS.items():
         try:
@@ -57,7 +64,7 @@ def _npm_ready() -> bool:
     return True
 
 
-def _venv_ready(venv: str, pins: dict[str, str]) -> bool:
+def venv_ready(venv: str, pins: dict[str, str]) -> bool:
     site = clients_dir() / venv / "lib"
     return all(any(site.glob(f"python*/site-packages/{name.replace('-', '_')}-{version}.dist-info"))
                for name, version in pins.items())
@@ -65,28 +72,28 @@ def _venv_ready(venv: str, pins: dict[str, str]) -> bool:
 
 def npm_modules() -> Path:
     """The node_modules dir of the pinned npm clients, installing them first if needed."""
-    if not _npm_ready():
+    if not npm_ready():
         require_tool("npm", "npm")
-        stderr = _install("npm")
-        if not _npm_ready():
+        stderr = _install("npm", npm_ready)
+        if not npm_ready():
             give_up(f"could not install the npm clients {NPM_PINS}: {stderr[-2000:]}")
     return clients_dir() / "npm" / "node_modules"
 
 
 def python_clients() -> Path:
     """The python of the litellm + smolagents venv, installing it first if needed."""
-    if not _venv_ready("venv-py", PYTHON_PINS):
-        stderr = _install("python")
-        if not _venv_ready("venv-py", PYTHON_PINS):
+    if not venv_ready("venv-py", PYTHON_PINS):
+        stderr = _install("python", lambda: venv_ready("venv-py", PYTHON_PINS))
+        if not venv_ready("venv-py", PYTHON_PINS):
             give_up(f"could not install {PYTHON_PINS}: {stderr[-2000:]}")
     return clients_dir() / "venv-py" / "bin" / "python"
 
 
 def aider_binary() -> Path:
     """The pinned aider, installing it into its venv first if needed."""
-    if not _venv_ready("venv-aider", AIDER_PINS):
-        stderr = _install("aider")
-        if not _venv_ready("venv-aider", AIDER_PINS):
+    if not venv_ready("venv-aider", AIDER_PINS):
+        stderr = _install("aider", lambda: venv_ready("venv-aider", AIDER_PINS))
+        if not venv_ready("venv-aider", AIDER_PINS):
             give_up(f"could not install {AIDER_PINS}: {stderr[-2000:]}")
     return clients_dir() / "venv-aider" / "bin" / "aider"
 

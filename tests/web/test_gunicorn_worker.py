@@ -8,6 +8,7 @@ from gunicorn.http.errors import InvalidHeader
 from gunicorn.http.errors import LimitRequestLine
 
 from lingma_flask.web.gunicorn_worker import JsonErrorWorker
+from lingma_flask.web.gunicorn_worker import NoAccessLogger
 
 
 class Log:
@@ -83,3 +84,22 @@ def test_the_path_of_a_request_line_too_long_is_read_from_the_parser_frames():
     except LimitRequestLine as exc:
         _, _, body, _ = answer(None, exc)
     assert json.loads(body)["type"] == "error"   # Anthropic's envelope: the path was found
+
+
+def test_the_access_logger_builds_nothing_per_request(monkeypatch):
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    built = []
+    monkeypatch.setattr(Logger, "atoms", lambda *args: built.append(args) or {})
+    logger = NoAccessLogger(Config())
+    assert logger.access(object(), object(), {}, 0.1) is None and built == []
+
+
+def test_the_sigterm_handler_tells_the_app_at_once():
+    told = []
+    worker = JsonErrorWorker.__new__(JsonErrorWorker)
+    worker.alive = True
+    worker.on_exit_signal = lambda: told.append(True)
+    worker.handle_exit(15, None)
+    assert worker.alive is False and told == [True]
