@@ -94,7 +94,7 @@ def parse_messages_request(data: Any, counting: bool = False) -> tuple[ChatReque
         tools=tuple(tools.offered()),
         tool_choice=choice,
         parallel_tools=parallel,
-        response_format=response_format(body, tools.budget),
+        response_format=response_format(body, tools),
         call_prefix=CALL_PREFIX,
         ignored=ignored_fields(data, USED) + tools.server_names(),
     )
@@ -269,12 +269,19 @@ class ToolSet:
     def __init__(self, specs: list[ToolSpec], budget: Budget | None = None):
         self.tools: dict[str, Tool] = {}
         self.deferred: dict[str, Tool] = {}
-        self.budget = budget or compile_budget()   # compiling every schema of the request
+        self._budget = budget   # compiling every schema of the request: made when one comes
         self.servers = tuple(s.name or s.type for s in specs if not s.is_custom and s.type is not None)
         for index, spec in enumerate(specs):
             if spec.is_custom and spec.name:   # a custom tool has a name: ToolSpec checks it
                 tool = to_tool(spec.name, spec, f"tools[{index}].input_schema", self.budget)
                 (self.deferred if spec.defer_loading else self.tools)[spec.name] = tool
+
+    @property
+    def budget(self) -> Budget:
+        """The budget shared by compiling every schema of the request (made at the first)."""
+        if self._budget is None:
+            self._budget = compile_budget()
+        return self._budget
 
     def load(self, name: str) -> None:
         """A deferred tool was referenced: offer it from now on."""
@@ -325,12 +332,17 @@ def tool_choice(spec: ToolChoiceSpec | None, tools: ToolSet) -> tuple[ToolChoice
     return ToolChoice(mode), parallel
 
 
-def response_format(body: MessagesFields, budget: Budget | None = None) -> ResponseFormat | None:
-    """Return the structured-output request (`output_config.format` or `output_format`)."""
+def response_format(body: MessagesFields, tools: ToolSet | None = None) -> ResponseFormat | None:
+    """Return the structured-output request (`output_config.format` or `output_format`).
+
+    Its schema is compiled on the budget of the request's `tools`, when given.
+    """
     spec = body.output_config.format if body.output_config else None
     param = "output_config.format.schema" if spec else "output_format.schema"
     spec = spec or body.output_format
     if spec is None:
         return None
-    checker = None if spec.schema_ is None else checked_schema(spec.schema_, param, budget)
+    checker = None
+    if spec.schema_ is not None:
+        checker = checked_schema(spec.schema_, param, tools.budget if tools is not None else None)
     return ResponseFormat(spec.schema_, checker=checker)

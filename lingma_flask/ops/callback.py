@@ -15,8 +15,6 @@ import logging
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
-import requests
-
 from ..web.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -65,6 +63,8 @@ def check_callback(url: str, expected: dict) -> str:
 
 def deliver(url: str, expected: dict) -> int:
     """Check a pasted callback and GET it from Lingma's port; return Lingma's HTTP status."""
+    import requests  # here, not at the top: only a pasted login needs it (5 MB per worker)
+
     target = check_callback(url, expected)
     session = requests.Session()
     session.trust_env = False  # never through a proxy

@@ -11,7 +11,6 @@ import functools
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 
-import yaml
 from flask import Blueprint
 
 SPEC = files("lingma_flask") / "openapi.yaml"   # docs/openapi.yaml, linked into the package
@@ -22,6 +21,8 @@ bp = Blueprint("openapi", __name__)
 @functools.cache
 def load_spec(path: Traversable = SPEC) -> dict:
     """Return the OpenAPI document at `path` (YAML anchors expanded), read once."""
+    import yaml  # here, not at the top: read once per process, on the first request
+
     with path.open(encoding="utf-8") as spec:
         return yaml.safe_load(spec)
 

@@ -14,7 +14,6 @@ import re
 from urllib.parse import urlsplit
 
 import ada_url
-import segno
 
 MAX_URL_LENGTH = 2048
 LOGIN_DOMAIN = "aliyun.com"
@@ -61,6 +60,8 @@ def on_login_domain(host: str) -> bool:
 
 def qr_svg(url: str) -> bytes:
     """Render `url` as a QR code in a standalone SVG document."""
+    import segno  # here, not at the top: only the status page draws one (0.7 MB per worker)
+
     code = segno.make(url, error="m", micro=False)
     buffer = io.BytesIO()
     code.save(buffer, kind="svg", scale=4, border=4, dark="#000", light="#fff",

@@ -48,7 +48,8 @@ from .tokens import TokenCounter
 from .tokens import estimate_prompt_tokens
 from .tokens import estimate_tokens
 from .tools import contract
-from .tools.budget import check_budget
+from .tools.budget import Budget
+from .tools.budget import check_budget as new_check_budget
 from .tools.check import check_json
 from .tools.eventlog import RequestEvents
 from .tools.parser import Broken
@@ -154,7 +155,7 @@ class Job:
         self._streams: list[ChatStream] = []
         self._thinking_inline = False
         self.filtered: LingmaContentFilterError | None = None
-        self.check_budget = check_budget()   # every schema check of this job, repair turn included
+        self._check_budget: Budget | None = None   # made by the first check (`check_budget`)
         self.tool_log = RequestEvents()   # the first tool events logged, the rest summed
         # Call markup is parsed out of every answer to a request with tools or tool history,
         # whatever the tool choice: the prompt's <tool_call> blocks invite more of them.
@@ -164,6 +165,16 @@ class Job:
         # (is it prose, event), or None when text goes out as it comes.
         holds = self.offered and not self.json_mode and (not chat.stream or chat.tool_choice.requires_call)
         self._held: list[tuple[bool, events.Text]] | None = [] if holds else None
+
+    @property
+    def check_budget(self) -> Budget:
+        """The budget every schema check of this job shares, repair turn included.
+
+        Made at the first check: most chats offer no tools and want no format, and check nothing.
+        """
+        if self._check_budget is None:
+            self._check_budget = new_check_budget()
+        return self._check_budget
 
     # -- starting --------------------------------------------------------------------
     @property
