@@ -22,6 +22,9 @@ from tests.integration import agents
 from tests.integration import more_clients
 
 ROOT = Path(__file__).resolve().parents[2]
+# the running install, kept referenced: a Popen collected while its process runs warns
+# (ResourceWarning), which the suite turns into an error in whatever test is running then
+_STARTED: list[subprocess.Popen] = []
 NEEDS = ("test_codex.py", "test_claude_code.py", "test_responses_ws.py", "test_tool_loop.py",
          "test_more_clients.py", "test_python_clients.py")
 
@@ -62,8 +65,9 @@ def start(nodeids: list[str]) -> None:
     folder = agents.agents_dir()
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "prefetch.log", "w") as log:
-        subprocess.Popen([sys.executable, "-m", "tests.integration.prefetch"], cwd=ROOT, stdout=log,
-                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        _STARTED.append(subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.prefetch"], cwd=ROOT, stdout=log,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True))
 
 
 def main() -> int:
