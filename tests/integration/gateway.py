@@ -114,6 +114,22 @@ class Gateway:
         except (OSError, ValueError):
             return False
 
+    def json_lines(self, since: int = 0) -> list[dict]:
+        """The JSON objects among the output lines from line `since` on (logs are JSON lines)."""
+        out = []
+        for line in self.lines[since:]:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                out.append(entry)
+        return out
+
+    def request_lines(self, since: int = 0) -> list[dict]:
+        """The request log lines (route, status, finish_reason, ...) from line `since` on."""
+        return [entry for entry in self.json_lines(since) if "route" in entry]
+
     def lingma_pids(self) -> list[int]:
         """The pids of the Lingma (simulator) processes the worker spawned."""
         return [i["pid"] for i in self.health()[1]["instances"] if i.get("pid")]

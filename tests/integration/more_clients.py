@@ -164,20 +164,7 @@ def checks_by_name(run: ClientRun, *keys: str) -> dict[tuple, dict]:
     return {tuple(line.get(k) for k in keys): line for line in run.json_lines()}
 
 
-def request_lines(gateway, since: int) -> list[dict]:
-    """The gateway's request log lines (route, status, finish_reason, ...) after line `since`."""
-    out = []
-    for line in gateway.lines[since:]:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and "route" in entry:
-            out.append(entry)
-    return out
-
-
 def wait_requests(gateway, since: int, count: int) -> list[dict]:
     """The request lines after `since`, once there are `count` (a line is written on close)."""
-    wait_until(lambda: len(request_lines(gateway, since)) >= count, 10)
-    return request_lines(gateway, since)
+    wait_until(lambda: len(gateway.request_lines(since)) >= count, 10)
+    return gateway.request_lines(since)

@@ -20,25 +20,12 @@ def claude():
     return claude_binary()
 
 
-def request_lines(gateway, since: int) -> list[dict]:
-    """The gateway's request log lines written after line `since`."""
-    out = []
-    for line in gateway.lines[since:]:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and "route" in entry:
-            out.append(entry)
-    return out
-
-
 def run(claude, gateway, tmp_path, prompt, expected_requests, **kwargs):
     """Run Claude Code once; return its run and the request log lines it caused."""
     mark = len(gateway.lines)
     done = run_claude(claude, tmp_path, gateway.url, API_KEY, prompt, **kwargs)
-    wait_until(lambda: len(request_lines(gateway, mark)) >= expected_requests, 10)
-    return done, request_lines(gateway, mark)
+    wait_until(lambda: len(gateway.request_lines(mark)) >= expected_requests, 10)
+    return done, gateway.request_lines(mark)
 
 
 def messages(lines):

@@ -42,27 +42,14 @@ def b64(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def log_entries(gateway, since: int) -> list[dict]:
-    """The gateway's JSON log lines written after line `since`."""
-    out = []
-    for line in gateway.lines[since:]:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict):
-            out.append(entry)
-    return out
-
-
 def requests_after(gateway, since: int, route: str) -> list[dict]:
     """The request log lines of `route` written after line `since`."""
-    return [e for e in log_entries(gateway, since) if e.get("route") == route]
+    return [e for e in gateway.json_lines(since) if e.get("route") == route]
 
 
 def tool_events(gateway, since: int) -> list[dict]:
     """The tool events (logger lingma_flask.tools) written after line `since`."""
-    return [json.loads(e["message"]) for e in log_entries(gateway, since)
+    return [json.loads(e["message"]) for e in gateway.json_lines(since)
             if e.get("logger") == "lingma_flask.tools"]
 
 
