@@ -55,6 +55,7 @@ RECONNECTING, FAILED, CLOSED = "reconnecting", "failed", "closed"
 LOGGED_IN = 2
 MAX_BACKOFF = 30.0
 LOGIN_POLL = 2.0
+MIN_WAIT = 0.25
 CLIENT_INFO = {"name": "lingma-flask", "version": "0.1.0"}
 
 
@@ -285,8 +286,9 @@ class LingmaInstance:
             return
         while not self._stop.is_set() and not conn.closed.is_set():
             refresh_every = self.settings.models_refresh if self.logged_in else LOGIN_POLL
-            # the shared login folder is read every LOGIN_POLL: a logout elsewhere lands in seconds
-            woken = self._refresh_now.wait(min(self.settings.probe_interval, LOGIN_POLL))
+            # the shared login folder is read every LOGIN_POLL (a logout elsewhere lands in
+            # seconds), and the wait ends when the login's next read is due
+            woken = self._refresh_now.wait(self._next_wait())
             self._refresh_now.clear()
             if conn.closed.is_set() or self._stop.is_set():
                 return
@@ -304,6 +306,12 @@ class LingmaInstance:
                     log.warning("[%s] refresh failed: %s", self.name, exc)
             if not self._sync_login(conn):
                 return
+
+    def _next_wait(self) -> float:
+        """Seconds until the watch loop's next round: LOGIN_POLL at most, less when the login
+        is due to be read sooner (never a busy loop: at least MIN_WAIT)."""
+        due = self._auth_read_at + self.settings.probe_interval - time.monotonic()
+        return max(MIN_WAIT, min(LOGIN_POLL, self.settings.probe_interval, due))
 
     def _sync_login(self, conn: RpcConnection) -> bool:
         """Keep this instance's login in step with the shared one; False when it must restart."""
@@ -384,8 +392,10 @@ class LingmaInstance:
             return True
         except LingmaTimeoutError:
             if talking:
-                return True  # busy, not hung: it spoke within the interval
+                self._auth_read_at = time.monotonic()  # busy, not hung: it spoke within the interval
+                return True
         except LingmaError:
+            self._auth_read_at = time.monotonic()  # asked: not again before the next interval
             return not conn.closed.is_set()  # an error reply still proves it is alive
         message = (f"Lingma did not answer a health probe within {self.settings.probe_timeout:g} s"
                    " (LINGMA_PROBE_TIMEOUT)")

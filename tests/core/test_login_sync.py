@@ -206,3 +206,13 @@ def test_after_shutdown_begins_a_lost_connection_is_the_shutdown(tmp_path):
     conn.close(LingmaConnectionError("Lingma closed the connection"))   # Lingma got SIGTERM too
     assert isinstance(conn.close_error, LingmaShutdownError)
     assert instance._draining
+
+
+def test_the_watch_loop_wakes_when_the_login_is_due_to_be_read(tmp_path):
+    instance = make_instance(tmp_path, probe_interval=10.0)
+    instance._auth_read_at = time.monotonic() - 9.5          # due in half a second
+    assert 0.25 <= instance._next_wait() <= 0.5
+    instance._auth_read_at = time.monotonic()               # just read: the shared-folder poll
+    assert instance._next_wait() == 2.0
+    instance._auth_read_at = time.monotonic() - 60           # overdue (a read failed): no busy loop
+    assert instance._next_wait() == 0.25

@@ -89,7 +89,14 @@ def test_every_worker_answers_with_every_workers_instances(gw):
 def test_a_restart_reaches_the_instance_clicked_on_another_worker(gw):
     with requests.Session() as session:   # one kept-alive connection: one worker answers all
         session.headers.update(ADMIN)
-        listed = session.get(gw.url + "/admin/api/instances", timeout=30).json()
+
+        seen: list[dict] = []
+
+        def settled():   # every instance up, with its process (none between two processes)
+            seen.append(session.get(gw.url + "/admin/api/instances", timeout=30).json())
+            return all(i["state"] == "ready" and i["pid"] for i in seen[-1]["instances"])
+        assert wait_until(settled, 60)
+        listed = seen[-1]
         here = listed["answered_by"]["index"]
         pids = {(i["worker"], i["name"]): i["pid"] for i in listed["instances"]}
         there = next(w for w, _ in pids if w != here)
