@@ -20,8 +20,7 @@ from tests.integration.gateway import API_KEY
 from tests.integration.gateway import Gateway
 from tests.integration.gateway import children_of
 from tests.integration.stub import texts
-from tests.integration.test_restarts import Load
-from tests.integration.test_restarts import workers_of
+from tests.integration.test_restarts import reload_under_load
 
 pytestmark = pytest.mark.integration
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -58,15 +57,7 @@ def test_a_reload_under_load_with_the_shared_login_fails_no_chat(tmp_path):
     publish_login(tmp_path / "work")
     gw = Gateway(tmp_path / "work", LINGMA_WORKERS="2", LINGMA_POOL_SIZE="2", **OLD_LINGMA).start()
     try:
-        assert wait_until(lambda: len(workers_of(gw)) == 2, 30)
-        old = workers_of(gw)
-        with Load(gw.url) as load:
-            assert wait_until(lambda: load.done >= 8, 30)
-            gw.proc.send_signal(signal.SIGHUP)
-            assert wait_until(lambda: len(workers_of(gw) - old) == 2 and not workers_of(gw) & old, 60)
-            served = load.done
-            assert wait_until(lambda: load.done >= served + 20, 60)  # the new workers serve
-        assert load.failures == [], load.failures[:5]
+        reload_under_load(gw, served_after=20)
         # the new workers' Lingmas started with the login: no sync restart was needed
         assert not any("starting with the gateway's shared login" in line for line in gw.lines)
     finally:
