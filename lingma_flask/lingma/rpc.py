@@ -1,11 +1,14 @@
-"""`RpcConnection`: one WebSocket to Lingma and the reader thread that owns it.
+"""`RpcConnection`: one WebSocket to Lingma, the reader thread that owns it, and its writer.
 
 Requests carry integer ids and wait with a timeout; notifications are sent and forgotten.
 Every server→client request (`chat/answer`, `chat/finish`, `session/title/update`, ...) is
-acknowledged with `{}` by the reader before the push is processed; acks read in one block
-go out in one socket write. `chat/answer` and `chat/finish` are routed to the `ChatStream`
-registered under their `requestId`; pushes for unknown ids are dropped. When the socket
-dies every pending request and open stream is woken at once with a connection error.
+acknowledged with `{}` by the reader before the push is processed. Nothing is sent from the
+caller's thread: messages go to an outbox that one writer thread empties, so the messages
+queued meanwhile (a burst's asks, the acks of a read, the sessions to forget) share one socket
+write. On loopback a write costs both ends a wake-up, so fewer writes is less CPU on each
+side. `chat/answer` and `chat/finish` are routed to the `ChatStream` registered under their
+`requestId`; pushes for unknown ids are dropped. When the socket dies every pending request
+and open stream is woken at once with a connection error.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 READ_BLOCK = 256 * 1024
+# Bytes the outbox may hold: past this Lingma has stopped reading, and a sender is told so
+# instead of queueing without end (the probe then finds the hung Lingma).
+MAX_OUTBOX = 64 * 1024 * 1024
 
 # Runs in the reader with the JSON-RPC response to a request sent by `request_nowait`.
 ReplyHook = Callable[[dict[str, Any]], None]
@@ -89,7 +95,11 @@ class RpcConnection:
         self._on_close = on_close
         self._sock: socket.socket | None = None
         self._ids = itertools.count(1)
-        self._send_lock = threading.Lock()
+        self._send_lock = threading.Lock()  # held by the writer while a write is in progress
+        self._outbox: list[bytes] = []
+        self._outbox_bytes = 0
+        self._outbox_lock = threading.Lock()
+        self._wake_writer = threading.Event()
         self._state_lock = threading.Lock()
         self._pending: dict[int, _Pending] = {}
         self._reply_hooks: dict[int, ReplyHook] = {}
@@ -102,6 +112,7 @@ class RpcConnection:
         self.acks_sent = 0
         self.last_received = time.monotonic()
         self._reader: threading.Thread | None = None
+        self._writer: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
     def connect(self) -> RpcConnection:
@@ -114,6 +125,9 @@ class RpcConnection:
         self._reader = threading.Thread(target=self._read_loop, args=(sock,), name=f"{self.name}-reader",
                                         daemon=True)
         self._reader.start()
+        self._writer = threading.Thread(target=self._write_loop, args=(sock,), name=f"{self.name}-writer",
+                                        daemon=True)
+        self._writer.start()
         return self
 
     def close(self, error: LingmaError | None = None) -> None:
@@ -123,16 +137,20 @@ class RpcConnection:
         if sock is not None:
             self._say_goodbye(sock)
             _shutdown(sock)
-        if self._reader is not None and self._reader is not threading.current_thread():
-            self._reader.join(timeout=2.0)
+        for thread in (self._reader, self._writer):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout=2.0)
 
     def _say_goodbye(self, sock: socket.socket) -> None:
-        """Send a WebSocket close frame, unless a send is stuck (a hung Lingma): never block."""
+        """Send what is still queued and a WebSocket close frame, unless a send is stuck (a hung
+        Lingma): never block."""
         if not self._send_lock.acquire(timeout=0.5):
             return
         try:
+            with self._outbox_lock:
+                queued, self._outbox, self._outbox_bytes = self._outbox, [], 0
             sock.settimeout(1.0)
-            sock.sendall(wsframes.control_frame(wsframes.OP_CLOSE, b"\x03\xe8"))
+            sock.sendall(b"".join(queued) + wsframes.control_frame(wsframes.OP_CLOSE, b"\x03\xe8"))
         except OSError:
             pass
         finally:
@@ -144,14 +162,34 @@ class RpcConnection:
 
     # -- sending -----------------------------------------------------------------------
     def _send_raw(self, data: bytes) -> None:
-        sock = self._sock
-        if self.closed.is_set() or sock is None:
+        """Queue `data` for the writer; raise at once if the connection is gone or stuck."""
+        if self.closed.is_set() or self._sock is None:
             raise self.close_error or LingmaConnectionError("not connected to Lingma")
-        try:
-            with self._send_lock:
-                sock.sendall(data)
-        except OSError as exc:
-            raise LingmaConnectionError(f"lost the connection to Lingma: {exc}") from exc
+        with self._outbox_lock:
+            if self._outbox_bytes + len(data) > MAX_OUTBOX:
+                raise LingmaConnectionError("Lingma is not reading what the gateway sends")
+            self._outbox.append(data)
+            self._outbox_bytes += len(data)
+        self._wake_writer.set()
+
+    def _write_loop(self, sock: socket.socket) -> None:
+        """Write whatever the outbox holds, in one `sendall`, until the connection closes."""
+        while True:
+            self._wake_writer.wait()
+            self._wake_writer.clear()
+            if self.closed.is_set():
+                return
+            with self._outbox_lock:
+                batch, self._outbox, self._outbox_bytes = self._outbox, [], 0
+            if not batch:
+                continue
+            try:
+                with self._send_lock:
+                    sock.sendall(batch[0] if len(batch) == 1 else b"".join(batch))
+            except OSError as exc:
+                self._fail_all(LingmaConnectionError(f"lost the connection to Lingma: {exc}"))
+                _shutdown(sock)
+                return
 
     def send(self, message: dict[str, Any]) -> None:
         """Send one JSON-RPC message as one WebSocket text message."""
@@ -332,6 +370,7 @@ class RpcConnection:
             self.close_error = error
             self.closed.set()
             streams, self.streams = list(self.streams.values()), {}
+        self._wake_writer.set()  # the writer sees `closed` and ends
         for pending in list(self._pending.values()):
             pending.error = error
             pending.event.set()

@@ -204,3 +204,73 @@ def test_http_proxy_settings_cannot_reroute_loopback(peer, monkeypatch):
         assert box["result"] == 1
     finally:
         c.close()
+
+
+class GatedSocket:
+    """A socket wrapper that counts `sendall` calls and can hold the first one until let go."""
+
+    def __init__(self, sock):
+        self._sock = sock
+        self.writes = 0
+        self.inside = threading.Event()
+        self.gate = threading.Event()
+
+    def sendall(self, data):
+        self.writes += 1
+        self.inside.set()
+        self.gate.wait(10)
+        return self._sock.sendall(data)
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+def test_messages_queued_during_a_write_share_the_next_one_and_keep_their_order(peer, monkeypatch):
+    from lingma_flask.lingma import wsframes
+    real_open = wsframes.open_websocket
+    opened = []
+
+    def gated_open(*args, **kwargs):
+        opened.append(GatedSocket(real_open(*args, **kwargs)))
+        return opened[-1]
+    monkeypatch.setattr(wsframes, "open_websocket", gated_open)
+    conn = RpcConnection(peer.port, name="outbox").connect()
+    sock = opened[0]
+    try:
+        conn.notify("first", {})
+        assert sock.inside.wait(5)  # the writer is in its write: the next ones wait in the outbox
+        for n in range(5):
+            conn.notify("note", {"n": n})
+        sock.gate.set()
+        assert peer.expect_method("first")["method"] == "first"
+        assert [peer.expect_method("note")["params"]["n"] for _ in range(5)] == [0, 1, 2, 3, 4]
+        assert sock.writes == 2
+    finally:
+        sock.gate.set()
+        conn.close()
+
+
+@pytest.fixture
+def writerless(peer, monkeypatch):
+    """A connection whose writer never runs: what is sent stays in the outbox."""
+    monkeypatch.setattr(RpcConnection, "_write_loop", lambda self, sock: None)
+    conn = RpcConnection(peer.port, name="writerless").connect()
+    yield conn
+    conn.close()
+
+
+def test_close_sends_what_is_still_queued(peer, writerless):
+    writerless.notify("last words", {})
+    assert len(writerless._outbox) == 1
+    writerless.close()
+    assert peer.expect_method("last words", timeout=5)["method"] == "last words"
+
+
+def test_a_stuck_outbox_refuses_instead_of_growing(writerless, monkeypatch):
+    from lingma_flask.lingma import rpc
+    monkeypatch.setattr(rpc, "MAX_OUTBOX", 1024)
+    writerless.notify("small", {"text": "x" * 10})
+    with pytest.raises(LingmaConnectionError, match="not reading"):
+        for _ in range(200):
+            writerless.notify("more", {"text": "y" * 100})
+    assert writerless._outbox_bytes <= 1024
