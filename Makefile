@@ -26,8 +26,11 @@ run: $(RUN_STAMP)
 	$(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
 
 # Debian programs the tests drive, as `program:package`: nginx and systemd-analyze check the
-# files in docs/deploy/, curl runs its /ready checker, chromium + chromium-driver are the browser.
-TOOLS := nginx:nginx systemd-analyze:systemd curl:curl chromium:chromium chromedriver:chromium-driver
+# files in docs/deploy/, curl runs its /ready checker, chromium + chromium-driver are the browser,
+# PostgreSQL is the store's database in tests/pg.py (Debian keeps initdb and pg_ctl in
+# /usr/lib/postgresql/<version>/bin, off PATH: its pg_ctlcluster, on PATH, says it is installed).
+TOOLS := nginx:nginx systemd-analyze:systemd curl:curl chromium:chromium chromedriver:chromium-driver \
+	pg_ctlcluster:postgresql
 
 # Install the missing ones, only as root with apt-get (CI runs so) and never through sudo.
 # Otherwise their tests skip, except under CI=true, where a missing program fails its tests.

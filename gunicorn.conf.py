@@ -107,6 +107,24 @@ def on_starting(server):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
         server.lingma_metrics_tmp = path
     server.log.info("metrics: multiprocess files in %s", path)
+    server.handle_hup = _checked_reload(server, server.handle_hup)
+
+
+def _checked_reload(server, reload):
+    """Obey a HUP (reload) only when every setting still reads, LINGMA_API_KEYS_FILE included.
+
+    A reload re-reads this file, and a bad setting here would make the master exit: the
+    gateway would go down for a typo in the keys file. Refused, the reload is logged with the
+    setting's one-line error and the workers go on with the settings they started with.
+    """
+    def handle_hup():
+        try:
+            check_settings(Settings(environment()).values)
+        except SettingError as exc:
+            server.log.error("reload refused, the gateway goes on unchanged: %s", exc)
+            return
+        reload()
+    return handle_hup
 
 
 def on_exit(server):

@@ -77,10 +77,12 @@ def _register(app: Flask) -> None:
     from .ops import metrics
     from .ops import metrics_view
     from .ops import openapi
+    from .ops import usage
 
     web.init_app(app)
     api.init_app(app)
     metrics.init_app(app)  # ops observes the request path through the app's hooks (observe.py)
+    usage.init_app(app)  # the store (usage per key): hears the request log; GET /admin/api/usage
     alert_watch.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(admin.bp)

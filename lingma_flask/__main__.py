@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
              " (gunicorn's options follow; `serve --help` lists them)")
     serve.set_defaults(handler=run_serve, forward=[])
     add_doctor(commands)
+    add_usage(commands)
+    add_db(commands)
     simulator = commands.add_parser(
         "simulator", add_help=False,
         help="the built-in fake Lingma: start|status|version (`simulator --help` for more)")
@@ -64,6 +66,45 @@ def add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                              f" (default {DEFAULT_TIMEOUT:g})")
     doctor.add_argument("--json", action="store_true", help="print the report as JSON instead")
     doctor.set_defaults(handler=run_doctor)
+
+
+def add_usage(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `usage`: what the store recorded, per day and key (or request by request)."""
+    usage = commands.add_parser(
+        "usage", help="usage per API key from the store: requests and estimated tokens per day",
+        description="Print the requests, errors and estimated tokens per day and API key name that"
+                    " the gateway recorded (the store the gateway's settings name: LINGMA_DATABASE_URL,"
+                    " DATABASE_URL, else SQLite in LINGMA_WORK_DIR). Run it as the gateway's user.")
+    usage.add_argument("--since", default="7d",
+                       help="an age (30m, 12h, 7d, 2w) or an ISO date or time, UTC (default 7d)")
+    usage.add_argument("--key", help="only this API key's name (\"local\": requests without a key)")
+    usage.add_argument("--requests", action="store_true",
+                       help="list the requests themselves, newest first, instead of the daily totals")
+    usage.add_argument("--limit", type=int, default=100, help="requests listed at most (default 100, up to 1000)")
+    usage.add_argument("--csv", action="store_true", help="print CSV (with a header line) instead of a table")
+    usage.set_defaults(handler=run_usage)
+
+
+def add_db(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `db upgrade`: migrate the store's database, as every worker does when it starts."""
+    db = commands.add_parser("db", help="the store's database: `db upgrade` migrates it to this version")
+    actions = db.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("upgrade", help="migrate the database to the newest schema (under the workers' lock)")
+    db.set_defaults(handler=run_db)
+
+
+def run_usage(args: argparse.Namespace) -> int:
+    """Print the store's usage."""
+    from .store.cli import run_usage as usage
+
+    return usage(args.since, args.key, args.csv, args.requests, args.limit)
+
+
+def run_db(args: argparse.Namespace) -> int:
+    """Run a `db` action (upgrade)."""
+    from .store.cli import run_upgrade
+
+    return run_upgrade()
 
 
 def run_serve(args: argparse.Namespace) -> NoReturn:

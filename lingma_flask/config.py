@@ -13,9 +13,16 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from .apikeys import ApiKey
+from .apikeys import check_unique
+from .apikeys import read_keys
+from .apikeys import read_keys_file
+from .keylimits import KeyLimits
+from .keylimits import parse_key_limits
 from .lingma.settings import CoreSettings
 from .settings_reader import SettingError
 from .settings_reader import Settings
+from .store.settings import StoreSettings
 
 MIB = 1024 * 1024
 
@@ -23,6 +30,10 @@ MIB = 1024 * 1024
 # are read by gunicorn.conf.py and listed here so the README table has one source of truth.
 DEFAULTS: dict[str, Any] = {
     "API_KEYS": None,
+    # one key (or name:key) a line, read when the app is made (a HUP to gunicorn re-reads it)
+    "API_KEYS_FILE": None,
+    # JSON: {"<key name>|*": {"rpm", "concurrent", "daily_tokens", "weight"}}; absent: unlimited
+    "KEY_LIMITS": None,
     "ADMIN_KEY": None,
     "CORS_ORIGINS": "",
     "MODEL_ALIASES": {},
@@ -56,7 +67,9 @@ LOG_LEVELS = tuple(logging.getLevelNamesMapping())  # the names logging's setLev
 class ApiSettings:
     """The API's knobs, cast from Flask config."""
 
-    api_keys: tuple[str, ...] = ()
+    api_keys: tuple[str, ...] = dataclasses.field(default=(), repr=False)  # the keys of `keys`, in order
+    keys: tuple[ApiKey, ...] = ()    # each configured key with its name
+    key_limits: KeyLimits = dataclasses.field(default_factory=KeyLimits)
     admin_key: str | None = None
     cors_origins: tuple[str, ...] = ()
     model_aliases: Mapping[str, str] = dataclasses.field(default_factory=dict)
@@ -78,8 +91,11 @@ class ApiSettings:
     def from_mapping(cls, config: Mapping[str, Any]) -> ApiSettings:
         """Build the API settings from upper-case keys, casting each one."""
         read = Settings(config)
+        keys = parse_api_keys(config.get("API_KEYS"), read.text("API_KEYS_FILE", None))
         return cls(
-            api_keys=parse_api_keys(config.get("API_KEYS")),
+            api_keys=tuple(entry.key for entry in keys),
+            keys=keys,
+            key_limits=parse_key_limits(config.get("KEY_LIMITS"), {entry.name for entry in keys}),
             admin_key=read.text("ADMIN_KEY", None),
             cors_origins=read.items("CORS_ORIGINS"),
             model_aliases=parse_aliases(config.get("MODEL_ALIASES")),
@@ -107,6 +123,7 @@ def check_settings(values: Mapping[str, Any]) -> None:
     """
     ApiSettings.from_mapping(values)
     CoreSettings.from_mapping(values)
+    StoreSettings.from_mapping(values)
 
 
 def secrets_of(settings: ApiSettings) -> list[str]:
@@ -115,17 +132,20 @@ def secrets_of(settings: ApiSettings) -> list[str]:
     return [value for value in values if value]
 
 
-def parse_api_keys(value: Any) -> tuple[str, ...]:
-    """Cast LINGMA_API_KEYS (comma-separated, read as given) to a tuple of keys.
+def parse_api_keys(value: Any, path: str | None = None) -> tuple[ApiKey, ...]:
+    """Cast LINGMA_API_KEYS (comma-separated, read as given) and LINGMA_API_KEYS_FILE to keys.
 
-    Unset means no keys (local clients only); set but holding no key is a mistake that
-    would silently open the gateway, so it stops the start.
+    Each entry is `name:key` or a plain key (named by a fingerprint: apikeys.py). Unset means
+    no keys (local clients only); set but holding no key is a mistake that would silently
+    open the gateway, so it stops the start.
     """
-    keys = Settings({"API_KEYS": value}).items("API_KEYS")
+    keys = read_keys(value)
     if value is not None and not keys:
         raise SettingError("API_KEYS", "LINGMA_API_KEYS is set but holds no key; give comma-separated"
                            " keys, or unset it to serve local clients only")
-    return keys
+    if path is not None:
+        return check_unique(keys + read_keys_file(path), "API_KEYS_FILE")
+    return check_unique(keys, "API_KEYS")
 
 
 def parse_aliases(value: Any) -> dict[str, str]:

@@ -41,13 +41,18 @@ class Observers:
 
     def __init__(self) -> None:
         # one answered request: (matched URL rule or None, status, model, total seconds,
-        # first-token seconds or None, prompt tokens, completion tokens)
-        self.request_finished: Hook[[str | None, int, str | None, float, float | None, int, int]] = Hook()
+        # first-token seconds or None, prompt tokens, completion tokens, key name or None)
+        self.request_finished: Hook[[str | None, int, str | None, float, float | None, int, int,
+                                     str | None]] = Hook()
         self.stream_opened: Hook[[]] = Hook()      # a streamed answer started
         self.stream_closed: Hook[[]] = Hook()      # ... and ended, whichever way
         self.tool_event: Hook[[str, str]] = Hook()      # (tool name, "call" | "repair" | "failure" | "dropped")
         self.lingma_finish: Hook[[int | str]] = Hook()  # a Lingma stream's chat/finish status code
         self.quota: Hook[[bool]] = Hook()   # True: a quota error; False: a chat got an answer
+        # one request's log line was written: its fields, plus "time" (ISO, UTC), "rule" (the
+        # matched URL rule or None) and "prompt" (the last user message, capped, or None): the
+        # store's usage rows. Subscribers only keep them (a buffer append): no I/O here.
+        self.request_logged: Hook[[dict[str, Any]]] = Hook()
 
 
 def of_app(app: Any) -> Observers:

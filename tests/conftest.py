@@ -14,6 +14,8 @@ import flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from tests.pg import postgres  # noqa: F401  the session's PostgreSQL server (tests/pg.py)
+
 
 class ServedResponse(TestResponse):
     """A test response closed when its body has been read, as a server closes it (a mixin

@@ -35,6 +35,7 @@ from ..web import sse
 from ..web.auth import require_api_key
 from ..web.errors import ApiError
 from ..web.identity import key_identity
+from ..web.limits import admit
 from ..web.requestlog import current_record
 from . import anthropic_threads as threads
 from .anthropic_request import Options
@@ -67,6 +68,7 @@ def create_message():
         log.debug("fields accepted but not forwarded: %s", ", ".join(chat.ignored))
     record = current_record()
     record.stream = chat.stream
+    admit(record)
     job = start(chat, record)
     head = MessageHead(job.target.name, job.prompt_tokens, record.id)
     thinking = shows_thinking(options, job)

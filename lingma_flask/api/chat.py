@@ -17,6 +17,7 @@ from ..pipeline import job as pipeline
 from ..pipeline.tools.freeform import freeform_names
 from ..web import sse
 from ..web.auth import require_api_key
+from ..web.limits import admit
 from ..web.requestlog import current_record
 from .chat_request import parse_chat_request
 from .chat_shapes import Completion
@@ -43,6 +44,7 @@ def create_chat_completion():
         log.debug("fields accepted but not forwarded: %s", ", ".join(chat.ignored))
     record = current_record()
     record.stream = chat.stream
+    admit(record)
     job = pipeline.start(chat, record, context())
     completion = Completion(job.target.name, custom_tools=freeform_names(chat.tools))
     if not chat.stream:

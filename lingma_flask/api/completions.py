@@ -27,6 +27,7 @@ from ..pipeline.series import Series
 from ..web import sse
 from ..web.auth import require_api_key
 from ..web.errors import ApiError
+from ..web.limits import admit
 from ..web.requestlog import current_record
 from .chat_shapes import usage_object
 from .face import answer_headers
@@ -119,6 +120,7 @@ def create_completion():
                          ignored=ignored_fields(data, USED)) for p in prompts]
     record = current_record()
     record.stream = bool(body.stream)
+    admit(record)
     series = Series(pipeline.start(chats[0], record, context()), chats)
     shape = TextCompletion(series.first.target.name)
     headers = answer_headers(series.first)

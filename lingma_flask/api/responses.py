@@ -23,6 +23,7 @@ from ..web.auth import require_api_key
 from ..web.errors import ApiError
 from ..web.errors import register_envelope
 from ..web.identity import key_identity
+from ..web.limits import admit
 from ..web.requestlog import current_record
 from .face import answer_headers
 from .face import collect_answer
@@ -71,6 +72,7 @@ def create_response():
         log.debug("fields accepted but not forwarded: %s", ", ".join(chat.ignored))
     record = current_record()
     record.stream = chat.stream
+    admit(record)
     job = pipeline.start(chat, record, context())
     head = ResponseHead(job.target.name, parsed.echo, custom_tools=freeform_names(chat.tools))
 

@@ -50,15 +50,15 @@ from ..pipeline.targets import resolve_target
 from ..pipeline.tools.freeform import freeform_names
 from ..web import websocket
 from ..web.apierror import from_lingma
-from ..web.auth import presented_key
 from ..web.auth import require_api_key
 from ..web.body import decode_json
 from ..web.connection import WATCHDOG
 from ..web.connection import client_socket
 from ..web.errors import ApiError
 from ..web.errors import register_envelope
+from ..web.identity import current_key_name
 from ..web.identity import key_identity
-from ..web.identity import key_name
+from ..web.limits import admit
 from ..web.record import RequestRecord
 from ..web.requestlog import current_record
 from .face import context
@@ -138,8 +138,7 @@ class SocketSession:
         self.owner = key_identity()
         self.local_owner = f"{self.owner}#ws:{uuid.uuid4().hex}"  # the connection's own entries
         self.local_id: str | None = None   # its last response kept only for the connection
-        key = presented_key() if self.settings.api_keys else None
-        self.key_name = key_name(key) if key else None
+        self.key_name = current_key_name()
 
     def serve(self) -> None:
         """Answer messages until the client closes, the connection idles out, or we shut down."""
@@ -218,6 +217,7 @@ class SocketSession:
         if not generate:
             self.record_only(parsed, record, stream_id)
             return
+        admit(record)
         job = pipeline.start(chat, record, context())
         record.status = 200
         head = ResponseHead(job.target.name, parsed.echo, custom_tools=freeform_names(chat.tools))

@@ -3,7 +3,9 @@
 It owns `pool_size` supervised instances, each with its own work dir `<root>/<i>` and its own
 ports, routes each chat to the ready instance with the fewest chats in flight, holds at most
 `max_concurrency` chats per instance, and waits at most `queue_timeout` for a free slot
-before answering "busy" with a retry-after hint.
+before answering "busy" with a retry-after hint. While every slot is taken, waiting chats are
+admitted by weighted fair queuing across their tenants (`ask(..., tenant=)`, fairqueue.py),
+not in arrival order: one tenant's flood cannot starve the others.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from typing import Any
 
 from . import discovery
 from .errors import LingmaBusyError
+from .errors import LingmaError
 from .errors import LingmaNotLoggedInError
 from .errors import LingmaNotReadyError
 from .errors import LingmaPromptTooLargeError
 from .errors import LingmaShutdownError
+from .fairqueue import FairQueue
 from .instance import CLOSED
 from .instance import FAILED
 from .instance import RECONNECTING
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BUSY_RETRY_AFTER = 2
+RECHECK = 5.0  # seconds between a waiting chat's looks for capacity nobody announced (an instance now ready)
 SIMULATOR_BANNER = (
     "\n" + "!" * 78 + "\n"
     "!! No Lingma installation was found (LINGMA_BIN unset, nothing in ~/.lingma/bin or PATH).\n"
@@ -66,13 +71,28 @@ class Slot:
             self._pool._release(self.instance)
 
 
+class _Waiter:
+    """A chat waiting for a slot: woken when one is handed to it (`instance` set)."""
+
+    __slots__ = ("tenant", "wake", "instance")
+
+    def __init__(self, tenant: str | None, lock: threading.RLock) -> None:
+        self.tenant = tenant
+        self.wake = threading.Condition(lock)
+        self.instance: LingmaInstance | None = None
+
+
 class LingmaPool:
     """Several supervised Lingma instances behind one `ask()`; see docs/architecture.md."""
 
     def __init__(self, settings: CoreSettings, *, command: discovery.LingmaCommand | None = None):
         self.settings = settings
         self._command = command
-        self._cond = threading.Condition()
+        self._mutex = threading.RLock()
+        self._cond = threading.Condition(self._mutex)
+        # a tenant's share of the admission queue (the gateway sets it from LINGMA_KEY_LIMITS)
+        self.tenant_weight: Callable[[str | None], int] = lambda tenant: 1
+        self._queue: FairQueue[_Waiter] = FairQueue(lambda tenant: self.tenant_weight(tenant))
         self.instances: list[LingmaInstance] = []
         self.using_simulator = False
         self._started = False
@@ -138,14 +158,18 @@ class LingmaPool:
 
     # -- chat --------------------------------------------------------------------------
     def ask(self, prompt: str, model_key: str | None, *, ask_mode: str | None = None,
-            images: tuple[str, ...] = ()) -> ChatStream:
-        """Send a chat to the least busy ready instance and return its `ChatStream`."""
+            images: tuple[str, ...] = (), tenant: str | None = None) -> ChatStream:
+        """Send a chat to the least busy ready instance and return its `ChatStream`.
+
+        `tenant` names whose chat it is (opaque here): while slots are scarce, tenants take
+        turns in the queue.
+        """
         limit = self.settings.max_prompt_chars
         if len(prompt) > limit:
             raise LingmaPromptTooLargeError(
                 f"The prompt is {len(prompt)} characters long, over this gateway's limit of "
                 f"{limit} (LINGMA_MAX_PROMPT_CHARS): shorten the conversation.")
-        slot = self._acquire()
+        slot = self._acquire(tenant)
         try:
             return slot.instance.ask(prompt, model_key, mode=ask_mode or self.settings.ask_mode,
                                      on_close=slot.release, images=images)
@@ -153,26 +177,73 @@ class LingmaPool:
             slot.release()
             raise
 
-    def _acquire(self) -> Slot:
+    def _acquire(self, tenant: str | None = None) -> Slot:
+        """Take a slot now if one is free and nobody waits; else queue fairly for one.
+
+        Slots freed while chats wait are handed to them in the queue's order (`_hand_out`), so
+        a newcomer never takes one ahead of the queue. Raises LingmaBusyError after
+        `queue_timeout`, and the readiness errors of `_ready_instances`.
+        """
         began = time.monotonic()
         deadline = began + self.settings.queue_timeout
-        with self._cond:
-            while True:
-                ready = self._ready_instances()
-                free = [i for i in ready if i.in_flight < self.settings.max_concurrency]
-                if free:
-                    chosen = min(free, key=lambda i: i.in_flight)
+        with self._mutex:
+            if not self._queue:
+                chosen = self._free_instance()
+                if chosen is not None:
                     chosen.in_flight += 1
-                    if self.on_queue_wait is not None:
-                        self.on_queue_wait(time.monotonic() - began)
-                    return Slot(self, chosen)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise LingmaBusyError(
-                        f"all {len(ready)} Lingma instance(s) are at their limit of "
-                        f"{self.settings.max_concurrency} concurrent chats; retry shortly",
-                        retry_after=BUSY_RETRY_AFTER)
-                self._cond.wait(remaining)
+                    self._queue.served(tenant)   # the tenant's share counts slots taken at once too
+                    return self._admitted(chosen, began)
+            waiter = _Waiter(tenant, self._mutex)
+            self._queue.push(tenant, waiter)
+            try:
+                while waiter.instance is None:
+                    try:
+                        self._hand_out()   # this chat's own turn may be now
+                    except LingmaError:
+                        if waiter.instance is None:
+                            raise
+                    if waiter.instance is not None:
+                        break
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise LingmaBusyError(
+                            f"all {len(self._ready_instances())} Lingma instance(s) are at their limit"
+                            f" of {self.settings.max_concurrency} concurrent chats; retry shortly",
+                            retry_after=BUSY_RETRY_AFTER)
+                    waiter.wake.wait(min(remaining, RECHECK))
+                instance, waiter.instance = waiter.instance, None
+                return self._admitted(instance, began)
+            finally:
+                if waiter.instance is not None:   # handed a slot, but leaving with an error
+                    self._release_locked(waiter.instance)
+                self._queue.remove(tenant, waiter)
+
+    def _admitted(self, instance: LingmaInstance, began: float) -> Slot:
+        if self.on_queue_wait is not None:
+            self.on_queue_wait(time.monotonic() - began)
+        return Slot(self, instance)
+
+    def _free_instance(self) -> LingmaInstance | None:
+        """The ready instance with the fewest chats, if one has a free slot (lock held)."""
+        free = [i for i in self._ready_instances() if i.in_flight < self.settings.max_concurrency]
+        return min(free, key=lambda i: i.in_flight) if free else None
+
+    def _hand_out(self) -> None:
+        """Give free slots to waiting chats, in the queue's fair order (lock held)."""
+        while self._queue:
+            chosen = self._free_instance()
+            if chosen is None:
+                return
+            waiter = self._queue.pop()
+            assert waiter is not None
+            chosen.in_flight += 1
+            waiter.instance = chosen
+            waiter.wake.notify()
+
+    def queued(self) -> int:
+        """How many chats wait for a slot."""
+        with self._mutex:
+            return len(self._queue)
 
     def _ready_instances(self) -> list[LingmaInstance]:
         ready = [i for i in self.instances if i.routable()]
@@ -196,12 +267,21 @@ class LingmaPool:
         return LingmaNotReadyError(f"Lingma is not ready ({reasons or 'closed'}){again}", retry_after=5)
 
     def _release(self, instance: LingmaInstance) -> None:
-        with self._cond:
-            if instance.in_flight <= 0:  # impossible through Slot; never let it go negative
-                log.error("[%s] a slot was released more often than taken", instance.name)
-                return
-            instance.in_flight -= 1
-            self._cond.notify()
+        with self._mutex:
+            self._release_locked(instance)
+
+    def _release_locked(self, instance: LingmaInstance) -> None:
+        if instance.in_flight <= 0:  # impossible through Slot; never let it go negative
+            log.error("[%s] a slot was released more often than taken", instance.name)
+            return
+        instance.in_flight -= 1
+        try:
+            self._hand_out()
+        except LingmaError:
+            # no instance can take chats now: one waiter wakes to find out for itself (and says so)
+            waiting = self._queue.items()
+            if waiting:
+                waiting[0].wake.notify()
 
     # -- registry and health -----------------------------------------------------------
     def models(self) -> list[ModelInfo]:
@@ -245,6 +325,7 @@ class LingmaPool:
             "simulator": self.using_simulator,
             "max_concurrency": self.settings.max_concurrency,
             "in_flight": sum(i.in_flight for i in self.instances),
+            "queued": self.queued(),
             "open_streams": self.open_streams(),
             "instances": instances,
         }

@@ -14,6 +14,7 @@ import time
 from ..web.connection import WATCHDOG
 from . import alert_watch
 from . import metrics
+from . import usage
 from . import workers
 
 log = logging.getLogger(__name__)
@@ -37,11 +38,12 @@ def start_worker(app, worker) -> None:
 
 def start_operator_threads(app) -> None:
     """Start this worker's metrics poller, its status publisher (the admin's view of every
-    worker) and, if a webhook is set, its alert watcher."""
+    worker), its store writer and, if a webhook is set, its alert watcher."""
     app.extensions["lingma"].on_queue_wait = metrics.observe_queue_wait
     metrics.start_poller(app)
     workers.start_publishing(app)
     alert_watch.start_watching(app)
+    usage.start_writer(app)
 
 
 def watch_worker(worker, pool, interval: float = 0.5) -> None:
@@ -75,11 +77,12 @@ def stop_worker(app) -> None:
 
 
 def stop_operator_threads(app) -> None:
-    """Stop the metrics poller, the status publisher and the alert watcher (if they run)
-    without holding up the exit."""
+    """Stop the metrics poller, the status publisher, the alert watcher and the store writer
+    (if they run) without holding up the exit."""
     alert_watch.stop_watching(app, timeout=1.0)
     metrics.stop_poller(app, timeout=1.0)
     workers.stop_publishing(app, timeout=1.0)
+    usage.stop_writer(app, timeout=2.0)  # its last flush: the rows of the worker's last requests
 
 
 

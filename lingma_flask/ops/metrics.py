@@ -6,7 +6,9 @@ see lingma_flask/observe.py), never by importing this module.
 Every `observe_*` call is plain, cheap and never raises. Label values from clients (models,
 tools) and anything else open-ended pass through a `LabelCap`, so the number of series stays
 bounded whatever clients send. The route label is the matched URL rule (a fixed set), or
-"unmatched" for a request no rule matched: raw paths are never exported.
+"unmatched" for a request no rule matched: raw paths are never exported. The key label is the
+name of a configured API key (a set the configuration bounds); "local" on a gateway without
+keys; "other" for anything else (a request refused for its key, a probe); never a key.
 
 Several gunicorn workers: gunicorn.conf.py points PROMETHEUS_MULTIPROC_DIR at a private
 directory before any worker imports prometheus_client, so each worker writes its values to
@@ -59,8 +61,8 @@ QUEUE_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 # This process's registry; in multiprocess mode `render` reads the files instead.
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-REQUESTS = Counter("lingma_requests", "HTTP requests answered, by route, status and model.",
-                   ["route", "status", "model"], registry=REGISTRY)
+REQUESTS = Counter("lingma_requests", "HTTP requests answered, by route, status, model and API key name.",
+                   ["route", "status", "model", "key"], registry=REGISTRY)
 REQUEST_SECONDS = Histogram("lingma_request_duration_seconds", "Time to answer a request in full.",
                             ["route"], buckets=DURATION_BUCKETS, registry=REGISTRY)
 FIRST_TOKEN_SECONDS = Histogram("lingma_first_token_seconds", "Time to the first answer chunk.",
@@ -88,12 +90,18 @@ TOKENS = Counter("lingma_tokens", "Estimated tokens, prompt (in) and answer (out
                  ["direction"], registry=REGISTRY)
 TOOL_EVENTS_TOTAL = Counter("lingma_tool_events", "Tool calls parsed, repaired or failed, by tool.",
                             ["tool", "event"], registry=REGISTRY)
+# the store (lingma_flask/store/): rows waiting for the database, and rows a full buffer refused
+STORE_BUFFERED = Gauge("lingma_store_buffered_rows", "Rows waiting in the workers' buffers for the database.",
+                       ["table"], registry=REGISTRY, multiprocess_mode="livesum")
+STORE_DROPPED = Counter("lingma_store_dropped_rows", "Rows dropped because a worker's buffer was full"
+                        " (the database away or too slow).", ["table"], registry=REGISTRY)
 
 _models = LabelCap(100)
 _tools = LabelCap(50)
 _codes = LabelCap(40, max_len=16)
 _instances = LabelCap(32)
 _model_names: dict[str, str] = {}   # any name of a model (display name, alias) -> its key
+LOCAL_KEY = "local"  # the key label of requests made without a key
 _counts_lock = threading.Lock()
 _last_counts: dict[tuple[str, str], int] = {}
 _warned: set[str] = set()
@@ -115,17 +123,20 @@ def _never_raises(func):
 # -- the request path --------------------------------------------------------------------
 @_never_raises
 def observe_request(route: str | None, status: int, model: str | None, total_s: float,
-                    first_token_s: float | None = None, tokens_in: int = 0, tokens_out: int = 0) -> None:
+                    first_token_s: float | None = None, tokens_in: int = 0, tokens_out: int = 0,
+                    key: str | None = None, key_names: frozenset[str] = frozenset()) -> None:
     """Count one answered request with its latencies and estimated tokens.
 
-    `route` is the matched URL rule (e.g. "/v1/responses/<response_id>"), None if none matched.
+    `route` is the matched URL rule (e.g. "/v1/responses/<response_id>"), None if none matched;
+    `key` the name of the API key it came with (None: keyless), `key_names` the app's
+    configured names (init_app binds them).
     """
     total = max(0.0, float(total_s))  # cast everything first: record all or nothing
     first = None if first_token_s is None else max(0.0, float(first_token_s))
     counts = {"in": int(tokens_in or 0), "out": int(tokens_out or 0)}
     route = route_label(route)
     model = _model_names.get(model, model) if model else model
-    REQUESTS.labels(route, status_label(status), _models(model)).inc()
+    REQUESTS.labels(route, status_label(status), _models(model), key_label(key, key_names)).inc()
     REQUEST_SECONDS.labels(route).observe(total)
     if first is not None:
         FIRST_TOKEN_SECONDS.labels(route).observe(first)
@@ -174,10 +185,32 @@ def set_known_models(names: Mapping[str, str]) -> None:
     _models.know(set(names.values()))
 
 
+def key_label(name: str | None, names: frozenset[str]) -> str:
+    """The key label of a request: its configured key's name (one of `names`); without one,
+    "local" on a gateway that has no keys (this machine's clients), else "other" (a request
+    refused for its key, a route that takes none)."""
+    if name is None:
+        return OTHER if names else LOCAL_KEY
+    return name if name in names else OTHER
+
+
+@_never_raises
+def observe_store_buffered(rows: int, table: str = "usage") -> None:
+    """Set the rows this worker's store writer still holds (after each of its rounds)."""
+    STORE_BUFFERED.labels(table).set(max(0, int(rows)))
+
+
+@_never_raises
+def observe_store_dropped(table: str) -> None:
+    """Count one row a full store buffer refused."""
+    STORE_DROPPED.labels(table).inc()
+
+
 def init_app(app) -> None:
     """Subscribe the recording calls above to the app's observation hooks (see observe.py)."""
     observers = of_app(app)
-    observers.request_finished.subscribe(observe_request)
+    key_names = frozenset(entry.name for entry in app.extensions["lingma_api"].keys)
+    observers.request_finished.subscribe(functools.partial(observe_request, key_names=key_names))
     observers.stream_opened.subscribe(stream_opened)
     observers.stream_closed.subscribe(stream_closed)
     observers.lingma_finish.subscribe(observe_finish)

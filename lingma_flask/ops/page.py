@@ -30,6 +30,7 @@ from ..web.auth import key_matches
 from ..web.guard import is_local_request
 from . import admin_session
 from . import csrf
+from . import usage
 from . import workers
 from .admin_session import init_admin_sessions
 from .cookie import init_session_cookie
@@ -96,7 +97,7 @@ def show_page():
     if not admin_session.signed_in():
         admin_session.start()  # this machine, no admin key: signed in automatically
     return render_template("admin/page.html", csrf_token=csrf.issue_token(),
-                           keyless=keyless(), **pool_view())
+                           keyless=keyless(), **pool_view(), **usage.page_view(request.args))
 
 
 def pool_view() -> dict:

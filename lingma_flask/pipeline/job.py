@@ -196,7 +196,8 @@ class Job:
         check_length(text_length(chat.turns, self.sections), limit, at_least=True)
         prompt = render_prompt(chat.turns, self.sections)
         check_length(len(prompt), limit)
-        self.stream = stream = ctx.pool.ask(prompt, self.target.key, images=chat.images)
+        self.stream = stream = ctx.pool.ask(prompt, self.target.key, images=chat.images,
+                                            tenant=self.record.key)
         self._streams.append(stream)
         self.prompt_tokens = count_prompt_tokens(chat, self.sections)
         self.record.instance = stream.instance_name
@@ -350,6 +351,7 @@ class Job:
             calls = calls[:1]
         if calls:
             self.call_tokens = sum(estimate_tokens(c.name + c.arguments_json()) for c in calls)
+            self.record.tool_calls = len(calls)
             yield events.Calls(tuple(calls))
         yield self._finish("tool_calls" if calls else (self.output.finish_reason or "stop"))
 
@@ -458,7 +460,7 @@ class Job:
         """Ask Lingma once more: the conversation, its failed answer, and what to fix."""
         turns = self.chat.turns + (Turn("assistant", answer.text), Turn("user", correction))
         prompt = render_prompt(turns, self.sections)
-        stream = self.ctx.pool.ask(prompt, self.target.key)
+        stream = self.ctx.pool.ask(prompt, self.target.key, tenant=self.record.key)
         self._streams.append(stream)
         return stream
 
@@ -541,6 +543,7 @@ def start(chat: ChatRequest, record: RequestRecord, ctx: Context) -> Job:
     `ctx` is the app's pool, aliases, settings and observers, as the face captured them.
     """
     record.model = chat.model
+    record.note_prompt(next((turn.text for turn in reversed(chat.turns) if turn.role == "user"), ""))
     check_tool_choice(chat)
     ready = ctx.pool.wait_ready(0)
     if not ready and chat.stream:

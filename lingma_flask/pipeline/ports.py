@@ -77,8 +77,8 @@ class Pool(Protocol):
         ...
 
     def ask(self, prompt: str, model_key: str | None, *, ask_mode: str | None = None,
-            images: tuple[str, ...] = ()) -> ChatStream:
-        """Send a chat to Lingma and return its stream."""
+            images: tuple[str, ...] = (), tenant: str | None = None) -> ChatStream:
+        """Send a chat to Lingma and return its stream; `tenant` (the key's name) queues fairly."""
         ...
 
     def models(self) -> list[ModelInfo]:

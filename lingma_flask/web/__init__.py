@@ -12,15 +12,16 @@ if TYPE_CHECKING:  # gunicorn's master imports web.gunicorn_worker: no Flask the
 
 
 def init_app(app: Flask) -> None:
-    """Register the error handlers, the request log hooks, the guards and the write guard."""
+    """Register the error handlers, the request log hooks, the guards, the write guard and the
+    key limits."""
     from . import connection
     from . import errors
     from . import guard
-    from . import identity
+    from . import limits
     from . import requestlog
 
     errors.init_app(app)
     requestlog.init_app(app)
-    app.after_request(identity.name_key_in_log)
+    limits.init_app(app)  # this worker's key ledger; each key's weight in the pool's queue
     guard.init_app(app)
     connection.init_app(app)  # every response body is written under the write guard

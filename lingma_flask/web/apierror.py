@@ -47,6 +47,8 @@ RETRY_ADVICE: dict[str, tuple[bool, str | None]] = {
     "too_many_failed_attempts": (False, None),  # the same wrong key would only prolong it
     "lingma_busy": (True, "1"),
     "rate_limit_exceeded": (True, None),        # Lingma's cloud asked to slow down (its own Retry-After, if any)
+    "concurrency_limit_exceeded": (True, "1"),  # a key's open chats (LINGMA_KEY_LIMITS): one ends soon
+    "daily_token_limit_exceeded": (False, None),  # a key's daily budget: not before midnight UTC
     "lingma_not_ready": (True, "5"),            # starting or restarting
     "lingma_shutdown": (True, "1"),             # another worker takes the retry
 }

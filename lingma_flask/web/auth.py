@@ -1,20 +1,24 @@
 """API keys: `Authorization: Bearer <key>` or `x-api-key`, compared in constant time.
 
-With no LINGMA_API_KEYS configured, only loopback clients are served. Keys are never logged.
-A client that keeps sending wrong keys is refused for a while (web/backoff.py).
+With no LINGMA_API_KEYS configured, only loopback clients are served. Keys are never logged:
+the request's record carries the matched key's name (web/identity.py reads it). A client that
+keeps sending wrong keys is refused for a while (web/backoff.py).
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
+from collections.abc import Iterable
 
 from flask import request
 
+from ..apikeys import ApiKey
 from ..extension import get_settings
 from .backoff import count_failure
 from .backoff import refuse_if_locked
 from .errors import ApiError
+from .requestlog import current_record
 
 NO_KEYS_MESSAGE = (
     "No API keys are configured, so only local clients (127.0.0.1, ::1) are served."
@@ -46,6 +50,15 @@ def key_matches(given: str, keys: tuple[str, ...]) -> bool:
     return any(results)
 
 
+def matching_key(given: str, keys: Iterable[ApiKey]) -> ApiKey | None:
+    """Return the configured key `given` is, comparing against every one (no early exit)."""
+    found = None
+    for entry in keys:
+        if hmac.compare_digest(given.encode("utf-8", "surrogatepass"), entry.key.encode("utf-8", "surrogatepass")):
+            found = entry
+    return found
+
+
 FORWARDED = ("X-Forwarded-For", "X-Real-IP", "Forwarded")
 
 
@@ -72,6 +85,8 @@ def require_api_key() -> None:
         raise ApiError(401, "Missing API key: send 'Authorization: Bearer <key>' or"
                        " 'x-api-key: <key>'.", code="invalid_api_key")
     refuse_if_locked("api")
-    if not key_matches(given, keys):
+    entry = matching_key(given, get_settings().keys)
+    if entry is None:
         count_failure("api", "API key", given)
         raise ApiError(401, "Incorrect API key provided.", code="invalid_api_key")
+    current_record().key = entry.name

@@ -1,7 +1,10 @@
-"""Whose request this is: a fingerprint of the API key it came with, never the key itself.
+"""Whose request this is: the configured name of its API key, or a fingerprint; never the key.
 
-Things a request leaves behind for later ones (stored responses) carry this identity, so that
-another key cannot reach them. The fingerprint is an HMAC under a secret drawn when the process
+`current_key_name()` is the name (`name:key` in LINGMA_API_KEYS, else `key-<8 hex>`) that the
+request log, the metrics, the status page, usage and the limits use; None when keyless.
+
+Things a request leaves behind for later ones (stored responses) carry `key_identity()`, so that
+another key cannot reach them. That fingerprint is an HMAC under a secret drawn when the process
 starts: it names a key within this process and tells nothing about the key outside it. Without
 configured keys every client is this machine's, and all share one identity.
 """
@@ -12,15 +15,11 @@ import hashlib
 import hmac
 import secrets
 
-from flask import current_app
-
 from ..extension import get_settings
-from .auth import key_matches
 from .auth import presented_key
 from .requestlog import current_record
 
 LOCAL = "local"
-NAME_LENGTH = 12  # hex digits of a key's name in the request log
 _SECRET = secrets.token_bytes(32)
 
 
@@ -35,19 +34,10 @@ def key_identity() -> str:
     return fingerprint(key) if key else LOCAL
 
 
-def key_name(key: str) -> str:
-    """Name an API key in the request log: a short HMAC under the session secret.
+def current_key_name() -> str | None:
+    """The name of the configured key the current request came with; None when keyless.
 
-    The session secret is shared by every worker and kept across restarts, so one key keeps
-    one name in every line; without the secret the name tells nothing about the key.
+    Set on the request's record by `auth.require_api_key` once the key matched, so it is None
+    before that and on routes that take no API key.
     """
-    return fingerprint("api key:" + key, str(current_app.secret_key).encode())[:NAME_LENGTH]
-
-
-def name_key_in_log(response):
-    """Put the configured API key the request came with, by its name, in its log line."""
-    keys = get_settings().api_keys
-    key = presented_key() if keys else None
-    if key and key_matches(key, keys):
-        current_record().key = key_name(key)
-    return response
+    return current_record().key

@@ -118,7 +118,7 @@ class FakePool:
         self.awaited.append(timeout)
         return self.ready
 
-    def ask(self, prompt, model_key, *, ask_mode=None, images=()):
+    def ask(self, prompt, model_key, *, ask_mode=None, images=(), tenant=None):
         self.asks.append((prompt, model_key, ask_mode))
         self.images.append(tuple(images))
         if self.ask_error is not None:

@@ -50,7 +50,7 @@ def test_a_record_made_outside_an_app_tells_nobody():
 def test_tool_events_finish_codes_and_streams_reach_the_metrics(client, pool):
     calls = value("lingma_tool_events_total", tool="read_file", event="call")
     finishes = value("lingma_finish_codes_total", code="601")
-    requests = value("lingma_requests_total", route=CHAT, status="200", model="qwen3-coder")
+    requests = value("lingma_requests_total", key="local", route=CHAT, status="200", model="qwen3-coder")
     streams = value("lingma_inflight_streams")
     ask = pool.ask
 
@@ -69,7 +69,7 @@ def test_tool_events_finish_codes_and_streams_reach_the_metrics(client, pool):
     assert value("lingma_inflight_streams") == streams
     assert value("lingma_tool_events_total", tool="read_file", event="call") == calls + 1
     assert value("lingma_finish_codes_total", code="601") == finishes + 2
-    assert value("lingma_requests_total", route=CHAT, status="200", model="qwen3-coder") == requests + 2
+    assert value("lingma_requests_total", key="local", route=CHAT, status="200", model="qwen3-coder") == requests + 2
 
 
 def test_the_quota_state_reaches_the_alert_watcher(client, pool):

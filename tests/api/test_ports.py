@@ -81,6 +81,7 @@ def test_a_drifted_fake_is_caught():
         "ask: no parameter 'model_key'",
         "ask: no parameter 'ask_mode'",
         "ask: 'images' is positional or keyword, default (), not as in the protocol",
+        "ask: no parameter 'tenant'",
         "ask: extra required parameter 'model'",
     ]
     assert not isinstance(object(), ports.Pool)

@@ -35,13 +35,13 @@ def no_known_models():
 
 
 def test_metrics_is_open_without_a_key_and_in_prometheus_text(client):
-    before = value("lingma_requests_total", route=ROUTE, status="200", model="auto")
+    before = value("lingma_requests_total", key="local", route=ROUTE, status="200", model="auto")
     metrics.observe_request(ROUTE, 200, "auto", 1.5)
     resp = client.get("/metrics")
     assert resp.status_code == 200
     assert resp.mimetype == "text/plain" and "version=" in resp.headers["Content-Type"]
     samples = scrape(client)
-    key = ("lingma_requests_total", (("model", "auto"), ("route", ROUTE), ("status", "200")))
+    key = ("lingma_requests_total", (("key", "local"), ("model", "auto"), ("route", ROUTE), ("status", "200")))
     assert samples[key] == before + 1
 
 
@@ -112,17 +112,17 @@ def test_streams_queue_waits_finishes_and_tools_are_counted():
 def test_unknown_models_count_as_other_once_the_registry_is_known():
     metrics.set_known_models({"qwen3-coder": "qwen3-coder", "Qwen3-Coder": "qwen3-coder", "gpt-4o": "gpt-4o"})
     labels = {"route": ROUTE, "status": "200"}
-    known = value("lingma_requests_total", model="qwen3-coder", **labels)
-    other = value("lingma_requests_total", model="other", **labels)
-    display = value("lingma_requests_total", model="Qwen3-Coder", **labels)  # earlier tests' counts
+    known = value("lingma_requests_total", key="local", model="qwen3-coder", **labels)
+    other = value("lingma_requests_total", key="local", model="other", **labels)
+    display = value("lingma_requests_total", key="local", model="Qwen3-Coder", **labels)  # earlier tests' counts
     metrics.observe_request(ROUTE, 200, "QWEN3-CODER", 1.0)  # spelled as first known
     metrics.observe_request(ROUTE, 200, "Qwen3-Coder", 1.0)  # the display name: one label, the key
     metrics.observe_request(ROUTE, 200, "made-up-model-1", 1.0)
     metrics.observe_request(ROUTE, 200, "x" * 5000, 1.0)
-    assert value("lingma_requests_total", model="qwen3-coder", **labels) == known + 2
-    assert value("lingma_requests_total", model="Qwen3-Coder", **labels) == display
-    assert value("lingma_requests_total", model="other", **labels) == other + 2
-    assert value("lingma_requests_total", model="made-up-model-1", **labels) == 0
+    assert value("lingma_requests_total", key="local", model="qwen3-coder", **labels) == known + 2
+    assert value("lingma_requests_total", key="local", model="Qwen3-Coder", **labels) == display
+    assert value("lingma_requests_total", key="local", model="other", **labels) == other + 2
+    assert value("lingma_requests_total", key="local", model="made-up-model-1", **labels) == 0
 
 
 def test_label_cap_keeps_the_first_values_then_says_other_and_truncates():
@@ -141,7 +141,7 @@ def test_status_labels(raw, label):
 
 def test_recording_calls_never_raise_and_warn_once(caplog):
     metrics._warned.difference_update({"observe_request", "observe_queue_wait", "observe_instances"})
-    count = value("lingma_requests_total", route=ROUTE, status="200", model="auto")
+    count = value("lingma_requests_total", key="local", route=ROUTE, status="200", model="auto")
     with caplog.at_level(logging.WARNING, logger="lingma_flask.ops.metrics"):
         metrics.observe_request(ROUTE, 200, "auto", "not a number")
         metrics.observe_request(ROUTE, 200, "auto", object())
@@ -150,7 +150,8 @@ def test_recording_calls_never_raise_and_warn_once(caplog):
     warnings = [r for r in caplog.records if r.name == "lingma_flask.ops.metrics"]
     assert [r.getMessage().split()[1] for r in warnings] == ["observe_request", "observe_queue_wait",
                                                             "observe_instances"]
-    assert value("lingma_requests_total", route=ROUTE, status="200", model="auto") == count  # all or nothing
+    # all or nothing
+    assert value("lingma_requests_total", key="local", route=ROUTE, status="200", model="auto") == count
 
 
 def test_observe_instances_sets_one_state_and_counts_growth(monkeypatch):
@@ -203,18 +204,18 @@ def test_poll_pool_asks_for_models_only_when_the_pool_is_ready(pool, monkeypatch
 
 def test_poll_pool_learns_models_and_aliases_and_keeps_them_when_not_ready(pool):
     metrics.poll_pool(pool, {"gpt-4o": "qwen3-coder"})
-    before = value("lingma_requests_total", route=ROUTE, status="200", model="qwen3-coder")
-    kimi = value("lingma_requests_total", route=ROUTE, status="200", model="kmodel")
+    before = value("lingma_requests_total", key="local", route=ROUTE, status="200", model="qwen3-coder")
+    kimi = value("lingma_requests_total", key="local", route=ROUTE, status="200", model="kmodel")
     metrics.observe_request(ROUTE, 200, "gpt-4o", 1.0)
     pool.models_error = LingmaNotReadyError("starting")
     metrics.poll_pool(pool, {})
     metrics.observe_request(ROUTE, 200, "Kimi-K2", 1.0)
     metrics.observe_request(ROUTE, 200, "unlisted", 1.0)
     # an alias counts under the model it names: one label per model
-    assert value("lingma_requests_total", route=ROUTE, status="200", model="qwen3-coder") == before + 1
+    assert value("lingma_requests_total", key="local", route=ROUTE, status="200", model="qwen3-coder") == before + 1
     # a display name counts under its key, also while the pool is not ready
-    assert value("lingma_requests_total", route=ROUTE, status="200", model="kmodel") == kimi + 1
-    assert value("lingma_requests_total", route=ROUTE, status="200", model="unlisted") == 0
+    assert value("lingma_requests_total", key="local", route=ROUTE, status="200", model="kmodel") == kimi + 1
+    assert value("lingma_requests_total", key="local", route=ROUTE, status="200", model="unlisted") == 0
 
 
 def test_the_poller_runs_in_the_background_until_stopped(make_app, pool):

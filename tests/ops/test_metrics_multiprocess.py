@@ -41,7 +41,8 @@ def test_render_merges_the_workers_and_drops_a_dead_workers_live_gauges(tmp_path
     pid0 = record_in_a_process(tmp_path, 0)
     record_in_a_process(tmp_path, 1)
     merged = samples(monkeypatch, tmp_path)
-    requests = ("lingma_requests_total", (("model", "auto"), ("route", "/v1/chat/completions"), ("status", "200")))
+    requests = ("lingma_requests_total",
+                (("key", "local"), ("model", "auto"), ("route", "/v1/chat/completions"), ("status", "200")))
     ready = {w: ("lingma_instance_state", (("instance", "lingma-0"), ("state", "ready"), ("worker", w)))
              for w in ("0", "1")}
     restarts = ("lingma_instance_restarts_total", (("instance", "lingma-0"), ("reason", "failure"), ("worker", "0")))

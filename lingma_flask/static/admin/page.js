@@ -350,6 +350,7 @@
     row.className = failed ? "failed" : "";
     cell(row, "Time", localTime(record.time)).title = text(record.time);
     cell(row, "Status", record.status).className = "status-code";
+    cell(row, "Key", record.key);
     cell(row, "Error", record.error).className = "error-code";
     cell(row, "Model", record.model).className = "wrap";
     cell(row, "First token (ms)", record.first_token_ms);

@@ -1,0 +1,146 @@
+"""`Database`: the store of one worker process: its engine, its buffers and its background writer.
+
+Built by ops when the app is made (`open_database`), started with the worker (the writer's
+first round migrates under the lock), stopped when the worker exits. The request path only
+reaches `recorder` (a buffer append); reads for the operator go through `connect()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.engine import URL
+from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..lingma.settings import CoreSettings
+from . import schema
+from . import url as urls
+from .buffer import Buffer
+from .engine import make_engine
+from .settings import StoreSettings
+from .usage import RETENTION_EVERY
+from .usage import Recorder
+from .usage import RowMaker
+from .usage import retention
+from .writer import Chore
+from .writer import Sink
+from .writer import Writer
+
+# Alembic tells of its plugins and of every context it makes at INFO; the store logs the one
+# line that matters (migrate.py). Set before migrate.py imports Alembic.
+logging.getLogger("alembic").setLevel(logging.WARNING)
+log = logging.getLogger(__name__)
+
+
+class SchemaError(RuntimeError):
+    """The database could not be migrated (e.g. it is at a revision this gateway does not know)."""
+
+
+# what a read of the store may raise when the database is away, locked or ahead of this code
+ERRORS = (SQLAlchemyError, OSError, SchemaError)
+
+
+class Database:
+    """One process's store: lazily connected; its writer runs between `start()` and `stop()`."""
+
+    def __init__(self, settings: StoreSettings, url: URL, *, host: str | None = None) -> None:
+        self.settings = settings
+        self.url = url
+        self.usage = Buffer[Mapping[str, Any]]("usage", settings.buffer)
+        self.recorder = Recorder(self.usage, keep_prompts=settings.log_prompts)
+        self.rows = RowMaker(log_prompts=settings.log_prompts, **({} if host is None else {"host": host}))
+        self._engine: Engine | None = None
+        self._engine_lock = threading.Lock()
+        self._schema_ready = False
+        self.writer = Writer(lambda: self.engine, settings.interval, where=self.describe(),
+                             sinks=[Sink(self.usage, self.rows.insert)],
+                             chores=[Chore("usage retention", RETENTION_EVERY, retention(settings.history_days))],
+                             prepare=self.ensure_schema)
+
+    def describe(self) -> str:
+        """The database as logs show it: the URL without its password."""
+        return urls.describe(self.url)
+
+    @property
+    def engine(self) -> Engine:
+        """The engine (made on first use: building the app opens no connection)."""
+        if self._engine is None:
+            with self._engine_lock:
+                if self._engine is None:
+                    self._engine = make_engine(self.url)
+        return self._engine
+
+    def ensure_schema(self) -> None:
+        """Migrate to the newest schema under the lock, once per process (again after a failure).
+
+        Alembic is imported only when the database is not at the newest revision already.
+        """
+        if self._schema_ready:
+            return
+        with self.engine.connect() as connection:
+            at_head = schema.current(connection) == schema.HEAD
+        if not at_head:
+            from . import migrate
+
+            try:
+                migrate.upgrade(self.engine)
+            except (SQLAlchemyError, OSError):
+                raise
+            except Exception as exc:  # Alembic's own errors: an unknown revision, a broken script
+                raise SchemaError(f"the store's database could not be migrated: {exc}") from exc
+        self._schema_ready = True
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A connection for reads, on a migrated database."""
+        self.ensure_schema()
+        with self.engine.connect() as connection:
+            yield connection
+
+    def add_sink(self, buffer: Buffer[Any], write: Callable[[Connection, list[Any]], object]) -> None:
+        """Have the writer flush `buffer` with `write` too, in the same transaction (before start)."""
+        self.writer.sinks.append(Sink(buffer, write))
+
+    def add_chore(self, name: str, every: float, run: Callable[[Connection], object]) -> None:
+        """Have the writer run `run` every `every` seconds after a good flush (before start)."""
+        self.writer.chores.append(Chore(name, every, run))
+
+    def start(self) -> Writer:
+        """Start the writer (idempotent)."""
+        return self.writer.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the writer after its last flush, then close the engine's connections."""
+        started = self.writer.running
+        self.writer.stop(timeout)
+        if self.writer.running:
+            return  # its last flush still waits for the database: the process exit ends it
+        left = self.writer.buffered()
+        if left and started:
+            log.warning("store: %d rows could not be written to %s before this worker stopped;"
+                        " they are lost", left, self.describe())
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+def open_database(values: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Database | None:
+    """The store the settings ask for (None with LINGMA_STORE=off).
+
+    `values` are the LINGMA_* settings without the prefix (Flask config, `environment()`);
+    DATABASE_URL is read from `environ` (the process's environment by default).
+    """
+    settings = StoreSettings.from_mapping(values)
+    if not settings.enabled:
+        return None
+    root = CoreSettings.from_mapping(values).work_root()
+    url = urls.resolve(settings.url, os.environ if environ is None else environ, root)
+    return Database(settings, url)
