@@ -72,6 +72,7 @@ def _register(app: Flask) -> None:
     from . import web
     from .ops import admin
     from .ops import alert_watch
+    from .ops import fleet
     from .ops import health
     from .ops import lifecycle
     from .ops import metrics
@@ -83,6 +84,7 @@ def _register(app: Flask) -> None:
     api.init_app(app)
     metrics.init_app(app)  # ops observes the request path through the app's hooks (observe.py)
     usage.init_app(app)  # the store (usage per key): hears the request log; GET /admin/api/usage
+    fleet.init_app(app)  # the store's writer also shares key counts, heartbeats (and the login)
     alert_watch.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(admin.bp)

@@ -50,12 +50,27 @@ def build_parser() -> argparse.ArgumentParser:
 def add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the doctor's subcommand and its options."""
     doctor = commands.add_parser(
-        "doctor", help="check a running gateway with the official openai and anthropic SDKs",
+        "doctor", help="check a running gateway with the official openai and anthropic SDKs"
+                       " (--lingma: check your own Lingma)",
         description="Ask every API of a running gateway a few questions through the official"
                     " SDKs and print one pass/fail row per check; exit 1 if any check fails."
-                    " The SDKs come with `pip install lingma-flask[doctor]`.")
-    doctor.add_argument("--base-url", required=True,
-                        help="the gateway's URL, e.g. http://127.0.0.1:8000 (with or without /v1)")
+                    " The SDKs come with `pip install lingma-flask[doctor]`. With --lingma, check"
+                    " your own Lingma instead (no gateway, no SDK): find or attach to it, initialize,"
+                    " login, models and a short chat each way it speaks, and write a redacted"
+                    " transcript of every frame for a bug report.")
+    what = doctor.add_mutually_exclusive_group(required=True)
+    what.add_argument("--base-url",
+                      help="the gateway's URL, e.g. http://127.0.0.1:8000 (with or without /v1)")
+    what.add_argument("--lingma", action="store_true",
+                      help="check your own Lingma (the binary, or a running desktop) instead of a gateway")
+    doctor.add_argument("--bin", help="--lingma: the Lingma binary to start (default: as the gateway finds it:"
+                                      " LINGMA_BIN, ~/.lingma/bin, PATH, else a running desktop)")
+    doctor.add_argument("--attach", help="--lingma: attach to a running Lingma instead: auto, a port,"
+                                         " or a Unix socket path (default: LINGMA_ATTACH)")
+    doctor.add_argument("--work-dir", help="--lingma: the work dir to start Lingma in (default: a temporary"
+                                           " one, removed after)")
+    doctor.add_argument("--out", help="--lingma: where to write the redacted transcript"
+                                      " (default: lingma-doctor-<time>.txt in the temp folder)")
     doctor.add_argument("--api-key", default=os.environ.get("LINGMA_GATEWAY_KEY") or "none",
                         help="one of the gateway's LINGMA_API_KEYS (default: $LINGMA_GATEWAY_KEY,"
                              " else none, for a local gateway without keys)")
@@ -123,12 +138,28 @@ def run_simulator(args: argparse.Namespace) -> int:
 
 def run_doctor(args: argparse.Namespace) -> int:
     """Run the doctor with the parsed options."""
+    if args.lingma:
+        return run_lingma_doctor(args)
     from .doctor.checkup import Settings
     from .doctor.checkup import checkup
 
     settings = Settings(args.base_url, args.api_key, args.model, args.timeout, args.json)
     try:
         return checkup(settings, sys.stdout)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def run_lingma_doctor(args: argparse.Namespace) -> int:
+    """Run `doctor --lingma`: check the user's own Lingma and write the redacted transcript."""
+    from .doctor.lingma_check import Options
+    from .doctor.lingma_check import check_lingma
+
+    options = Options(bin=args.bin, attach=args.attach, work_dir=args.work_dir, out=args.out,
+                      timeout=args.timeout, json=args.json)
+    try:
+        return check_lingma(options, sys.stdout)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -56,6 +56,9 @@ DEFAULTS: dict[str, Any] = {
     "METRICS_KEY": None,
     "ALERT_WEBHOOK": None,
     "ALERT_INTERVAL": 300.0,
+    # seconds a starting gateway may stay logged out before that alerts (it may still be
+    # taking up its login)
+    "ALERT_STARTUP_GRACE": 30.0,
 }
 REASONING_MODES = ("separate", "inline", "off")
 INVALID_TOOL_CALLS = ("pass", "drop", "error")
@@ -86,6 +89,7 @@ class ApiSettings:
     metrics_key: str | None = None
     alert_webhook: str | None = None
     alert_interval: float = DEFAULTS["ALERT_INTERVAL"]
+    alert_startup_grace: float = DEFAULTS["ALERT_STARTUP_GRACE"]
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> ApiSettings:
@@ -112,6 +116,7 @@ class ApiSettings:
             metrics_key=read.text("METRICS_KEY", None),
             alert_webhook=read.text("ALERT_WEBHOOK", None),
             alert_interval=read.number("ALERT_INTERVAL", DEFAULTS["ALERT_INTERVAL"]),  # 0: no rate limit
+            alert_startup_grace=read.number("ALERT_STARTUP_GRACE", DEFAULTS["ALERT_STARTUP_GRACE"]),
         )
 
 

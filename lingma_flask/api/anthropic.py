@@ -26,6 +26,7 @@ from ..lingma.errors import LingmaError
 from ..lingma.errors import LingmaPromptTooLargeError
 from ..pipeline import events
 from ..pipeline import job as pipeline
+from ..pipeline.context_guard import ContextWindowExceeded
 from ..pipeline.conversation import ChatRequest
 from ..pipeline.prompt import PromptTooLong
 from ..pipeline.prompt import render_prompt
@@ -34,7 +35,6 @@ from ..web import errors
 from ..web import sse
 from ..web.auth import require_api_key
 from ..web.errors import ApiError
-from ..web.identity import key_identity
 from ..web.limits import admit
 from ..web.requestlog import current_record
 from . import anthropic_threads as threads
@@ -46,6 +46,7 @@ from .face import collect_answer
 from .face import context
 from .face import read_json_body
 from .face import stream_answer
+from .state import owner as key_owner
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_
 @bp.post("/v1/messages")
 def create_message():
     """Answer a message, streamed as SSE events or as one `message` object."""
-    data, store, owner = read_json_body(), threads.get_store(), key_identity()
+    data, store, owner = read_json_body(), threads.get_store(), key_owner()
     thread = threads.open_thread(data, store, owner, get_settings().max_body_bytes)
     chat, options = parse_messages_request(thread.body if thread else data)
     if chat.ignored:
@@ -91,7 +92,7 @@ def create_message():
 def count_tokens():
     """Count a message's input tokens with the estimator usage reports (no Lingma call)."""
     data = read_json_body()
-    thread = threads.open_thread(data, threads.get_store(), key_identity(),
+    thread = threads.open_thread(data, threads.get_store(), key_owner(),
                                  get_settings().max_body_bytes)
     chat, _ = parse_messages_request(thread.body if thread else data, counting=True)
     check_model(chat)
@@ -108,6 +109,10 @@ def start(chat: ChatRequest, record) -> pipeline.Job:
 
 def prompt_too_long(chat: ChatRequest, err: LingmaError) -> ApiError:
     """Build the 400 Claude Code recognises and compacts on: `prompt is too long: N tokens > M maximum`."""
+    if isinstance(err, ContextWindowExceeded):  # the model's own window: its numbers as they are
+        log.info("prompt over the context window: %s", err.message)
+        return ApiError(400, f"prompt is too long: {err.tokens} tokens > {err.limit} maximum",
+                        param="messages", code="context_length_exceeded")
     tokens = pipeline.count_prompt_tokens(chat)
     if isinstance(err, PromptTooLong):  # the length was measured before rendering: no render here
         chars, limit = err.chars, err.limit

@@ -4,18 +4,20 @@ The `anthropic` SDK's tool runner (and `client.beta.messages.thread()`) sends
 `thread: {"type": "create"}` with the whole conversation, then `{"type": "continue",
 "previous_message_id": "msg_…"}` with only the new messages and without `system` and `tools`:
 the server holds those. Here a thread is kept the way `previous_response_id` keeps a Responses
-conversation (`responses_store.SharedStore`: in memory, per worker process, bounded in items
-and bytes, least recently used first, scoped to the API key's identity), as JSON texts: the
-thread's `system` and `tools` as it was created, then each message, the answer included. A
-message's entry shares the texts of the one it continues, so a long thread costs its bytes once.
+conversation (`state.Kept`: in this worker's memory, bounded in items and bytes, least recently
+used first, and with the store on in the database every worker and host reads; scoped to the
+API key's name, forgotten after LINGMA_STATE_TTL), as JSON texts: the thread's `system` and
+`tools` as it was created, then each message, the answer included. In memory a message's entry
+shares the texts of the one it continues, so a long thread costs its bytes once; its database
+row is the JSON array of those texts (`texts_json`).
 
 A `continue` is answered exactly as the whole conversation would be: the thread's fields and
 messages, then the request's, make one Messages body, read with every body's limits (its size
 against LINGMA_MAX_BODY_BYTES, then the JSON structure bounds of `web/body.py`), validated and
 rendered (so a validation error's `messages[i]` counts the thread's messages too). A message can be continued
 more than once; each continuation forks. Errors carry Anthropic's `error.details.error_code`,
-which the SDK acts on by itself: `thread_not_found` (404: unknown, evicted, another key's, or
-kept by another worker process) makes it replay the whole conversation under a new thread;
+which the SDK acts on by itself: `thread_not_found` (404: unknown, evicted, expired, another
+key's, or kept by another worker with the store off) makes it replay the whole conversation under a new thread;
 `thread_fingerprint_mismatch` (400) is a `continue` whose `system` or `tools` differ from the
 thread's.
 """
@@ -35,10 +37,14 @@ from ..web.body import decode_json
 from ..web.errors import ApiError
 from .responses_store import SharedStore
 from .responses_store import str_bytes
+from .state import Codec
+from .state import Kept
+from .state import shared_state
 from .validation import Lenient
 from .validation import validate
 
 STORE_KEY = "lingma_anthropic_threads"
+SCOPE = "thread"         # the kind of shared state a thread's message is
 ITEM_OVERHEAD = 150      # a held text's row in the store's reference table
 FIXED = ("system", "tools")   # the fields a thread keeps as it was created
 ERROR_CODES = frozenset({"thread_not_found", "thread_fingerprint_mismatch"})
@@ -73,14 +79,30 @@ def new_store() -> SharedStore[str]:
     return SharedStore(text_bytes)
 
 
-def get_store() -> SharedStore[str]:
-    """Return this app's thread store."""
-    return current_app.extensions[STORE_KEY]
+def get_store() -> Kept[str]:
+    """Return this app's thread store: its memory, and the shared state behind it."""
+    return Kept(current_app.extensions[STORE_KEY], SCOPE, CODEC, shared_state(), "thread")
 
 
 def to_json(value: Any) -> str:
     """Return the compact JSON text a stored field or message is kept as."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def texts_json(texts: tuple[str, ...]) -> bytes:
+    """Return a thread's texts as the JSON array shared through the database (each is JSON)."""
+    return ("[" + ",".join(texts) + "]").encode()
+
+
+def texts_from_json(value: bytes) -> tuple[str, ...]:
+    """Read `texts_json`'s array back into the texts (each re-encoded as `to_json` made it)."""
+    items = json.loads(value)
+    if not isinstance(items, list):
+        raise TypeError("a thread is a JSON array")
+    return tuple(to_json(item) for item in items)
+
+
+CODEC = Codec(texts_json, texts_from_json)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,7 +113,7 @@ class Thread:
     messages: tuple[str, ...]   # JSON of every message so far, the request's included
     body: dict                  # the whole Messages body, without `thread`
 
-    def keep(self, store: SharedStore[str], message_id: str, owner: str, text: str,
+    def keep(self, store: SharedStore[str] | Kept[str], message_id: str, owner: str, text: str,
              calls: tuple) -> bool:
         """Store the thread up to this answer under its message id; False if too large."""
         content: list[dict] = [{"type": "text", "text": text}] if text else []
@@ -101,12 +123,13 @@ class Thread:
         return store.put(message_id, (self.fixed, *self.messages, answer), owner)
 
 
-def open_thread(data: dict, store: SharedStore[str], owner: str,
+def open_thread(data: dict, store: SharedStore[str] | Kept[str], owner: str,
                 max_bytes: int) -> Thread | None:
     """Read a body's `thread`: None without one, else the thread with the whole body to answer.
 
     Raises a 400 for an invalid `thread` or a `continue` that changes `system` or `tools`, a
-    404 `thread_not_found` when `owner` has no such message in this process's store, and what
+    404 `thread_not_found` when `owner` has no such message in the store (a 503 when the
+    database that shares it cannot be read), and what
     reading the whole body would raise (a 413 over `max_bytes`, a 400 past the JSON bounds).
     """
     raw = data.get("thread")
@@ -153,6 +176,7 @@ def whole_body(rest: dict, messages: tuple[str, ...], max_bytes: int) -> dict:
 def thread_not_found(message_id: str) -> ApiError:
     """Build the 404 the SDK answers by replaying the whole conversation under a new thread."""
     return ApiError(404, f"thread: no thread holds the message '{message_id[:100]}'. This gateway"
-                    " keeps threads in memory, per worker process (recent ones, per API key);"
-                    ' replay the whole conversation with thread {"type": "create"}.',
+                    " keeps recent threads per API key, for LINGMA_STATE_TTL (in memory, per worker"
+                    " process, when its store is off); replay the whole conversation with thread"
+                    ' {"type": "create"}.',
                     param="thread", code="thread_not_found")

@@ -1,9 +1,10 @@
 """POST /v1/responses: the OpenAI Responses API face of the pipeline (Codex CLI, the SDK).
 
-The view validates (a `previous_response_id` is looked up in this process's store), starts
+The view validates (a `previous_response_id` is looked up in the store of kept state,
+`state.Kept`: this worker's memory, then the database every worker shares), starts
 the job (everything that can fail early leaves through the OpenAI error envelope), then
 answers with one `response` object or the event stream of `responses_stream`. A response is
-stored for later `previous_response_id` requests, under the identity of the key that made it,
+stored for later `previous_response_id` requests, under the name of the key that made it,
 unless the request says `store: false`. Only a request that succeeds touches the store: a
 failed one neither keeps its response nor refreshes the one it continued.
 """
@@ -22,7 +23,6 @@ from ..pipeline.tools.freeform import freeform_names
 from ..web.auth import require_api_key
 from ..web.errors import ApiError
 from ..web.errors import register_envelope
-from ..web.identity import key_identity
 from ..web.limits import admit
 from ..web.requestlog import current_record
 from .face import answer_headers
@@ -35,11 +35,19 @@ from .responses_request import parse_responses_request
 from .responses_shapes import ResponseHead
 from .responses_shapes import response_body
 from .responses_store import ResponseStore
+from .responses_store import turns_from_json
+from .responses_store import turns_json
 from .responses_stream import ResponseEncoder
+from .state import Codec
+from .state import Kept
+from .state import owner as key_owner
+from .state import shared_state
 
 log = logging.getLogger(__name__)
 
 STORE_KEY = "lingma_responses_store"
+SCOPE = "response"      # the kind of shared state a stored response is
+CODEC = Codec(turns_json, turns_from_json)
 
 bp = Blueprint("responses", __name__)
 bp.before_request(require_api_key)
@@ -56,16 +64,16 @@ def render_error(err: ApiError):
 register_envelope(bp.name, render_error)
 
 
-def get_store() -> ResponseStore:
-    """Return this app's store of recent responses."""
-    return current_app.extensions[STORE_KEY]
+def get_store() -> Kept[Turn]:
+    """Return this app's store of recent responses: its memory, and the shared state behind it."""
+    return Kept(current_app.extensions[STORE_KEY], SCOPE, CODEC, shared_state(), "previous_response_id")
 
 
 @bp.post("/v1/responses")
 @bp.post("/responses")
 def create_response():
     """Answer a Responses API request, streamed as SSE or as one JSON object."""
-    store, owner = get_store(), key_identity()
+    store, owner = get_store(), key_owner()
     parsed = parse_responses_request(read_json_body(), lambda rid: store.lookup(rid, owner))
     chat = parsed.chat
     if chat.ignored:
@@ -89,7 +97,7 @@ def create_response():
     return stream_answer(job, ResponseEncoder(head, remember), answer_headers(job))
 
 
-def keep(store: ResponseStore, response_id: str, owner: str, parsed: ResponsesRequest,
+def keep(store: ResponseStore | Kept[Turn], response_id: str, owner: str, parsed: ResponsesRequest,
          text: str, calls: tuple) -> None:
     """Store a response's conversation: the earlier turns, its input, and its answer."""
     # arguments as JSON text: compact, and sized exactly by the store

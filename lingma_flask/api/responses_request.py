@@ -333,7 +333,8 @@ def earlier_turns(previous_id: str | None, history: History) -> tuple[Turn, ...]
     turns = history(previous_id)
     if turns is None:
         raise ApiError(400, f"Previous response with id '{previous_id[:100]}' not found. This"
-                       " gateway keeps recent stored responses in memory, per worker process.",
+                       " gateway keeps recent stored responses per API key, for LINGMA_STATE_TTL"
+                       " (in memory, per worker process, when its store is off).",
                        param="previous_response_id", code="previous_response_not_found")
     return turns
 

@@ -1,18 +1,20 @@
-"""The recent responses `previous_response_id` can name: bounded, in memory, per worker process.
+"""The recent responses `previous_response_id` can name: bounded, in this worker's memory.
 
 Each stored response keeps its whole conversation (earlier turns, its input, its answer) as
-`Turn`s, and the identity of the API key that created it (`identity.key_identity`): another
-key is told the id does not exist. Turns are shared between a response and the ones continuing
+`Turn`s, and the name of the API key that created it (`state.owner`): another key is told
+the id does not exist. Turns are shared between a response and the ones continuing
 it, so each turn is counted by reference: its bytes are charged when the first entry takes it
 and released when the last one holding it goes, whichever entry that is. The total is thus the
 bytes of the distinct turns stored (their strings as Python holds them: an astral character is
 4 bytes) plus each entry's own overhead. The least recently used entries go first once there
 are more than `max_items` or more than `max_bytes`; an entry that alone passes `max_bytes` is
-not kept. Nothing survives a restart, and another worker process has its own store.
+not kept. An entry given a `ttl` is forgotten after that many seconds.
 
-The machinery is `SharedStore`, generic over what an entry holds and how its bytes are
-measured; `ResponseStore` holds Turns, and the Anthropic face's message threads keep their
-messages' JSON texts in another one (`anthropic_threads.py`).
+This is a worker's memory only: with the store on, `state.Kept` also shares each entry through
+the database (as the JSON of `turns_json`, read back by `turns_from_json`), so that every
+worker and host can continue it. The machinery is `SharedStore`, generic over what an entry
+holds and how its bytes are measured; `ResponseStore` holds Turns, and the Anthropic face's
+message threads keep their messages' JSON texts in another one (`anthropic_threads.py`).
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ import dataclasses
 import json
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Generic
 from typing import TypeVar
 
+from ..pipeline.conversation import PastCall
 from ..pipeline.conversation import Turn
 
 MAX_ITEMS = 1000
@@ -42,6 +46,7 @@ class _Entry(Generic[T]):
     owner: str
     turns: tuple[T, ...]
     size: int          # the entry's own bytes; its turns are charged in the reference table
+    expires: float | None = None   # monotonic time it is forgotten at; None: kept until evicted
 
 
 @dataclasses.dataclass
@@ -70,8 +75,10 @@ class SharedStore(Generic[T]):
         """The bytes charged now: every distinct stored turn once, plus each entry's own."""
         return self._bytes
 
-    def put(self, response_id: str, turns: tuple[T, ...], owner: str = "") -> bool:
-        """Keep a conversation (most recent first to stay); False if alone it passes the cap."""
+    def put(self, response_id: str, turns: tuple[T, ...], owner: str = "",
+            ttl: float | None = None) -> bool:
+        """Keep a conversation (most recent first to stay), for `ttl` seconds if given; False if
+        alone it passes the cap."""
         own = ENTRY_OVERHEAD + REF_BYTES * len(turns)
         with self._lock:
             sizes = {id(t): self._size_of(t) for t in turns}
@@ -80,7 +87,8 @@ class SharedStore(Generic[T]):
             for turn in turns:   # taken before the old entry is let go: shared turns stay put
                 self._take(turn, sizes[id(turn)])
             self._drop(response_id)
-            self._entries[response_id] = _Entry(owner, turns, own)
+            expires = None if ttl is None else time.monotonic() + ttl
+            self._entries[response_id] = _Entry(owner, turns, own, expires)
             self._bytes += own
             while len(self._entries) > self.max_items or self._bytes > self.max_bytes:
                 self._drop(next(iter(self._entries)))
@@ -90,6 +98,9 @@ class SharedStore(Generic[T]):
         """Return the conversation `owner` stored under this id, or None; nothing is refreshed."""
         with self._lock:
             entry = self._entries.get(response_id)
+            if entry is not None and entry.expires is not None and time.monotonic() >= entry.expires:
+                self._drop(response_id)
+                entry = None
         if entry is None or entry.owner != owner:
             return None
         return entry.turns
@@ -161,3 +172,32 @@ def value_bytes(value: object) -> int:
     if isinstance(value, str):
         return str_bytes(value)
     return str_bytes(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def turns_json(turns: tuple[Turn, ...]) -> bytes:
+    """Return a conversation as the JSON text shared through the database: a list of turns."""
+    return json.dumps([turn_dict(turn) for turn in turns], ensure_ascii=False,
+                      separators=(",", ":"), default=str).encode()
+
+
+def turn_dict(turn: Turn) -> dict:
+    """Return one turn as a JSON object, leaving out what it does not have."""
+    out: dict = {"role": turn.role, "text": turn.text}
+    if turn.images:
+        out["images"] = list(turn.images)
+    if turn.calls:
+        out["calls"] = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in turn.calls]
+    if turn.call_id is not None:
+        out["call_id"] = turn.call_id
+    if turn.name is not None:
+        out["name"] = turn.name
+    return out
+
+
+def turns_from_json(value: bytes) -> tuple[Turn, ...]:
+    """Read `turns_json`'s text back into turns (raises ValueError, KeyError or TypeError)."""
+    return tuple(Turn(t["role"], t.get("text", ""), tuple(t.get("images", ())),
+                      tuple(PastCall(c.get("id"), c["name"], c.get("arguments", ""))
+                            for c in t.get("calls", ())),
+                      t.get("call_id"), t.get("name"))
+                 for t in json.loads(value))

@@ -13,9 +13,10 @@ answered one at a time, in order.
 * A request refused before its response starts (a bad body, an unknown model, busy) gets one
   `{"type": "error", "status", "error", "headers"}` message, as HTTP would have answered, and
   the connection stays open; a failure later ends the response with `response.failed`.
-* `previous_response_id` names a stored response (as over HTTP) or the connection's last one,
-  which is kept for the connection even with `store: false` (what Codex sends); a response
-  with `generate: false` only records its input, to be continued.
+* `previous_response_id` names a stored response (as over HTTP: shared by every worker) or the
+  connection's last one, which is kept for the connection, in this worker's memory only, even
+  with `store: false` (what Codex sends); a response with `generate: false` only records its
+  input, to be continued.
 * While Lingma is quiet a repeated `response.in_progress` event keeps the client's idle timer
   (Codex's) from firing; an idle connection gets pings. A client that hangs up mid-response
   cancels the chat at the next event or keepalive, as an SSE client does.
@@ -56,8 +57,8 @@ from ..web.connection import WATCHDOG
 from ..web.connection import client_socket
 from ..web.errors import ApiError
 from ..web.errors import register_envelope
+from ..web.identity import LOCAL
 from ..web.identity import current_key_name
-from ..web.identity import key_identity
 from ..web.limits import admit
 from ..web.record import RequestRecord
 from ..web.requestlog import current_record
@@ -135,10 +136,10 @@ class SocketSession:
         self.ws = ws
         self.settings = get_settings()
         self.store = get_store()
-        self.owner = key_identity()
+        self.key_name = current_key_name()
+        self.owner = self.key_name or LOCAL
         self.local_owner = f"{self.owner}#ws:{uuid.uuid4().hex}"  # the connection's own entries
         self.local_id: str | None = None   # its last response kept only for the connection
-        self.key_name = current_key_name()
 
     def serve(self) -> None:
         """Answer messages until the client closes, the connection idles out, or we shut down."""
@@ -166,7 +167,7 @@ class SocketSession:
 
     def history(self, response_id: str):
         """The conversation a `previous_response_id` names: the connection's or a stored one."""
-        return (self.store.lookup(response_id, self.local_owner)
+        return (self.store.memory.lookup(response_id, self.local_owner)
                 or self.store.lookup(response_id, self.owner))
 
     # -- one request ---------------------------------------------------------------------------
@@ -222,7 +223,7 @@ class SocketSession:
         record.status = 200
         head = ResponseHead(job.target.name, parsed.echo, custom_tools=freeform_names(chat.tools))
         encoder = ResponseEncoder(head, lambda answer, calls: self.remember(
-            head.id, parsed, lambda who: keep(self.store, head.id, who, parsed, answer, calls)))
+            head.id, parsed, lambda store, who: keep(store, head.id, who, parsed, answer, calls)))
         self.ws.guard.deadline = time.monotonic() + self.settings.total_timeout
         frames = encoded_frames(job, encoder, self.settings.sse_keepalive)
         try:
@@ -246,22 +247,23 @@ class SocketSession:
                             custom_tools=freeform_names(chat.tools))
         record.status, record.finish_reason = 200, "stop"
         encoder = ResponseEncoder(head, lambda answer, calls: self.remember(
-            head.id, parsed, lambda who: self.store.put(head.id, parsed.conversation, who)))
+            head.id, parsed, lambda store, who: store.put(head.id, parsed.conversation, who)))
         frames = list(encoder.open()) + list(encoder.event(Finish("stop", Usage(0, 0))))
         self.ws.send(sse_messages("".join(frames).encode(), stream_id))
 
     def remember(self, response_id: str, parsed: ResponsesRequest, put) -> None:
         """Keep a finished response: stored for its key (unless `store: false`), and as the
-        connection's last response either way; the connection's previous one is let go."""
+        connection's last response either way (in memory only); the connection's previous one
+        is let go."""
         if parsed.previous_id is not None:
             self.store.touch(parsed.previous_id)
         if self.local_id is not None:
             self.store.discard(self.local_id)
             self.local_id = None
         if parsed.store:
-            put(self.owner)
+            put(self.store, self.owner)
         else:
-            put(self.local_owner)
+            put(self.store.memory, self.local_owner)
             self.local_id = response_id
 
 

@@ -3,9 +3,9 @@
 A supervisor thread owns the lifecycle: spawn (or attach), connect, `initialize`,
 `auth/status` and `config/queryModels`, then watch the connection. When the socket dies,
 every waiter and stream has already been failed by the connection; the supervisor then
-reconnects (same process if alive, a new one if dead) with backoff from 1 s doubling to
-30 s, and gives up after a bounded number of attempts. After it gives up, `start()` (called
-by the pool on the next request) begins afresh.
+reconnects (same process if alive, a new one if dead) with backoff from
+LINGMA_RECONNECT_BACKOFF (1 s) doubling to 30 s, and gives up after a bounded number of
+attempts. After it gives up, `start()` (called by the pool on the next request) begins afresh.
 
 The supervisor thread also spawns the process: Linux's parent-death signal fires when the
 spawning *thread* exits, and this thread lives exactly as long as the process should.
@@ -24,11 +24,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
+from . import acp
+from . import attach
 from . import discovery
 from . import methods
 from . import process
 from .ask import build_ask
 from .ask import new_ids
+from .endpoint import Endpoint
 from .errors import LingmaConnectionError
 from .errors import LingmaError
 from .errors import LingmaNotLoggedInError
@@ -68,6 +71,7 @@ class LingmaInstance:
         self.settings = settings
         self.work_dir = Path(work_dir)
         self.command = command            # None in attach mode
+        self.attached: Endpoint | None = None  # attach mode: the endpoint last connected to (attach.py)
         self.state = STOPPED
         self.last_error = ""
         self.conn: RpcConnection | None = None
@@ -88,6 +92,9 @@ class LingmaInstance:
         self._logging_out = False         # an operator's logout is under way: its loss is no surprise
         self._draining = False            # the worker is shutting down: no respawn, no reconnect
         self.first_token_ms: collections.deque[int] = collections.deque(maxlen=200)
+        self.protocol: str | None = None  # "classic" | "acp", decided at each connect (acp.py)
+        self._acp: acp.AcpRouter | None = None
+        self.context_usage: acp.Usage | None = None  # the last {usedTokens, limitTokens} Lingma sent
         self._restart_reason: tuple[str, bool] | None = None   # (why, planned)
         self._stop = threading.Event()
         self._refresh_now = threading.Event()
@@ -133,7 +140,7 @@ class LingmaInstance:
 
     # -- supervisor --------------------------------------------------------------------
     def _supervise(self) -> None:
-        attempts, backoff = 0, 1.0
+        attempts, backoff = 0, self.settings.reconnect_backoff
         try:
             while not self._stop.is_set():
                 if self._draining:  # the worker is going away: it stops the pool itself
@@ -149,7 +156,7 @@ class LingmaInstance:
                         self._give_up()
                         return
                 else:
-                    attempts, backoff = 0, 1.0
+                    attempts, backoff = 0, self.settings.reconnect_backoff
                     self._watch()
                     if self._stop.is_set():
                         return
@@ -175,8 +182,9 @@ class LingmaInstance:
         conn.connect()
         try:
             info = conn.request(methods.INITIALIZE, self._initialize_params(), timeout=self.settings.rpc_timeout)
-            self.lingma_version = server_version(info)
+            self.lingma_version = server_version(info) or acp.agent_version(info)
             conn.notify(methods.INITIALIZED, {})
+            self._choose_protocol(conn, info)
             self._refresh(conn)
         except BaseException:
             conn.close()
@@ -186,14 +194,13 @@ class LingmaInstance:
             return
         self.conn = conn
         self._set_state(READY)
-        log.info("[%s] ready on port %d (logged in: %s, %d models)", self.name, port, self.logged_in, len(self.models))
+        log.info("[%s] ready on %s (logged in: %s, %d models)", self.name,
+                 self.attached.describe() if self.attached else f"port {port}", self.logged_in, len(self.models))
 
-    def _ensure_process(self) -> int:
-        if self.command is None:
-            port = process.attach_port(self.settings)
-            if port is None:  # the pool builds command-less instances only when the port is set
-                raise LingmaNotReadyError("LINGMA_SOCKET_PORT is not set")
-            return port
+    def _ensure_process(self) -> int | str:
+        if self.command is None:  # attach mode: found afresh at each connect, never started or stopped
+            self.attached = attach.resolve(self.settings)
+            return self.attached.address
         if self.process is not None and self.process.alive() and self.process.port is not None:
             return self.process.port
         if self.process is not None:
@@ -271,8 +278,27 @@ class LingmaInstance:
 
     def _initialize_params(self) -> dict[str, Any]:
         uri = self.work_dir.resolve().as_uri()
-        return {"processId": os.getpid(), "clientInfo": CLIENT_INFO, "rootUri": uri, "capabilities": {},
-                "workspaceFolders": [{"uri": uri, "name": self.work_dir.name}]}
+        params = {"processId": os.getpid(), "clientInfo": CLIENT_INFO, "rootUri": uri, "capabilities": {},
+                  "workspaceFolders": [{"uri": uri, "name": self.work_dir.name}]}
+        return params if self.settings.protocol == acp.CLASSIC else acp.initialize_params(params)
+
+    def _choose_protocol(self, conn: RpcConnection, info: object) -> None:
+        """Decide classic or ACP for this connection (LINGMA_PROTOCOL, acp.detect) and say why."""
+        protocol, why = acp.detect(conn, self.settings.protocol, info, cwd=str(self.work_dir),
+                                   timeout=self.settings.rpc_timeout)
+        log.info("[%s] protocol %s (%s)", self.name, protocol, why)
+        self.protocol = protocol
+        self._acp = acp.AcpRouter(conn, self._note_context) if protocol == acp.ACP else None
+        acp.watch_context_usage(conn, self._note_context)
+
+    def _note_context(self, usage: acp.Usage) -> None:
+        self.context_usage = usage
+
+    @property
+    def context_limit(self) -> int | None:
+        """Lingma's context window in tokens, as it last reported it (`limitTokens`), if it did."""
+        usage = self.context_usage
+        return usage["limitTokens"] if usage and usage["limitTokens"] > 0 else None
 
     def _watch(self) -> None:
         """Until the connection dies or the instance stops: probe Lingma, refresh auth and models.
@@ -405,7 +431,10 @@ class LingmaInstance:
 
     def _refresh(self, conn: RpcConnection) -> None:
         timeout = self.settings.rpc_timeout
-        self._note_auth(conn.request(methods.AUTH_STATUS, {}, timeout=timeout))
+        if self.protocol == acp.ACP:
+            self._note_auth(acp.auth_status(conn, timeout))
+        else:
+            self._note_auth(conn.request(methods.AUTH_STATUS, {}, timeout=timeout))
         models = conn.request(methods.CONFIG_QUERY_MODELS, {}, timeout=timeout) if self.logged_in else {}
         self.models = parse_models(models)
 
@@ -482,8 +511,10 @@ class LingmaInstance:
             "open_streams": self.open_streams(),
             "models": len(self.models), "restarts": self.restarts, "reconnects": self.reconnects,
             "planned_restarts": self.planned_restarts, "lingma_version": self.lingma_version,
+            "protocol": self.protocol,
             "pid": proc.pid if proc is not None and proc.alive() else None,  # never a dead one
-            "port": self.conn.port if self.conn else None,
+            "port": self.conn.port if self.conn and isinstance(self.conn.port, int) else None,
+            "attached": self.attached.describe() if self.command is None and self.attached else None,
             "http_port": self.http_port, "work_dir": str(self.work_dir),
             "last_error": self.last_error or None, "first_token_ms": latency(self.first_token_ms),
         }
@@ -496,12 +527,15 @@ class LingmaInstance:
     # -- chat --------------------------------------------------------------------------
     def ask(self, prompt: str, model_key: str | None, *, mode: str,
             on_close: Callable[[ChatStream], None] | None = None, images: tuple[str, ...] = ()) -> ChatStream:
-        """Send `chat/ask` without waiting for a reply and return the stream of its answer."""
+        """Send `chat/ask` (ACP: `session/prompt`) without waiting for a reply and return the
+        stream of its answer."""
         conn = self._live_conn()
         if not self.logged_in:
             self._refresh(conn)
             if not self.logged_in:
                 raise LingmaNotLoggedInError("Lingma is running but not logged in", retry_after=None)
+        if self.protocol == acp.ACP:
+            return self._ask_acp(conn, prompt, model_key, mode=mode, on_close=on_close, images=images)
         image_urls = upload_images(conn, images, self.settings.rpc_timeout) if images else []
         request_id, session_id = new_ids()
         stream = ChatStream(request_id, session_id, model_key, deadlines=self._deadlines(),
@@ -518,6 +552,24 @@ class LingmaInstance:
             stream.discard()  # whatever failed, the stream leaves the registry and frees its slot
             raise
         return stream
+
+    def _ask_acp(self, conn: RpcConnection, prompt: str, model_key: str | None, *, mode: str,
+                 on_close: Callable[[ChatStream], None] | None, images: tuple[str, ...]) -> ChatStream:
+        """The same chat over the ACP-style API: session/new, set_model, session/prompt (acp.py)."""
+        router = self._acp
+        if router is None or router.conn is not conn:
+            raise LingmaNotReadyError(self.not_ready_message(), retry_after=2)
+
+        def closed(stream: ChatStream) -> None:
+            router.forget(stream)
+            self._stream_closed(conn, stream, on_close)
+
+        def make_stream(request_id: str, session_id: str) -> ChatStream:
+            return ChatStream(request_id, session_id, model_key, deadlines=self._deadlines(),
+                              stopper=acp.canceller(conn), instance_name=self.name, on_close=closed,
+                              max_buffer=self.settings.stream_buffer_bytes)
+        return acp.ask(router, prompt, model_key, mode=mode, cwd=str(self.work_dir),
+                       timeout=self.settings.rpc_timeout, make_stream=make_stream, images=images)
 
     def _deadlines(self) -> Deadlines:
         s = self.settings

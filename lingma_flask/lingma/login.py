@@ -120,6 +120,32 @@ class SharedLogin:
         """What identifies the published login (its `user` record), None when there is none."""
         return _read(self.folder / FILES[-1])
 
+    def records(self) -> dict[str, bytes] | None:
+        """The published login's files by name (`id`, `user`), None unless both are there."""
+        found: dict[str, bytes] = {}
+        for name in FILES:
+            data = _read(self.folder / name)
+            if data is None:
+                return None
+            found[name] = data
+        return found
+
+    def login_time(self) -> float | None:
+        """When the published login was written here (its `user` file's time), None without one."""
+        try:
+            return (self.folder / FILES[-1]).stat().st_mtime
+        except OSError:
+            return None
+
+    def adopt(self, records: dict[str, bytes]) -> None:
+        """Publish a login given as its files (`id`, `user`: another host's, through the store);
+        clear the logout and pending marks, as `publish` does."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for name in FILES:
+            _write(self.folder / name, records[name])
+        for name in (LOGGED_OUT, PENDING):
+            (self.folder / name).unlink(missing_ok=True)
+
     def forget(self) -> None:
         """Unpublish a login Lingma no longer accepts (no logout mark: nobody logged out)."""
         for name in FILES:

@@ -19,6 +19,10 @@ the team's protocol notes (`shared/docs/lingma-protocol.md`) that describes each
     IMAGE_UPLOAD, IMAGE_UPLOAD_RESULT          3.15       a picture, then ⇐ the URL it got
     CHAT_DELETE_SESSION                        3.16       forget a finished chat's session
     PING                                       3.18       liveness (the simulator answers it)
+    CONTEXT_USAGE_SYNC                         3.11       ⇐ context window use (Qoder CN builds)
+    SESSION_NEW, SESSION_SET_MODEL             3.17       ACP-style: a session and its model
+    SESSION_PROMPT, SESSION_CANCEL             3.17       ACP-style: start a chat, stop it
+    SESSION_UPDATE                             3.17       ⇐ ACP-style: every piece of a chat
 
 ⇐ marks Lingma → client requests, which the reader acknowledges before routing (section 2.3).
 """
@@ -49,3 +53,12 @@ TOOL_INVOKE_RESULT = "tool/invokeResult"
 
 IMAGE_UPLOAD = "image/upload"
 IMAGE_UPLOAD_RESULT = "image/uploadResultNotification"
+
+CONTEXT_USAGE_SYNC = "context/usage/sync"
+
+# ACP-style API of the desktop runtimes (lingma/acp.py)
+SESSION_NEW = "session/new"
+SESSION_SET_MODEL = "session/set_model"
+SESSION_PROMPT = "session/prompt"
+SESSION_CANCEL = "session/cancel"
+SESSION_UPDATE = "session/update"

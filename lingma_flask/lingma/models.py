@@ -20,6 +20,14 @@ class ModelInfo:
     is_reasoning: bool = False
     is_vl: bool = False
     is_default: bool = False
+    max_input_tokens: int | None = None   # the context window, when the registry gives one
+
+
+# A model entry's context window, under the names builds and BYOK configs use (protocol 3.4,
+# 3.7 `customModel.maxInputTokens`); the first positive whole number wins.
+WINDOW_FIELDS = ("maxInputTokens", "maxInputToken", "max_input_tokens", "contextWindow",
+                 "context_window", "contextLength", "context_length", "maxContextTokens",
+                 "maxContextLength", "contextTokens")
 
 
 def _entries(result: object, scene: str = "", depth: int = 0) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -73,4 +81,20 @@ def _model(key: str, slot: dict[str, Any]) -> ModelInfo:
         is_reasoning=bool(entry.get("isReasoning")),
         is_vl=bool(entry.get("isVl")),
         is_default=slot["default"],
+        max_input_tokens=window_of(entry),
     )
+
+
+def window_of(entry: dict[str, Any]) -> int | None:
+    """Return a model entry's context window in tokens (`WINDOW_FIELDS`), None when it gives none."""
+    for name in WINDOW_FIELDS:
+        value = entry.get(name)
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value.strip())
+        elif isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 from typing import Any
 
+from . import attach
 from . import discovery
 from .errors import LingmaBusyError
 from .errors import LingmaError
@@ -105,7 +106,7 @@ class LingmaPool:
         with self._cond:
             if self._started:
                 return
-            if not self.settings.socket_port:  # spawned Lingmas need their work dirs to themselves
+            if attach.target(self.settings) is None:  # spawned Lingmas need their work dirs to themselves
                 self._lock.acquire()
             self._started = True
             self.instances = self._build_instances()
@@ -114,8 +115,11 @@ class LingmaPool:
 
     def _build_instances(self) -> list[LingmaInstance]:
         root = self.settings.work_root()
-        if self.settings.socket_port:
-            log.info("attach mode: using the Lingma already listening on port %s", self.settings.socket_port)
+        wanted = attach.describe_target(self.settings)
+        if wanted is not None:
+            log.info("attach mode (%s=%s): using a Lingma the gateway did not start and never stops%s",
+                     attach.setting_name(self.settings), wanted,
+                     "; looking for a running Lingma / Qoder CN desktop" if wanted == attach.AUTO else "")
             return [LingmaInstance("lingma-0", self.settings, root / "0", command=None)]
         command = self._command or discovery.resolve_command(self.settings)
         self.using_simulator = command.simulator
@@ -317,12 +321,37 @@ class LingmaPool:
             raise LingmaNotLoggedInError("Lingma is not logged in", retry_after=None)
         return list(ready[0].models)
 
+    def attached(self) -> dict[str, Any] | None:
+        """Attach mode: what was asked for and the endpoint in use (None until one answers);
+        None when the gateway spawns its own Lingma."""
+        wanted = attach.describe_target(self.settings)
+        if wanted is None:
+            return None
+        endpoints = [i.attached for i in self.instances if i.attached is not None]
+        return {"setting": f"{attach.setting_name(self.settings)}={wanted}",
+                "endpoint": endpoints[0].describe() if endpoints else None,
+                "found_in": endpoints[0].source if endpoints else None}
+
+    def context_window(self, model_key: str | None) -> int | None:
+        """The model's context window in tokens, when Lingma says it; None when unknown.
+
+        A registry fact (`config/queryModels`' max-input field) wins; else the largest window
+        an instance reported (`context_usage.limitTokens`), the most lenient guess.
+        """
+        for instance in self.instances:
+            for info in instance.models:
+                if info.key == model_key and info.max_input_tokens:
+                    return info.max_input_tokens
+        limits = [i.context_limit for i in self.instances if i.context_limit]
+        return max(limits) if limits else None
+
     def health(self) -> dict[str, Any]:
         """Return the pool's health summary (per instance, no secrets)."""
         instances = [i.health() for i in self.instances]
         return {
             "ready": any(i.ready and i.logged_in for i in self.instances),
             "simulator": self.using_simulator,
+            "attached": self.attached(),
             "max_concurrency": self.settings.max_concurrency,
             "in_flight": sum(i.in_flight for i in self.instances),
             "queued": self.queued(),

@@ -44,6 +44,8 @@ MAX_OUTBOX = 64 * 1024 * 1024
 
 # Runs in the reader with the JSON-RPC response to a request sent by `request_nowait`.
 ReplyHook = Callable[[dict[str, Any]], None]
+# Runs in the reader with the params of a push (after its ack): `push_handlers[method]`.
+PushHandler = Callable[[dict[str, Any]], None]
 TOOLS_UNAVAILABLE = "tools are not available through the lingma-flask gateway"
 
 
@@ -83,7 +85,7 @@ def _push_key(params: dict[str, Any]) -> object:
 class RpcConnection:
     """JSON-RPC over one WebSocket to Lingma, read by a single reader thread."""
 
-    def __init__(self, port: int, *, name: str = "lingma", max_frame_bytes: int = framing.DEFAULT_MAX_FRAME,
+    def __init__(self, port: int | str, *, name: str = "lingma", max_frame_bytes: int = framing.DEFAULT_MAX_FRAME,
                  connect_timeout: float = 5.0, headers: list[str] | None = None,
                  on_close: Callable[[RpcConnection, LingmaError], None] | None = None):
         self.port = port
@@ -104,6 +106,8 @@ class RpcConnection:
         self._pending: dict[int, _Pending] = {}
         self._reply_hooks: dict[int, ReplyHook] = {}
         self._push_waiters: dict[tuple[str, object], PushWaiter] = {}
+        # pushes routed by someone else (the ACP adapter's session/update, lingma/acp.py)
+        self.push_handlers: dict[str, PushHandler] = {}
         self.streams: dict[str, ChatStream] = {}
         self.closed = threading.Event()
         self.close_error: LingmaError | None = None
@@ -337,6 +341,8 @@ class RpcConnection:
                 stream.push_think(params)
         elif method == methods.TOOL_INVOKE:
             outgoing.append(self._frame(_tool_refusal(next(self._ids), params)))
+        elif method in self.push_handlers:
+            self.push_handlers[method](params)
         elif self._push_waiters:
             waiter = self._push_waiters.get((method, _push_key(params)))
             if waiter is not None:

@@ -8,11 +8,15 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from typing import Literal
 
 from ..settings_reader import Settings
 from ..settings_reader import environment
 
 MIB = 1024 * 1024
+# LINGMA_PROTOCOL: how the gateway talks to a Lingma (lingma/acp.py): `auto` detects it at connect
+LingmaProtocol = Literal["auto", "classic", "acp"]
+PROTOCOLS: tuple[LingmaProtocol, ...] = ("auto", "classic", "acp")
 
 
 def default_work_dir() -> Path:
@@ -30,6 +34,7 @@ class CoreSettings:
     bin: str | None = None                 # LINGMA_BIN: path, or "simulator"
     work_dir: str | None = None            # LINGMA_WORK_DIR
     socket_port: int | None = None         # LINGMA_SOCKET_PORT: attach to a running Lingma
+    attach: str | None = None              # LINGMA_ATTACH: auto, a port or a Unix socket (attach.py)
     login_from: str | None = None          # LINGMA_LOGIN_FROM: cache/ to seed logins from
     startup_timeout: float = 30.0
     rpc_timeout: float = 15.0
@@ -48,8 +53,15 @@ class CoreSettings:
     probe_interval: float = 10.0           # a Lingma silent this long gets a health probe
     probe_timeout: float = 5.0             # a probe unanswered this long means Lingma hangs
     reconnect_attempts: int = 8
+    reconnect_backoff: float = 1.0         # the first wait before a reconnect; doubles, to 30 s
     machine_token: str | None = None       # optional Cosy-MachineToken header (Qoder CN)
     login_dir: str | None = None           # the shared login folder (default <work root>/login)
+    protocol: LingmaProtocol = "auto"      # classic chat/ask, ACP-style session/prompt, or detect
+
+    def __post_init__(self) -> None:
+        from .attach import target  # checks LINGMA_ATTACH against LINGMA_SOCKET_PORT
+
+        target(self)
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> CoreSettings:
@@ -90,4 +102,5 @@ class CoreSettings:
 _READERS: dict[str, Callable[[Settings, str, Any], Any]] = {
     "int": Settings.integer, "int | None": Settings.integer, "float": Settings.number,
     "bool": Settings.flag, "str": Settings.text, "str | None": Settings.text,
+    "LingmaProtocol": lambda read, name, default: read.choice(name, PROTOCOLS, default),
 }

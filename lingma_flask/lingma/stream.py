@@ -76,6 +76,7 @@ class ChatStream:
         self.model_key = model_key
         self.instance_name = instance_name
         self.ask_rpc_id: int | None = None  # the JSON-RPC id our chat/ask went out with
+        self.context_usage: dict[str, int] | None = None  # {usedTokens, limitTokens}, if Lingma said
         self.deadlines = deadlines
         self._parts: list[str] = []      # the answer so far; joined on demand (appending is O(1))
         self.finish: FinishRecord | None = None

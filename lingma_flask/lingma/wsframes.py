@@ -25,12 +25,13 @@ class WsProtocolError(Exception):
     """The peer broke the WebSocket framing rules."""
 
 
-def open_websocket(port: int, *, timeout: float, headers: list[str] | None = None) -> socket.socket:
-    """Connect to ws://127.0.0.1:port/, do the handshake, and return the raw socket."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+def open_websocket(port: int | str, *, timeout: float, headers: list[str] | None = None) -> socket.socket:
+    """Connect to ws://127.0.0.1:port/ (or over the Unix socket at the path `port`), do the
+    handshake, and return the raw socket."""
+    sock, url = _dial(port, timeout)
     try:
         ws = websocket.create_connection(
-            f"ws://127.0.0.1:{port}/",
+            url,
             socket=sock,
             timeout=timeout,
             skip_utf8_validation=True,
@@ -43,8 +44,27 @@ def open_websocket(port: int, *, timeout: float, headers: list[str] | None = Non
     if raw is None:  # websocket-client drops its socket only when the handshake failed
         raise ConnectionError(f"the WebSocket handshake on port {port} left no socket")
     raw.settimeout(None)
-    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if isinstance(port, int):
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return raw
+
+
+def _dial(address: int | str, timeout: float) -> tuple[socket.socket, str]:
+    """Open the stream the handshake runs over: TCP to 127.0.0.1:port, or AF_UNIX to a path
+    (a desktop's `qodercn.sock`, attach.py); return it and the URL to ask for."""
+    if isinstance(address, int):
+        return socket.create_connection(("127.0.0.1", address), timeout=timeout), f"ws://127.0.0.1:{address}/"
+    family = getattr(socket, "AF_UNIX", None)
+    if family is None:
+        raise OSError(f"this Python has no Unix sockets to reach {address}")
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock, "ws://localhost/"
 
 
 def client_frame(opcode: int, payload: bytes) -> bytes:

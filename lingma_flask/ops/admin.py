@@ -28,6 +28,7 @@ from . import callback
 from . import csrf
 from . import workers
 from .login_state import login_state
+from .login_state import login_status
 from .runtime import runtime_counts
 
 bp = Blueprint("admin", __name__, url_prefix="/admin/api")
@@ -94,14 +95,17 @@ def show_pool_health():
 def list_instances():
     """List every worker's instances: state, process, login (display name only), load, latency.
 
-    Each carries its worker's index and pid; `ready` means every live worker can take chats.
+    Each carries its worker's index, pid and host (`remote` on another host, `stale` when its
+    worker has not been heard from lately); `ready` means every live worker can take chats.
     """
     states = workers.worker_states(current_app)
     instances = [{**i, "socket_port": i.get("port")} for i in workers.all_instances(states)]
-    return {"ready": all(s["ready"] for s in states), "simulator": bool(get_pool().using_simulator),
+    return {"ready": all(s["ready"] for s in workers.live(states)), "simulator": bool(get_pool().using_simulator),
             "instances": instances,
-            "answered_by": {"index": workers.own_index(current_app), "pid": os.getpid()},
-            "workers": [{"index": s["index"], "pid": s["pid"], "ready": s["ready"]} for s in states]}
+            "answered_by": {"index": workers.own_index(current_app), "pid": os.getpid(),
+                            "host": workers.this_host(current_app)},
+            "workers": [{"index": s["index"], "pid": s["pid"], "ready": s["ready"], "host": s.get("host"),
+                         "remote": bool(s.get("remote")), "stale": bool(s.get("stale"))} for s in states]}
 
 
 @bp.post("/instances/<name>/restart")
@@ -112,6 +116,10 @@ def restart_instance(name: str):
     which worker (index and pid) restarts it.
     """
     worker = worker_index(json_body().get("worker", request.args.get("worker")))
+    host = json_body().get("host", request.args.get("host"))
+    if host not in (None, "") and host != workers.this_host(current_app):
+        raise ApiError(409, f"Instance {name[:60]!r} runs on host {str(host)[:80]!r}: restart it from"
+                       " that host's status page or admin API.", code="instance_on_another_host")
     answer = workers.restart(current_app, name, worker)
     if answer is None:
         where = "" if worker is None else f" on worker {worker}"
@@ -134,8 +142,12 @@ def start_login():
 
 @bp.get("/login")
 def show_login():
-    """Say whether the gateway is logged in, a login is pending, or neither (ops/login_state.py)."""
-    return login_state(shared_login(), workers.all_instances(workers.worker_states(current_app)))
+    """Say whether this host's gateway is logged in, a login is pending, or neither
+    (ops/login_state.py); with LINGMA_SHARE_LOGIN=db, `shared` says whether the login was taken
+    from another host and whether this host's Lingma refused it."""
+    answer = login_state(shared_login(), workers.all_instances(workers.host_states(current_app)))
+    shared = login_status(current_app)
+    return answer if shared is None else {**answer, "shared": shared}
 
 
 @bp.post("/login/callback")
@@ -185,8 +197,9 @@ def change_endpoint():
 
 @bp.get("/requests")
 def list_requests():
-    """Show the last 100 API requests of all workers, labelled by worker (never their text)."""
-    return {"requests": workers.all_requests(workers.worker_states(current_app))}
+    """Show the last 100 API requests of all workers (and hosts, with the store), labelled by
+    worker (never their text)."""
+    return {"requests": workers.recent(current_app)}
 
 
 def json_body() -> dict:

@@ -8,7 +8,7 @@ snapshot callable on a `Ticker`; `pool_snapshot` reads this worker's pool and qu
 Each worker watches its own pool. The login and the quota are the gateway's, so their alerts
 are claimed in a file every worker shares (alert_claims.py): one alert per event, whatever
 the number of workers or reloads. The login is assumed healthy at start, and a gateway still
-logged out `STARTUP_GRACE` seconds after its watcher started alerts too.
+logged out LINGMA_ALERT_STARTUP_GRACE seconds after its watcher started alerts too.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from .ticker import Ticker
 log = logging.getLogger(__name__)
 
 WATCH_SECONDS = 2.0      # cheap (the pool's state in memory); a lost login alerts within seconds
-STARTUP_GRACE = 30.0     # a starting gateway may take this long to take up its login
+STARTUP_GRACE = 30.0     # a starting gateway may take this long to take up its login (the
+                         # watcher's default; a worker's comes from LINGMA_ALERT_STARTUP_GRACE)
 _quota_exhausted = threading.Event()
 
 
@@ -125,7 +126,7 @@ class AlertWatcher:
         return sent
 
     def _graced(self, snapshot: Mapping) -> Mapping:
-        """While the gateway starts (until logged in, or STARTUP_GRACE), logged out is no news."""
+        """While the gateway starts (until logged in, or the grace ends), logged out is no news."""
         if self._grace_ends is None:
             return snapshot
         if snapshot.get("logged_in") or self._clock() >= self._grace_ends:
@@ -171,7 +172,8 @@ def start_watching(app) -> AlertWatcher | None:
     alerter = Alerter(url, min_interval=settings.alert_interval, source=source_name())
     # the gateway's work root, above every worker's own w<k>
     shared = SharedAlerts(CoreSettings.from_mapping(app.config).work_root())
-    watcher = AlertWatcher(alerter, lambda: pool_snapshot(pool), shared=shared).start()
+    watcher = AlertWatcher(alerter, lambda: pool_snapshot(pool), shared=shared,
+                           grace=settings.alert_startup_grace).start()
     app.extensions["lingma_alerts"] = watcher
     log.info("alerts go to the webhook at %s (at most one per kind every %g s)",
              alerter.host, settings.alert_interval)

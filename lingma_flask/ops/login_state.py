@@ -16,6 +16,7 @@ from typing import Any
 from ..lingma.login import SharedLogin
 
 NAME_LIMIT = 200
+LOGIN_SHARE = "lingma_login_share"   # the store's LoginShare, set by ops/fleet.py (LINGMA_SHARE_LOGIN=db)
 
 
 def login_state(login: SharedLogin, instances: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -45,3 +46,10 @@ def shared_account(login: SharedLogin) -> str | None:
         return None
     name = record.get("name") if isinstance(record, dict) else None
     return name[:NAME_LIMIT] if isinstance(name, str) and name else None
+
+
+def login_status(app: Any) -> dict[str, Any] | None:
+    """What the admin API and page say of the login shared by hosts (LINGMA_SHARE_LOGIN=db):
+    `{"mode": "db", "taken_from": host or None, "refused": bool}`; None when not shared."""
+    share = app.extensions.get(LOGIN_SHARE)
+    return None if share is None else share.status()

@@ -35,6 +35,7 @@ from . import workers
 from .admin_session import init_admin_sessions
 from .cookie import init_session_cookie
 from .login_state import login_state
+from .login_state import login_status
 from .qr import is_login_url
 from .qr import qr_svg
 from .secret import init_secret_key
@@ -105,10 +106,12 @@ def pool_view() -> dict:
     pool = get_pool()
     states = workers.worker_states(current_app)
     instances = workers.all_instances(states)
-    login = login_state(SharedLogin(pool.settings.login_root()), instances)
-    return {"instances": instances, "ready": all(s["ready"] for s in states),
+    here = [i for i in instances if not i.get("remote")]   # the login is this host's
+    login = login_state(SharedLogin(pool.settings.login_root()), here)
+    return {"instances": instances, "ready": all(s["ready"] for s in workers.live(states)),
             "simulator": bool(pool.using_simulator), "account": login["account"],
-            "logged_in": login["state"] == "logged_in"}
+            "logged_in": login["state"] == "logged_in", "attached": pool.health().get("attached"),
+            "shared_login": login_status(current_app)}
 
 
 def signin_form(error: str | None = None, status: int = 200, headers: dict | None = None):

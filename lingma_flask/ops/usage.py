@@ -25,6 +25,7 @@ from markupsafe import Markup
 
 from ..logs import register_secrets
 from ..observe import of_app
+from ..store import shared
 from ..store import usage as queries
 from ..store.database import ERRORS
 from ..store.database import Database
@@ -59,6 +60,8 @@ def init_app(app: Flask) -> None:
         return
     register_secrets([database.url.password])  # a driver's error message might repeat it
     database.usage.on_drop = metrics.observe_store_dropped
+    database.state.buffer.on_drop = metrics.observe_store_dropped
+    app.extensions[shared.APP_KEY] = database.state   # the faces' kept state (api/state.py)
     database.writer.on_tick = lambda _rows: _observe_buffers(database)
 
 

@@ -27,6 +27,7 @@ from ..observe import Observers
 from ..web.apierror import ApiError
 from ..web.apierror import from_lingma
 from ..web.record import RequestRecord
+from . import context_guard
 from . import events
 from .calls import Checked
 from .calls import check_answer
@@ -196,10 +197,11 @@ class Job:
         check_length(text_length(chat.turns, self.sections), limit, at_least=True)
         prompt = render_prompt(chat.turns, self.sections)
         check_length(len(prompt), limit)
+        self.prompt_tokens = count_prompt_tokens(chat, self.sections)
+        context_guard.guard(ctx.pool, self.target.key, self.prompt_tokens)  # before Lingma is asked
         self.stream = stream = ctx.pool.ask(prompt, self.target.key, images=chat.images,
                                             tenant=self.record.key)
         self._streams.append(stream)
-        self.prompt_tokens = count_prompt_tokens(chat, self.sections)
         self.record.instance = stream.instance_name
         return stream
 

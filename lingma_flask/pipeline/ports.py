@@ -84,3 +84,7 @@ class Pool(Protocol):
     def models(self) -> list[ModelInfo]:
         """Return Lingma's model registry."""
         ...
+
+    def context_window(self, model_key: str | None) -> int | None:
+        """Return the model's context window in tokens as Lingma reports it; None when unknown."""
+        ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -15,6 +16,7 @@ from .framelog import FrameLog
 from .login import LoginStates
 from .server import WsServer
 from .server import bind
+from .server import bind_unix
 from .state import SimState
 from .workdir import WorkDir
 
@@ -32,6 +34,7 @@ class Sim:
         self.logins = LoginStates()
         self.ws_port = 0
         self.http_port = 0
+        self.unix: WsServer | None = None   # --unixSocket's listener
         self.init_mode = config.init      # LINGMA_SIM_INIT, changed at run time by /sim/init
         self.unknown_methods = frozenset(m.strip() for m in config.unknown_methods.split(",") if m.strip())
 
@@ -69,12 +72,15 @@ def _file_logger(workdir: WorkDir) -> logging.Logger:
 def start(args) -> int:
     """Run the simulator until SIGTERM/SIGINT; return the exit status."""
     config = SimConfig.from_env()
+    if getattr(args, "protocol", None):
+        config = dataclasses.replace(config, protocol=args.protocol)
     workdir = WorkDir(args.workDir)
     workdir.prepare()
     if args.copyDataDir:
         workdir.copy_from(args.copyDataDir)
     sim = Sim(config, workdir, args.endpoint or "")
-    sim.log.info("Lingma simulator %s starting, pid %d, workDir %s", VERSION, os.getpid(), workdir.root)
+    sim.log.info("Lingma simulator %s starting, pid %d, workDir %s, protocol %s", VERSION, os.getpid(),
+                 workdir.root, config.protocol)
     if config.logged_in and not workdir.logged_in():
         workdir.login()
     if not workdir.logged_in():
@@ -82,7 +88,13 @@ def start(args) -> int:
     sockets = _bind_all(sim, args.socketPort, args.httpPort)
     if sockets is None:
         return 1
-    return _serve(sim, *sockets)
+    unix = getattr(args, "unixSocket", "")
+    try:
+        unix_sock = bind_unix(unix) if unix else None
+    except OSError as exc:
+        return _busy(sim, "Unix socket", unix, exc)
+    ws_sock, http_sock = sockets
+    return _serve(sim, ws_sock, http_sock, unix_sock)
 
 
 def _bind_all(sim: Sim, ws_port: int, http_port: int):
@@ -99,22 +111,26 @@ def _bind_all(sim: Sim, ws_port: int, http_port: int):
     return ws_sock, http_sock
 
 
-def _busy(sim: Sim, what: str, port: int, exc: OSError):
+def _busy(sim: Sim, what: str, port: int | str, exc: OSError):
     message = f"lingma simulator: {what} port {port} is not available: {exc}"
     sim.log.error(message)
     print(message, file=sys.stderr)
     return None
 
 
-def _serve(sim: Sim, ws_sock, http_sock) -> int:
+def _serve(sim: Sim, ws_sock, http_sock, unix_sock=None) -> int:
     config, stop = sim.config, threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     ws, control = WsServer(sim, ws_sock), ControlServer(sim, http_sock)
+    if unix_sock is not None:   # --unixSocket: the same WebSocket, reached over AF_UNIX
+        sim.unix = WsServer(sim, unix_sock)
     if config.info_early:
         _write_info(sim)
     if not stop.wait(config.start_delay):
         ws.start()
+        if sim.unix is not None:
+            sim.unix.start()
         control.start()
         sim.log.info("Communication servers ready - WebSocket: %d, HTTP: %d", sim.ws_port, sim.http_port)
         if not config.info_early and not stop.wait(config.info_delay):
@@ -136,6 +152,14 @@ def _shutdown(sim: Sim, ws: WsServer, control: ControlServer) -> int:
     def stop_servers() -> None:
         control.stop()
         ws.stop()
+        if sim.unix is not None:
+            path = sim.unix.sock.getsockname()
+            sim.unix.stop()
+            if isinstance(path, str) and path:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
 
     worker = threading.Thread(target=stop_servers, daemon=True)
     worker.start()

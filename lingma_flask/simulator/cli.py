@@ -9,6 +9,7 @@ import sys
 from . import VERSION
 from .config import DEFAULT_HTTP_PORT
 from .config import DEFAULT_SOCKET_PORT
+from .config import PROTOCOLS
 from .workdir import WorkDir
 
 
@@ -24,6 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--transportType", default="websocket")
     start.add_argument("--endpoint", default="")
     start.add_argument("--copyDataDir", default="")
+    start.add_argument("--unixSocket", default="",
+                       help="also serve the WebSocket on this Unix socket (a desktop's qodercn.sock)")
+    start.add_argument("--protocol", choices=PROTOCOLS, default=None,
+                       help="classic (default: LINGMA_SIM_PROTOCOL) or acp (the desktop's ACP-style API)")
     status = sub.add_parser("status", help="print login state")
     status.add_argument("-o", "--output", default="text", choices=("text", "json"))
     status.add_argument("--workDir", required=True)

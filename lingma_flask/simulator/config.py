@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 DEFAULT_SOCKET_PORT = 37010
 DEFAULT_HTTP_PORT = 37510
+PROTOCOLS = ("classic", "acp")
 
 
 def _flag(value: str) -> bool:
@@ -49,6 +50,10 @@ class SimConfig:
     image_max_bytes: int = 10 * 1024 * 1024  # decoded size limit of one uploaded image
     unknown_methods: str = ""         # comma-separated methods it answers "method not found"
                                       # (a build without them, e.g. "auth/logout")
+    protocol: str = "classic"         # classic | acp (also serves session/*: simulator/acp.py)
+    acp_init: str = "acp"             # acp: initialize answers protocolVersion | lsp: LSP-shaped
+    acp_updates: str = "notification"  # session/update pushes as notification | request
+    context_limit: int = 131072       # limitTokens of the ACP context_usage notification
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SimConfig:

@@ -45,6 +45,7 @@ class ControlHandler(BaseHTTPRequestHandler):
         except ValueError:
             limit = -1
         doc = self.sim.state.snapshot(logged_in=self.sim.logged_in(), limit=limit)
+        doc["protocol"] = self.sim.config.protocol
         self._json(200, doc)
 
     def _login(self):

@@ -139,11 +139,21 @@ def _refusal(session, record: dict):
 
 
 def _chat_ask(session, params, msg_id):
+    return start_ask(session, params, msg_id)
+
+
+def start_ask(session, params, msg_id, dialect=None):
+    """Run one ask from `chat/ask`-shaped params: record, scenario, plan, scheduler.
+
+    An ACP `session/prompt` comes here too (simulator/acp.py), with the `dialect` that
+    translates its pushes, so both protocols share every answer and fault.
+    """
     sim = session.sim
     request_id = str(params.get("requestId") or uuid.uuid4().hex)
     session_id = str(params.get("sessionId") or "") or uuid.uuid4().hex
     record = _ask_record(session, params, request_id, session_id,
                          "notification" if msg_id is None else "request")
+    record["protocol"] = "classic" if dialect is None else "acp"
     sim.state.record_ask(record)
     chosen = scenario.build(str(params.get("questionText") or ""), sim.config,
                             model=str(record["model"] or ""), images=len(record["imageUrls"]))
@@ -154,10 +164,11 @@ def _chat_ask(session, params, msg_id):
                 "errorMessage": "simulated ask failure"}
     info = plan.AskInfo(request_id, session_id, str(params.get("sessionType") or "chat"),
                         new_session=sim.state.touch_session(session_id, request_id, chosen.question),
-                        agent=params.get("mode") == "agent" or params.get("sessionType") == "developer")
+                        agent=params.get("mode") == "agent" or params.get("sessionType") == "developer",
+                        dialect=dialect.bind(chosen, msg_id) if dialect is not None else None)
     refusal = _refusal(session, record)
     steps = plan.rejected(info, *refusal) if refusal else plan.build(info, chosen)
-    if msg_id is not None and chosen.reply == "success":
+    if msg_id is not None and chosen.reply == "success" and dialect is None:
         session.reply(msg_id, {"requestId": request_id, "isSuccess": True, "errorCode": "",
                                "errorMessage": ""})
     session.scheduler.add(AskRun(info, chosen, steps, time.monotonic()))

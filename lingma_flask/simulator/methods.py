@@ -30,6 +30,16 @@ def initialize_result() -> dict:
             "experimental": {}}
 
 
+def acp_initialize_result(style: str) -> dict:
+    """The `initialize` result of an ACP-style runtime: ACP's own (`acp`), or LSP-shaped as
+    Qoder CN 1.25.1 answers (`lsp`: only the `session/new` probe tells it apart)."""
+    if style == "lsp":
+        return {"capabilities": {}, "serverInfo": {"name": "qodercn", "version": VERSION}}
+    return {"protocolVersion": 1,
+            "agentCapabilities": {"loadSession": True, "promptCapabilities": {"image": True}},
+            "authMethods": [], "agentInfo": {"name": "qodercn", "version": VERSION}}
+
+
 def auth_status(workdir: WorkDir, *, expired: bool) -> dict:
     """`auth/status`: 2 + account when `cache/user` exists (3 when expired), else 1."""
     if not workdir.logged_in():

@@ -40,6 +40,7 @@ class AskInfo:
     session_type: str
     new_session: bool
     agent: bool
+    dialect: Any = None   # an ACP ask's `acp.AcpDialect`: its pushes go out translated
 
 
 def step_params(info: AskInfo, step: str, status: str = "done") -> dict:

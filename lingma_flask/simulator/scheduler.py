@@ -148,6 +148,14 @@ class Scheduler:
         message = {"jsonrpc": "2.0", "id": push_id, "method": method, "params": params}
         return self.session.send_message(message)
 
+    def request_of(self, session_id: str) -> str | None:
+        """The requestId of the active ask of a session (ACP's `session/cancel` names the session)."""
+        with self._cond:
+            for run in self.runs.values():
+                if run.info.session_id == session_id:
+                    return run.request_id
+        return None
+
     def stop(self, request_id: str) -> bool:
         """`chat/stop`: end the ask's stream; False when no such ask is active."""
         with self._cond:
@@ -265,10 +273,19 @@ class Scheduler:
             params["timestamp"] = int(time.time() * 1000)
         if method == wire.CHAT_ANSWER:
             run.parts.append(params["text"])
-        push_id = next(self._ids)
-        self.acks.add(push_id, now)
-        run.last_push = push_id
-        message = {"jsonrpc": "2.0", "id": push_id, "method": method, "params": params}
-        out.append(("push", message, run.scenario))
+        dialect = run.info.dialect
+        if dialect is None:
+            messages = [({"method": method, "params": params}, True)]
+        else:
+            messages = dialect.translate(method, params)
+        for body, tracked in messages:
+            if tracked:  # a request: it gets an id, and its ack is awaited
+                push_id = next(self._ids)
+                self.acks.add(push_id, now)
+                run.last_push = push_id
+                message = {"jsonrpc": "2.0", "id": push_id, **body}
+            else:
+                message = {"jsonrpc": "2.0", **body}
+            out.append(("push", message, run.scenario))
         if method == wire.CHAT_FINISH:
             self.runs.pop(run.request_id, None)

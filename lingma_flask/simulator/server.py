@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import stat
 import threading
 
 from websockets.sync.server import Server
@@ -13,6 +15,19 @@ from websockets.sync.server import serve
 from .session import Session
 
 MAX_MESSAGE = 64 * 1024 * 1024
+
+
+def bind_unix(path: str) -> socket.socket:
+    """Bind (without listening) a Unix socket at `path`, replacing a stale one; OSError if taken."""
+    if os.path.exists(path) and stat.S_ISSOCK(os.stat(path).st_mode):
+        os.unlink(path)   # a socket file outlives a crash
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def bind(port: int) -> socket.socket:
@@ -65,7 +80,8 @@ class WsServer:
     def __init__(self, sim, sock: socket.socket):
         self.sim = sim
         self.sock = sock
-        self.port = sock.getsockname()[1]
+        name = sock.getsockname()
+        self.port = name[1] if isinstance(name, tuple) else 0   # 0: a Unix socket
         self._server: Server | None = None
 
     def start(self) -> None:

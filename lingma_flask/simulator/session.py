@@ -17,6 +17,7 @@ from ..lingma import methods as wire
 from ..lingma.framing import FrameDecoder
 from ..lingma.framing import FrameTooLarge
 from ..lingma.framing import encode
+from . import acp
 from . import handlers
 from .protocol import ERR_INVALID_REQUEST
 from .protocol import ERR_NOT_FOUND
@@ -118,7 +119,8 @@ class Session:
             if is_request:
                 self._error(msg_id, ERR_NOT_INITIALIZED, "server not initialized")
             return
-        handler = None if method in self.sim.unknown_methods else handlers.HANDLERS.get(method)
+        table = acp.HANDLERS if self.sim.config.protocol == "acp" else handlers.HANDLERS
+        handler = None if method in self.sim.unknown_methods else table.get(method)
         if handler is None:
             if is_request:
                 self._error(msg_id, ERR_NOT_FOUND, "method not found: %s" % method)
@@ -176,7 +178,7 @@ class Session:
 
     def _queue_push(self, item, writes: list, group: list) -> None:
         message, scenario = item[1], item[2]
-        late_stamp = scenario.stamp and message["method"] == wire.CHAT_ANSWER
+        late_stamp = scenario.stamp and message.get("method") == wire.CHAT_ANSWER
         if late_stamp:
             late_stamp = not (scenario.split or scenario.coalesce)
             _put_stamp(message["params"], scenario.stamp_text,

@@ -21,6 +21,7 @@ class SimState:
         self._limit = limit
         self.connections: dict[int, Session] = {}
         self.sessions: dict[str, list[dict[str, str]]] = {}
+        self.acp_sessions: dict[str, dict[str, Any]] = {}   # session/new: {cwd, model}
         self.endpoint = ""
         self._reset_records()
 
@@ -29,6 +30,9 @@ class SimState:
         self.stops: collections.deque[object] = collections.deque(maxlen=self._limit)
         self.tool_results: collections.deque[dict[str, Any]] = collections.deque(maxlen=self._limit)
         self.uploads: collections.deque[dict[str, Any]] = collections.deque(maxlen=self._limit)
+        self.cancels: collections.deque[str] = collections.deque(maxlen=self._limit)
+        self.set_models: collections.deque[dict[str, Any]] = collections.deque(maxlen=self._limit)
+        self.acp_sessions_total = 0
         self.asks_total = 0
         self.closed_acks = {"sent": 0, "acked": 0, "missing": 0, "late": 0}
 
@@ -93,9 +97,38 @@ class SimState:
             return new
 
     def delete_session(self, session_id) -> bool:
-        """Forget a session; True when it existed."""
+        """Forget a session (classic or ACP); True when it existed."""
         with self._lock:
-            return self.sessions.pop(session_id, None) is not None
+            acp = self.acp_sessions.pop(session_id, None) is not None
+            return self.sessions.pop(session_id, None) is not None or acp
+
+    # the ACP surface -------------------------------------------------------------
+    def new_acp_session(self, session_id: str, cwd: str) -> None:
+        """Remember a `session/new`."""
+        with self._lock:
+            self.acp_sessions[session_id] = {"cwd": cwd, "model": None}
+            self.acp_sessions_total += 1
+
+    def acp_session(self, session_id) -> dict[str, Any] | None:
+        """A live ACP session's {cwd, model}, or None."""
+        with self._lock:
+            found = self.acp_sessions.get(session_id)
+            return dict(found) if found is not None else None
+
+    def set_acp_model(self, session_id, model) -> bool:
+        """`session/set_model`: False when there is no such session."""
+        with self._lock:
+            self.set_models.append({"sessionId": session_id, "modelId": model})
+            found = self.acp_sessions.get(session_id)
+            if found is None:
+                return False
+            found["model"] = model
+            return True
+
+    def record_cancel(self, session_id: str) -> None:
+        """Remember one `session/cancel` sessionId."""
+        with self._lock:
+            self.cancels.append(session_id)
 
     # reporting -------------------------------------------------------------------
     def ack_counts(self) -> dict:
@@ -121,6 +154,8 @@ class SimState:
                 "tool_results": _tail(self.tool_results, limit),
                 "uploads": _tail(self.uploads, limit),
                 "sessions": len(self.sessions), "endpoint": self.endpoint,
+                "acp": {"sessions": len(self.acp_sessions), "sessions_total": self.acp_sessions_total,
+                        "cancels": _tail(self.cancels, limit), "set_models": _tail(self.set_models, limit)},
             }
         doc["acks"] = acks
         doc["active_asks"] = sum(s.scheduler.active() for s in sessions)

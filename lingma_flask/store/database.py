@@ -2,7 +2,8 @@
 
 Built by ops when the app is made (`open_database`), started with the worker (the writer's
 first round migrates under the lock), stopped when the worker exits. The request path only
-reaches `recorder` (a buffer append); reads for the operator go through `connect()`.
+reaches `recorder` and `state.put` (buffer appends) and, when its memory misses, `state.get`
+(shared.py: the one bounded read); reads for the operator go through `connect()`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from . import url as urls
 from .buffer import Buffer
 from .engine import make_engine
 from .settings import StoreSettings
+from .shared import SharedState
 from .usage import RETENTION_EVERY
 from .usage import Recorder
 from .usage import RowMaker
@@ -65,6 +67,10 @@ class Database:
                              sinks=[Sink(self.usage, self.rows.insert)],
                              chores=[Chore("usage retention", RETENTION_EVERY, retention(settings.history_days))],
                              prepare=self.ensure_schema)
+        # what a worker keeps for later requests, readable by every worker and host
+        self.state = SharedState(self.writer, lambda: self.engine, ttl=settings.state_ttl,
+                                 max_bytes=settings.state_max_bytes, wait=settings.interval)
+        self.add_sink(self.state.buffer, self.state.write)
 
     def describe(self) -> str:
         """The database as logs show it: the URL without its password."""
@@ -114,6 +120,14 @@ class Database:
         """Have the writer run `run` every `every` seconds after a good flush (before start)."""
         self.writer.chores.append(Chore(name, every, run))
 
+    def add_feed(self, feed: Callable[[], object]) -> None:
+        """Have the writer call `feed` at the start of each round (before start)."""
+        self.writer.feeds.append(feed)
+
+    def add_reader(self, read: Callable[[Connection], object]) -> None:
+        """Have the writer run `read` in each round's first transaction (before start)."""
+        self.writer.readers.append(read)
+
     def start(self) -> Writer:
         """Start the writer (idempotent)."""
         return self.writer.start()
@@ -143,4 +157,4 @@ def open_database(values: Mapping[str, Any], environ: Mapping[str, str] | None =
         return None
     root = CoreSettings.from_mapping(values).work_root()
     url = urls.resolve(settings.url, os.environ if environ is None else environ, root)
-    return Database(settings, url)
+    return Database(settings, url, host=settings.host_name)

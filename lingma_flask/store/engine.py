@@ -23,6 +23,7 @@ BUSY_SECONDS = 5.0
 CONNECT_TIMEOUT = 3  # seconds (psycopg takes whole seconds)
 POOL_SIZE = 2
 POOL_OVERFLOW = 2
+POOL_TIMEOUT = 2  # seconds to wait for a free connection: a request's read of shared state is bounded
 
 
 def make_engine(url: URL) -> Engine:
@@ -30,7 +31,8 @@ def make_engine(url: URL) -> Engine:
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
     options: dict[str, Any] = {"pool_pre_ping": True, "pool_size": POOL_SIZE,
-                               "max_overflow": POOL_OVERFLOW, "pool_recycle": 1800}
+                               "max_overflow": POOL_OVERFLOW, "pool_recycle": 1800,
+                               "pool_timeout": POOL_TIMEOUT}
     if url.get_backend_name() == "postgresql":
         options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT, "application_name": "lingma-flask"}
     return create_engine(url, **options)
@@ -43,7 +45,7 @@ def _sqlite_engine(url: URL) -> Engine:
     if path is None:  # in memory: one connection, or each would see its own empty database
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
-        engine = create_engine(url, connect_args={"timeout": BUSY_SECONDS})
+        engine = create_engine(url, connect_args={"timeout": BUSY_SECONDS}, pool_timeout=POOL_TIMEOUT)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -74,3 +74,47 @@ shared_state = Table(
     Column("expires_at", DateTime(), nullable=False),
     Index(None, "expires_at"),
 )
+
+WORKER_CHARS = 32   # a worker's random id (a pid is reused: after a restart, in containers)
+PERIOD_CHARS = 8
+
+# The counts behind the per-key limits (web/ledger.py): each worker adds what it admitted
+# (requests) and counted (estimated tokens) to its own row per key and window, and reads the
+# sum of the other workers' rows for the current minute (rpm) and UTC day (daily tokens). A row
+# per worker, not per key and window: no two workers ever update one row (no lock waits on
+# PostgreSQL), and a worker's own counts are never read back as another's.
+key_counts = Table(
+    "key_counts", METADATA,
+    Column("key", String(KEY_CHARS), primary_key=True),         # the API key's name
+    Column("period", String(PERIOD_CHARS), primary_key=True),   # "minute" or "day"
+    Column("start", DateTime(), primary_key=True),              # the window's first moment (UTC)
+    Column("worker", String(WORKER_CHARS), primary_key=True),   # the counting worker's id
+    Column("requests", BigInteger(), nullable=False),
+    Column("tokens", BigInteger(), nullable=False),
+    Index(None, "start"),
+)
+
+# One row per worker of every host, rewritten through the writer while it runs (its heartbeat):
+# what the status page lists as every host's and worker's instances.
+workers = Table(
+    "workers", METADATA,
+    Column("worker", String(WORKER_CHARS), primary_key=True),   # the worker's random id
+    Column("host", String(HOST_CHARS), nullable=False),
+    Column("pid", Integer(), nullable=False),
+    Column("worker_index", Integer()),                          # its index on its host (w<k>)
+    Column("started_at", DateTime(), nullable=False),
+    Column("seen_at", DateTime(), nullable=False),              # its last heartbeat
+    Column("ready", Boolean(), nullable=False),
+    Column("state", Text(), nullable=False),                    # JSON: simulator, instances
+    Index(None, "seen_at"),
+)
+
+# The Lingma login shared across hosts (LINGMA_SHARE_LOGIN=db): one row per host that published
+# a login (or a logout: `login` NULL), the newest row wins. `login` is a Fernet token of the
+# login files, encrypted with a key derived from LINGMA_SECRET_KEY.
+lingma_logins = Table(
+    "lingma_logins", METADATA,
+    Column("host", String(HOST_CHARS), primary_key=True),
+    Column("at", DateTime(), nullable=False),                   # when the login (or logout) was made
+    Column("login", LargeBinary()),
+)

@@ -11,6 +11,13 @@ bounded `Buffer`s, and nothing on the request path ever waits for the database.
   are dropped and counted), the outage is logged once, and when a flush succeeds again the
   recovery is logged with the rows that caught up.
 * `chores` run every so often after a good flush (retention; later, reading shared state back).
+* `feeds` run at the start of each round: they move what the worker counted in memory into a
+  buffer (the key limits' counts). `readers` run in each round's first transaction, after the
+  sinks' writes, and a round opens one for them even with nothing buffered: what every worker
+  reads back each interval (the other workers' counts, their heartbeats). A reader's database
+  error is an outage like a write's.
+* `flush_soon()` wakes it before its interval is up (shared state another worker is about to
+  read); while the database is away it keeps its interval, so an outage is not hammered.
 """
 
 from __future__ import annotations
@@ -74,6 +81,8 @@ class Writer:
         self.interval = interval
         self.sinks = list(sinks)
         self.chores = list(chores)
+        self.feeds: list[Callable[[], object]] = []
+        self.readers: list[Callable[[Connection], object]] = []
         self.prepare = prepare
         self.where = where          # the database as logs show it (no password)
         self.on_tick = on_tick      # told the rows still buffered after each flush (a gauge)
@@ -85,6 +94,7 @@ class Writer:
         self._dropped_at_outage = 0
         self._drops_logged = False
         self._stop = threading.Event()
+        self._wake = threading.Event()   # flush_soon(), or stop()
         self._thread: threading.Thread | None = None
         self._flushing = threading.Lock()
 
@@ -104,11 +114,27 @@ class Writer:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the thread after one last flush; wait for it at most `timeout` seconds."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
+    @property
+    def stopping(self) -> bool:
+        """Whether `stop()` was called: the round under way (or next) is the worker's last."""
+        return self._stop.is_set()
+
+    def flush_soon(self) -> None:
+        """Have the running writer flush now rather than at the end of its interval (a no-op
+        while the database is away: the writer then keeps trying once per interval)."""
+        if self.outage_since is None:
+            self._wake.set()
+
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
             self.tick()
         self.tick()  # the last rows of a stopping worker
 
@@ -141,15 +167,17 @@ class Writer:
         """
         with self._flushing:
             total = 0
+            self._feed()
             try:
                 if not self.prepared:
                     assert self.prepare is not None
                     self.prepare()
                     self.prepared = True
+                readers = list(self.readers)
                 while True:
                     batches = [(sink, sink.buffer.peek(BATCH)) for sink in self.sinks]
                     batches = [(sink, items) for sink, items in batches if items]
-                    if not batches:
+                    if not batches and not readers:
                         break
                     with self.engine().begin() as connection:
                         for sink, items in batches:
@@ -157,6 +185,9 @@ class Writer:
                                 if start:
                                     time.sleep(0)
                                 sink.write(connection, items[start:start + CHUNK])
+                        for read in readers:
+                            read(connection)
+                    readers = []
                     for sink, items in batches:
                         sink.buffer.discard(len(items))
                     count = sum(len(items) for _, items in batches)
@@ -170,6 +201,13 @@ class Writer:
                 return total
             self._succeeded(total)
             return total
+
+    def _feed(self) -> None:
+        for feed in self.feeds:
+            try:
+                feed()
+            except Exception:  # a bug, not the database: the other feeds and the flush go on
+                log.exception("store: a feed of the writer failed")
 
     def _failed(self, exc: BaseException) -> None:
         if self.outage_since is None:

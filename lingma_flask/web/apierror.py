@@ -81,7 +81,8 @@ def with_retry_advice(status: int, code: str | None, headers: dict[str, str]) ->
 _LINGMA_TABLE = {
     lingma_errors.LingmaNotReadyError: (
         503, "Lingma is not ready yet (starting, or failed to start): see GET /health and the"
-        " server log; set LINGMA_BIN to the Lingma binary or LINGMA_SOCKET_PORT to attach."),
+        " server log; set LINGMA_BIN to the Lingma binary, or LINGMA_ATTACH (auto, a port or a"
+        " socket) to use a running one."),
     lingma_errors.LingmaNotLoggedInError: (
         503, "Log it in at the gateway's status page, /admin/ (or point LINGMA_LOGIN_FROM at a"
         " logged-in Lingma cache)."),

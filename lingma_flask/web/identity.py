@@ -3,10 +3,10 @@
 `current_key_name()` is the name (`name:key` in LINGMA_API_KEYS, else `key-<8 hex>`) that the
 request log, the metrics, the status page, usage and the limits use; None when keyless.
 
-Things a request leaves behind for later ones (stored responses) carry `key_identity()`, so that
-another key cannot reach them. That fingerprint is an HMAC under a secret drawn when the process
-starts: it names a key within this process and tells nothing about the key outside it. Without
-configured keys every client is this machine's, and all share one identity.
+Things a request leaves behind for later ones (stored responses, thread messages) carry that
+name (`LOCAL` when keyless: every client is then this machine's, and all share it), the same on
+every worker and host, so another key cannot reach them. `fingerprint()` is an HMAC under a
+secret (the admin session's key, or one drawn when the process starts): a one-way name for a key.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ import hashlib
 import hmac
 import secrets
 
-from ..extension import get_settings
-from .auth import presented_key
 from .requestlog import current_record
 
 LOCAL = "local"
@@ -26,12 +24,6 @@ _SECRET = secrets.token_bytes(32)
 def fingerprint(key: str, secret: bytes = _SECRET) -> str:
     """Return a short, one-way name for a key (128 bits of HMAC-SHA256 under `secret`)."""
     return hmac.new(secret, key.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
-
-
-def key_identity() -> str:
-    """Return the current request's identity: its API key's fingerprint, or LOCAL when keyless."""
-    key = presented_key() if get_settings().api_keys else None
-    return fingerprint(key) if key else LOCAL
 
 
 def current_key_name() -> str | None:

@@ -6,11 +6,12 @@ admitted since the minute began (so a burst may straddle two minutes: up to twic
 moment), daily tokens count since midnight UTC. Open chats are counted from admission until the
 chat's `Hold` is finished (the request log's line is written, however the request ended).
 
-Sharing between workers and hosts is a seam, not done here: a store calls `take_deltas()` now
-and then (what this worker counted since the last call) and `set_shared()` with the totals the
-*other* workers and hosts reported for the current minute and day, which are added to this
-worker's own when checking (and forgotten when the minute, or the day, is over). Open chats are
-this worker's only. Without a store every limit holds per worker.
+Sharing between workers and hosts is a seam, not done here (the store's key counters do it:
+store/counters.py, wired by ops/fleet.py): a store calls `take_deltas()` now and then (what
+this worker counted since the last call) and `set_shared()` with the totals the *other*
+workers and hosts reported for the current minute and day, which are added to this worker's
+own when checking (and forgotten when the minute, or the day, is over). Open chats are this
+worker's only. Without a store every limit holds per worker.
 """
 
 from __future__ import annotations
@@ -129,9 +130,13 @@ class KeyLedger:
             deltas, self._deltas = self._deltas, {}
         return {name: (requests, tokens) for name, (requests, tokens) in deltas.items()}
 
-    def set_shared(self, name: str, minute_requests: int, day_tokens: int) -> None:
-        """Add what other workers and hosts counted for key `name` this minute and today."""
-        now = self._clock()
+    def set_shared(self, name: str, minute_requests: int, day_tokens: int, at: float | None = None) -> None:
+        """Add what other workers and hosts counted for key `name` this minute and today.
+
+        `at` is the moment the totals are of (default: now): totals read just before a minute
+        ended count for that minute only, not for the next.
+        """
+        now = self._clock() if at is None else at
         with self._lock:
             counts = self._counts.get(name) or self._counts.setdefault(name, _Counts())
             counts.shared_minute, counts.shared_requests = int(now // MINUTE), max(0, int(minute_requests))

@@ -90,6 +90,7 @@ class FakePool:
         self.models_error: BaseException | None = None
         self.started = self.stopped = 0
         self.drained: list[str] = []
+        self.context_limit: int | None = None   # what an instance reported (ACP limitTokens)
 
     def script(self, *items) -> None:
         """Queue the script of the next stream."""
@@ -135,6 +136,12 @@ class FakePool:
 
     def refresh_models(self):
         return self.models()
+
+    def context_window(self, model_key):
+        for info in self._models:
+            if info.key == model_key and info.max_input_tokens:
+                return info.max_input_tokens
+        return self.context_limit
 
     def health(self):
         return {"ready": self.ready, "simulator": self.using_simulator,

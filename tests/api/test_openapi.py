@@ -60,6 +60,21 @@ def test_the_spec_documents_exactly_the_apps_routes(app):
     assert ("POST", "/chat/completions") in documented and ("GET", "/openapi.json") in documented
 
 
+def test_an_unprefixed_alias_is_its_v1_twin(app):
+    """Served by the twin's view and documented as the twin (so tests/integration/test_fuzz.py
+    sends the twin's coverage cases to the twin alone)."""
+    paths, routes, documented = spec()["paths"], app.url_map.bind("localhost"), documented_operations()
+    pairs = [(method, path) for method, path in documented
+             if not path.startswith("/v1/") and (method, "/v1" + path) in documented]
+    assert {("POST", "/chat/completions"), ("POST", "/responses/input_tokens")} <= set(pairs)
+    for method, path in pairs:
+        alias, twin = paths[path][method.lower()], paths["/v1" + path][method.lower()]
+        for part in ("parameters", "requestBody", "responses", "security"):
+            assert alias.get(part) == twin.get(part), (method, path, part)
+        url = re.sub(r"\{\w+\}", "x", path)
+        assert routes.match(url, method)[0] == routes.match("/v1" + url, method)[0], (method, path)
+
+
 def test_openapi_json_serves_the_yaml_without_a_key(make_app):
     client = make_app(API_KEYS="k1").test_client()
     resp = client.get("/openapi.json", environ_base={"REMOTE_ADDR": "10.0.0.5"})
@@ -300,6 +315,7 @@ ADMIN_CASES = [
     Case("admin-endpoint-bad", "POST", "/admin/api/endpoint", 400, {"endpoint": "http://e.x"}),
     Case("admin-restart", "POST", "/admin/api/instances/fake-0/restart", 202),
     Case("admin-restart-unknown", "POST", "/admin/api/instances/nope/restart", 404),
+    Case("admin-restart-elsewhere", "POST", "/admin/api/instances/fake-0/restart", 409, {"host": "another-host"}),
     Case("admin-remote", "GET", "/admin/api/health", 401, kwargs=REMOTE),
     Case("page", "GET", "/admin/", 200),
     Case("page-remote", "GET", "/admin/", 403, kwargs=REMOTE),

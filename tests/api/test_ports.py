@@ -52,7 +52,7 @@ def real_pool(tmp_path):
 
 
 def test_the_protocols_list_what_the_pipeline_calls():
-    assert methods(ports.Pool) == ["wait_ready", "await_ready", "ask", "models"]
+    assert methods(ports.Pool) == ["wait_ready", "await_ready", "ask", "models", "context_window"]
     assert methods(ports.ChatStream) == ["events", "cancel", "close"]
 
 

@@ -9,11 +9,11 @@ from lingma_flask.api.responses_store import ENTRY_OVERHEAD
 from lingma_flask.api.responses_store import REF_BYTES
 from lingma_flask.api.responses_store import ResponseStore
 from lingma_flask.api.responses_store import turn_bytes
+from lingma_flask.apikeys import fingerprint_name
 from lingma_flask.lingma.errors import LingmaTimeoutError
 from lingma_flask.pipeline.conversation import PastCall
 from lingma_flask.pipeline.conversation import Turn
 from lingma_flask.web.identity import LOCAL
-from lingma_flask.web.identity import fingerprint
 
 URL = "/v1/responses"
 EMOJI = "\U0001F600"
@@ -168,10 +168,11 @@ def test_another_keys_response_is_not_found_like_an_unknown_id(client, pool):
     assert "B's secret plan." in pool.asks[-1][0]
 
 
-def test_the_store_keeps_a_fingerprint_not_the_key(client, app):
+def test_the_store_keeps_the_keys_name_not_the_key(client, app):
     ask(client, KEY_A)
     entry = next(iter(app.extensions[STORE_KEY]._entries.values()))
-    assert entry.owner == fingerprint("key-a") and "key-a" not in entry.owner
+    # the name every worker and host gives the key (a plain key's is its SHA-256 fingerprint)
+    assert entry.owner == fingerprint_name("key-a") and entry.owner != "key-a"
 
 
 def test_keyless_local_clients_share_one_identity(make_app, pool):
@@ -197,7 +198,7 @@ def test_a_failed_continuation_neither_refreshes_nor_stores(client, app, pool):
     ask(client, KEY_A, stream=True, previous_response_id=first).get_data()   # response.failed
     assert len(store) == 2
     ask(client, KEY_A, input="three")                   # evicts the least recently used
-    owner = fingerprint("key-a")
+    owner = fingerprint_name("key-a")
     assert store.lookup(first, owner) is None and store.lookup(second, owner) is not None
 
 
@@ -207,5 +208,5 @@ def test_a_successful_continuation_refreshes_what_it_continued(client, app):
     second = ask(client, KEY_A, input="two").get_json()["id"]
     assert ask(client, KEY_A, previous_response_id=first, store=False).status_code == 200
     ask(client, KEY_A, input="three")
-    owner = fingerprint("key-a")
+    owner = fingerprint_name("key-a")
     assert store.lookup(first, owner) is not None and store.lookup(second, owner) is None

@@ -28,7 +28,8 @@ from lingma_flask.lingma.procutil import port_open
 REPO = Path(__file__).resolve().parents[2]
 MODULE = "lingma_flask.simulator"
 PUSHES = {"chat/answer", "chat/finish", "chat/process_step_callback", "session/title/update",
-          "chat/think", "tool/invoke", "image/uploadResultNotification"}
+          "chat/think", "tool/invoke", "image/uploadResultNotification",
+          "session/update", "task/status/sync"}   # the last two: the ACP surface's
 
 
 def poll(condition, timeout=10.0, what="condition", *, interval=0.02):
@@ -46,7 +47,7 @@ def poll(condition, timeout=10.0, what="condition", *, interval=0.02):
 class Sim:
     """One simulator subprocess with its own work dir and ports."""
 
-    def __init__(self, root: Path, env: dict | None = None, *, work: Path | None = None):
+    def __init__(self, root: Path, env: dict | None = None, *, work: Path | None = None, args=()):
         self.work = work or root / ("wd-" + uuid.uuid4().hex[:6])
         self.port, self.http_port = free_port(), free_port()
         self.err_path = root / ("stderr-" + uuid.uuid4().hex[:6])
@@ -56,7 +57,7 @@ class Sim:
         with open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", MODULE, "start", "--workDir", str(self.work),
-                 "--socketPort", str(self.port), "--httpPort", str(self.http_port)],
+                 "--socketPort", str(self.port), "--httpPort", str(self.http_port), *args],
                 cwd=REPO, env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=err)
 

@@ -97,7 +97,7 @@ def test_reasoning_comes_as_thoughts_before_the_text_when_asked():
 
 
 def test_a_hung_lingma_is_probed_taken_out_and_restarted(make_pool):
-    pool = make_pool(pool_size=2, probe_interval=0.3, probe_timeout=0.5)
+    pool = make_pool(pool_size=2, probe_interval=0.3, probe_timeout=0.5, reconnect_backoff=0.2)
     assert wait_until(lambda: all(i.ready for i in pool.instances), 20)
     hung, other = pool.instances
     pid = hung.process.pid

@@ -135,7 +135,7 @@ def test_agent_mode_tool_invoke_is_refused_quickly(make_pool):
 
 
 def test_crash_mid_stream_fails_fast_then_a_new_process_serves(make_pool):
-    pool = make_pool()
+    pool = make_pool(reconnect_backoff=0.2)
     instance = pool.instances[0]
     old_pid = instance.process.pid
     with pytest.raises(errors.LingmaConnectionError):
@@ -160,7 +160,7 @@ def test_the_model_registry_stays_known_while_lingma_respawns(make_pool, monkeyp
     pool = make_pool()
     instance = pool.instances[0]
     keys = [m.key for m in pool.models()]
-    monkeypatch.setenv("LINGMA_SIM_START_DELAY", "3")   # the next process is slow to listen
+    monkeypatch.setenv("LINGMA_SIM_START_DELAY", "1.5")   # the next process is slow to listen
     with pytest.raises(errors.LingmaConnectionError):
         list(pool.ask("boom [[sim:crash=1]]", None))
     assert wait_until(lambda: instance.state == "reconnecting", 2) and not pool.wait_ready(0)
@@ -169,14 +169,14 @@ def test_the_model_registry_stays_known_while_lingma_respawns(make_pool, monkeyp
 
 
 def test_a_first_start_has_no_registry_to_offer(make_pool, monkeypatch):
-    monkeypatch.setenv("LINGMA_SIM_START_DELAY", "3")
+    monkeypatch.setenv("LINGMA_SIM_START_DELAY", "1.5")  # the stop at the end waits it out
     pool = make_pool(wait=False)
     with pytest.raises(errors.LingmaNotReadyError):
         pool.models()
 
 
 def test_dropped_socket_reconnects_to_the_same_process(make_pool):
-    pool = make_pool()
+    pool = make_pool(reconnect_backoff=0.2)
     instance = pool.instances[0]
     pid = instance.process.pid
     with pytest.raises(errors.LingmaConnectionError):
@@ -252,7 +252,7 @@ def test_gives_up_then_the_next_request_starts_afresh(tmp_path):
     bad.write_text("#!/bin/sh\necho 'license expired' >&2\nexit 3\n")
     bad.chmod(0o755)
     pool = LingmaPool(CoreSettings(bin=str(bad), work_dir=str(tmp_path / "w"), reconnect_attempts=1,
-                                   startup_timeout=5))
+                                   reconnect_backoff=0.2, startup_timeout=5))
     pool.start()
     try:
         instance = pool.instances[0]

@@ -13,13 +13,18 @@ import dataclasses
 from tests.integration.faultfaces import OK
 from tests.integration.faultfaces import Expect
 
-# The gateway every group starts from: short timeouts so each timeout cell takes seconds.
+# The gateway every group starts from: short timeouts so each timeout cell takes seconds, and
+# a short first reconnect, so a disruptive cell does not wait out a 1 s backoff (twice).
 SETTINGS = {
     "LINGMA_FIRST_TOKEN_TIMEOUT": "2", "LINGMA_IDLE_TIMEOUT": "2", "LINGMA_STARTUP_TIMEOUT": "10",
     "LINGMA_RPC_TIMEOUT": "2", "LINGMA_PROBE_INTERVAL": "1", "LINGMA_PROBE_TIMEOUT": "2",
     "LINGMA_TOTAL_TIMEOUT": "30", "LINGMA_QUEUE_TIMEOUT": "5", "LINGMA_SSE_KEEPALIVE": "0.5",
-    "LINGMA_MAX_FRAME_BYTES": "65536",
+    "LINGMA_MAX_FRAME_BYTES": "65536", "LINGMA_RECONNECT_BACKOFF": "0.2",
 }
+# A failing start is retried at a doubling backoff: from 0.2 s its attempts thin out (6.2 s,
+# then 12.6 s) just when a lifted `initialize` fault waits for the next one; the default's
+# attempt at 7 s keeps that recovery within its limit.
+DEFAULT_BACKOFF = ("LINGMA_RECONNECT_BACKOFF", "1")
 SLACK = 1.5          # seconds a loaded 2-core machine may add to a configured timeout
 
 RETRY, NO_RETRY = ("Retry-After",), ("x-should-retry: false",)   # web/apierror.py's RETRY_ADVICE
@@ -136,12 +141,24 @@ PROCESS = (
           limit="startup", at_start=True),
     Fault("initialize never answered", NOT_READY,
           env=(("LINGMA_SIM_INIT", "silent"), ("LINGMA_STARTUP_TIMEOUT", "5"),
-               ("LINGMA_RPC_TIMEOUT", "1")),
+               ("LINGMA_RPC_TIMEOUT", "1"), DEFAULT_BACKOFF),
           limit="startup_wait", at_start=True, lift="init"),
     Fault("initialize fails", NOT_READY,
-          env=(("LINGMA_SIM_INIT", "error"), ("LINGMA_STARTUP_TIMEOUT", "5")),
+          env=(("LINGMA_SIM_INIT", "error"), ("LINGMA_STARTUP_TIMEOUT", "5"), DEFAULT_BACKOFF),
           limit="startup_wait", at_start=True, lift="init"),
     Fault("logged out", Expect(503, "lingma_not_logged_in", early=True, headers=NO_RETRY),
           env=(("LINGMA_SIM_LOGGED_IN", "0"),), lift="login"),
     Fault("strict acks", OK, "chunks=20", env=(("LINGMA_SIM_STRICT", "1"),)),
 )
+
+# The matrix again on the desktop's ACP-style API (test_fault_matrix.py's `_on_acp` tests): the
+# simulator speaks it, with session/update sent as requests so that acks and strict mode matter,
+# and the gateway detects it. The whole matrix would double the file's time (70 s more), so a
+# representative part runs: every per-ask fault but those whose path is the same on either
+# protocol and slow (one-at-a-time reconnects: the socket dropped is the crash's path, the frame
+# limit is the reader's; chat/stop ignored is the stall's), and the process faults whose path
+# differs on ACP (the login read, the acks; a failing `initialize` never reaches the choice).
+ACP = {"LINGMA_SIM_PROTOCOL": "acp", "LINGMA_SIM_ACP_UPDATES": "request"}
+ACP_SAME_PATH = ("dropped socket mid-stream", "oversized frame", "stall, chat/stop ignored")
+ACP_PER_ASK = tuple(f for f in PER_ASK if f.name not in ACP_SAME_PATH)
+ACP_PROCESS = tuple(f for f in PROCESS if f.name in ("logged out", "strict acks"))

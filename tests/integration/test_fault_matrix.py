@@ -6,6 +6,11 @@ no registered stream and no ownerless simulator process is left, and none outliv
 gateway. Per-ask faults (prompt markers) share one gateway, their cells run together unless
 the fault ends Lingma's connection; each process-level fault gets a gateway of its own.
 With LINGMA_WRITE_RELIABILITY=1 a complete run writes its table into docs/reliability.md.
+
+The same faults run again against a simulator speaking the desktop's ACP-style API
+(LINGMA_SIM_PROTOCOL=acp, detected by the gateway): a representative part, `ACP_PER_ASK` and
+`ACP_PROCESS` (faultcases.py says which and why). Their cells are checked the same way; the
+table holds the classic run only.
 """
 
 import os
@@ -16,6 +21,9 @@ import pytest
 
 from lingma_flask.lingma.instance import wait_until
 from tests.integration import reliability_doc
+from tests.integration.faultcases import ACP
+from tests.integration.faultcases import ACP_PER_ASK
+from tests.integration.faultcases import ACP_PROCESS
 from tests.integration.faultcases import PER_ASK
 from tests.integration.faultcases import PROCESS
 from tests.integration.faultcases import SETTINGS
@@ -58,23 +66,48 @@ def verdict(cells, problems) -> list[str]:
     return [p for cell in cells for p in cell.problems()] + problems
 
 
-@pytest.mark.parametrize("fault", PER_ASK, ids=lambda fault: fault.name)
-def test_per_ask_fault(fault, shared, matrix):
-    cells = cells_of(fault, FACES, SETTINGS, f"cell {PER_ASK.index(fault)}")
+@pytest.fixture(scope="module")
+def shared_acp(tmp_path_factory):
+    """The gateway of the per-ask faults on ACP."""
+    gw = Gateway(tmp_path_factory.mktemp("faults-acp") / "work", **SETTINGS, **ACP).start()
+    yield gw
+    gw.stop()
+
+
+def per_ask(fault, gw, prefix):
+    """Run a per-ask fault's cells on `gw`; return (cells, the gateway's problems)."""
+    cells = cells_of(fault, FACES, SETTINGS, f"{prefix} {PER_ASK.index(fault)}")
     problems = []
     if fault.disruptive:  # one at a time: the fault takes every open chat down with it
         for cell in cells:
-            run_and_recover(cell, shared.url)
-            problems += rest_problems(shared)
+            run_and_recover(cell, gw.url)
+            problems += rest_problems(gw)
     else:
-        in_parallel(lambda cell: run_and_recover(cell, shared.url), cells)
-        problems += rest_problems(shared)
+        in_parallel(lambda cell: run_and_recover(cell, gw.url), cells)
+        problems += rest_problems(gw)
+    return cells, problems
+
+
+@pytest.mark.parametrize("fault", PER_ASK, ids=lambda fault: fault.name)
+def test_per_ask_fault(fault, shared, matrix):
+    cells, problems = per_ask(fault, shared, "cell")
     matrix.extend(cells)
     assert verdict(cells, problems) == []
 
 
 def test_the_shared_gateway_leaves_no_simulator_behind(shared):
     assert stopped_problems(shared) == []
+
+
+@pytest.mark.parametrize("fault", ACP_PER_ASK, ids=lambda fault: fault.name)
+def test_per_ask_fault_on_acp(fault, shared_acp):
+    cells, problems = per_ask(fault, shared_acp, "acp cell")
+    assert shared_acp.health()[1]["instances"][0]["protocol"] == "acp"
+    assert verdict(cells, problems) == []
+
+
+def test_the_acp_gateway_leaves_no_simulator_behind(shared_acp):
+    assert stopped_problems(shared_acp) == []
 
 
 def lift(gw, kind: str) -> float:
@@ -99,11 +132,10 @@ def serving(gw) -> bool:
         return False
 
 
-@pytest.mark.parametrize("fault", PROCESS, ids=lambda fault: fault.name)
-def test_process_fault(fault, tmp_path, matrix):
-    env = {**SETTINGS, **dict(fault.env)}
+def process_fault(fault, work, env):
+    """Run a process-level fault's cells on a gateway of its own; return (cells, problems)."""
     cells = cells_of(fault, FACES, env, f"cell p{PROCESS.index(fault)}")
-    gw, problems = Gateway(tmp_path / "work", **env), []
+    gw, problems = Gateway(work, **env), []
     try:
         gw.start_process()
         assert wait_until(lambda: serving(gw) and (fault.at_start or lingma_up(gw)), 30)
@@ -114,5 +146,17 @@ def test_process_fault(fault, tmp_path, matrix):
         problems += rest_problems(gw)
     finally:
         problems += stopped_problems(gw)
+    return cells, problems
+
+
+@pytest.mark.parametrize("fault", PROCESS, ids=lambda fault: fault.name)
+def test_process_fault(fault, tmp_path, matrix):
+    cells, problems = process_fault(fault, tmp_path / "work", {**SETTINGS, **dict(fault.env)})
     matrix.extend(cells)
+    assert verdict(cells, problems) == []
+
+
+@pytest.mark.parametrize("fault", ACP_PROCESS, ids=lambda fault: fault.name)
+def test_process_fault_on_acp(fault, tmp_path):
+    cells, problems = process_fault(fault, tmp_path / "work", {**SETTINGS, **ACP, **dict(fault.env)})
     assert verdict(cells, problems) == []

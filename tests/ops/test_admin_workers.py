@@ -99,7 +99,7 @@ def test_the_instances_of_every_live_worker_are_listed_with_their_worker(apps, p
     assert set(by_worker) == {(0, "lingma-0"), (0, "lingma-1"), (1, "lingma-0"), (1, "lingma-1")}
     assert by_worker[(1, "lingma-1")]["pid"] == 201 and by_worker[(0, "lingma-1")]["pid"] == 101
     assert all(i["worker_pid"] == os.getpid() for i in listed["instances"])
-    assert listed["answered_by"] == {"index": 0, "pid": os.getpid()}
+    assert listed["answered_by"] == {"index": 0, "pid": os.getpid(), "host": workers.this_host(apps[0])}
     assert [w["index"] for w in listed["workers"]] == [0, 1]
 
 

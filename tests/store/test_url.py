@@ -69,3 +69,12 @@ def test_a_database_url_that_is_no_url_is_refused_without_repeating_it():
     with pytest.raises(SettingError) as caught:
         StoreSettings.from_mapping({"DATABASE_URL": "hunter2-the-password"})
     assert caught.value.name == "LINGMA_DATABASE_URL" and "hunter2" not in str(caught.value)
+
+
+def test_a_host_goes_by_lingma_host_name_or_the_machine_name(tmp_path):
+    import socket
+
+    named = open_database({"WORK_DIR": str(tmp_path), "HOST_NAME": "gateway-b"}, environ={})
+    plain = open_database({"WORK_DIR": str(tmp_path)}, environ={})
+    assert named.rows.host == "gateway-b"
+    assert plain.rows.host == socket.gethostname()

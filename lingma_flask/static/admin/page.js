@@ -80,7 +80,9 @@
   }
 
   function workerCell(row, record) {
-    cell(row, "Worker", record.worker).title = "pid " + text(record.worker_pid);
+    // another host's worker (the store's heartbeats) is named with its host
+    const name = (record.remote ? text(record.host) + " / " : "") + text(record.worker) + (record.stale ? " (stale)" : "");
+    cell(row, "Worker", name).title = "pid " + text(record.worker_pid);
   }
 
   function instanceRow(instance) {
@@ -107,7 +109,8 @@
     cell(row, "Last error", ready ? null : instance.last_error).className = "wrap";
     cell(row, "First token p50 / p95 (ms)", firstToken(instance.first_token_ms));
     const actions = cell(row, "Actions", "");
-    actions.replaceChildren(restartButton(instance.name, row.dataset.worker));
+    // another host's instances are restarted from that host's page
+    actions.replaceChildren(...(instance.remote ? [] : [restartButton(instance.name, row.dataset.worker)]));
     return row;
   }
 
