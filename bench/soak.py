@@ -260,7 +260,9 @@ def record(found: dict, args) -> None:
 def soak(args) -> int:
     """Run the soak against a fresh gateway; return the exit status."""
     raise_nofile()
-    gateway = start_gateway(LINGMA_LOG_LEVEL="WARNING", **({} if args.glibc_default else PINNED_MALLOC))
+    protocol = {} if args.protocol == "classic" else {"LINGMA_SIM_PROTOCOL": "acp", "LINGMA_PROTOCOL": "acp"}
+    gateway = start_gateway(LINGMA_LOG_LEVEL="WARNING", **({} if args.glibc_default else PINNED_MALLOC),
+                            **protocol)
     try:
         worker, _, _ = gateway_pids(gateway)
         pool_size = len(gateway.health()[1]["instances"])
@@ -285,6 +287,8 @@ def main(argv=None) -> int:
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seed", type=int, default=1, help="chooses the mix (deterministic)")
+    parser.add_argument("--protocol", choices=("classic", "acp"), default="classic",
+                        help="the API the simulator speaks: classic chat/ask, or the desktop's ACP-style API")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--glibc-default", action="store_true",
                         help="leave glibc's dynamic mmap threshold on (noisier RSS at rest)")

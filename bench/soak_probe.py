@@ -77,7 +77,8 @@ def lingma_side(gateway) -> dict:
     """What the (first) simulator holds: connections, asks still running, sessions, unacked pushes."""
     state = gateway.sim_state()
     return {"connections": state["connections"], "active_asks": state["active_asks"],
-            "sessions": state["sessions"], "acks_missing": state["acks"]["missing"]}
+            "sessions": state["sessions"] + state.get("acp", {}).get("sessions", 0),   # ACP's session/new
+            "acks_missing": state["acks"]["missing"]}
 
 
 def at_rest(gateway, worker: int, timeout: float = 30.0, looks: int = 4) -> Reading:
