@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..lingma.settings import CoreSettings
+from . import migrate_child
 from . import schema
 from . import url as urls
 from .buffer import Buffer
@@ -54,9 +55,13 @@ ERRORS = (SQLAlchemyError, OSError, SchemaError)
 class Database:
     """One process's store: lazily connected; its writer runs between `start()` and `stop()`."""
 
-    def __init__(self, settings: StoreSettings, url: URL, *, host: str | None = None) -> None:
+    def __init__(self, settings: StoreSettings, url: URL, *, host: str | None = None,
+                 migrate_in_child: bool = False) -> None:
         self.settings = settings
         self.url = url
+        # a gateway worker migrates in a short-lived child process: Alembic (12 MB) never
+        # loads into the long-lived worker (issue 17's memory budget)
+        self.migrate_in_child = migrate_in_child and not (urls.is_sqlite(url) and urls.sqlite_path(url) is None)
         self.usage = Buffer[Mapping[str, Any]]("usage", settings.buffer)
         self.recorder = Recorder(self.usage, keep_prompts=settings.log_prompts)
         self.rows = RowMaker(log_prompts=settings.log_prompts, **({} if host is None else {"host": host}))
@@ -88,13 +93,19 @@ class Database:
     def ensure_schema(self) -> None:
         """Migrate to the newest schema under the lock, once per process (again after a failure).
 
-        Alembic is imported only when the database is not at the newest revision already.
+        Alembic is imported only when the database is not at the newest revision already, and
+        then in a child process when `migrate_in_child` (a worker's database).
         """
         if self._schema_ready:
             return
         with self.engine.connect() as connection:
             at_head = schema.current(connection) == schema.HEAD
-        if not at_head:
+        if not at_head and self.migrate_in_child:
+            try:
+                migrate_child.run(self.url)
+            except migrate_child.MigrationFailed as exc:
+                raise SchemaError(str(exc)) from exc
+        elif not at_head:
             from . import migrate
 
             try:
@@ -157,4 +168,4 @@ def open_database(values: Mapping[str, Any], environ: Mapping[str, str] | None =
         return None
     root = CoreSettings.from_mapping(values).work_root()
     url = urls.resolve(settings.url, os.environ if environ is None else environ, root)
-    return Database(settings, url, host=settings.host_name)
+    return Database(settings, url, host=settings.host_name, migrate_in_child=True)

@@ -112,3 +112,29 @@ def open_files(pid: int) -> list[str]:
         return [os.path.join(folder, name) for name in os.listdir(folder)]
     except OSError:
         return []
+
+
+def test_a_workers_database_is_migrated_in_a_child_and_alembic_never_loads(tmp_path):
+    """The app's database (open_database) migrates in a child process: the worker stays lean."""
+    script = (
+        "import sys\n"
+        "from lingma_flask.store.database import open_database\n"
+        "from lingma_flask.store import schema\n"
+        f"db = open_database({{'WORK_DIR': {str(tmp_path)!r}}}, environ={{}})\n"
+        "db.ensure_schema()\n"
+        "with db.engine.connect() as c:\n"
+        "    print(schema.current(c) == schema.HEAD, 'alembic' in sys.modules, 'mako' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "False", "False"]
+
+
+def test_a_failed_child_migration_is_a_schema_error_that_says_why(tmp_path):
+    from lingma_flask.store.database import open_database
+
+    db = open_database({"WORK_DIR": str(tmp_path)}, environ={})
+    with db.engine.begin() as connection:   # a revision this code does not know: a newer gateway's
+        connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+        connection.execute(text("INSERT INTO alembic_version VALUES ('9999')"))
+    with pytest.raises(SchemaError, match="could not be migrated: .*9999"):
+        db.ensure_schema()
