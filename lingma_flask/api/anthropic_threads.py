@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from typing import Any
 from typing import Literal
 
@@ -43,6 +44,7 @@ from .state import shared_state
 from .validation import Lenient
 from .validation import validate
 
+MESSAGE_ID = re.compile(r"msg_[0-9a-f]{32}")   # what anthropic.new_message_id gives
 STORE_KEY = "lingma_anthropic_threads"
 SCOPE = "thread"         # the kind of shared state a thread's message is
 ITEM_OVERHEAD = 150      # a held text's row in the store's reference table
@@ -81,7 +83,7 @@ def new_store() -> SharedStore[str]:
 
 def get_store() -> Kept[str]:
     """Return this app's thread store: its memory, and the shared state behind it."""
-    return Kept(current_app.extensions[STORE_KEY], SCOPE, CODEC, shared_state(), "thread")
+    return Kept(current_app.extensions[STORE_KEY], SCOPE, CODEC, shared_state(), "thread", MESSAGE_ID)
 
 
 def to_json(value: Any) -> str:

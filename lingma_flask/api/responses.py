@@ -32,6 +32,7 @@ from .face import read_json_body
 from .face import stream_answer
 from .responses_request import ResponsesRequest
 from .responses_request import parse_responses_request
+from .responses_shapes import RESPONSE_ID
 from .responses_shapes import ResponseHead
 from .responses_shapes import response_body
 from .responses_store import ResponseStore
@@ -66,7 +67,8 @@ register_envelope(bp.name, render_error)
 
 def get_store() -> Kept[Turn]:
     """Return this app's store of recent responses: its memory, and the shared state behind it."""
-    return Kept(current_app.extensions[STORE_KEY], SCOPE, CODEC, shared_state(), "previous_response_id")
+    return Kept(current_app.extensions[STORE_KEY], SCOPE, CODEC, shared_state(), "previous_response_id",
+                RESPONSE_ID)
 
 
 @bp.post("/v1/responses")

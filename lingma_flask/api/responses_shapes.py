@@ -7,6 +7,7 @@ The non-streamed body and the streamed events build from these same functions, s
 from __future__ import annotations
 
 import dataclasses
+import re
 import secrets
 import time
 
@@ -21,6 +22,9 @@ STATUSES = {
     "content_filter": ("incomplete", "content_filter"),
 }
 PASSED_CODES = ("insufficient_quota", "context_length_exceeded")
+
+
+RESPONSE_ID = re.compile(r"resp_[0-9a-f]{48}")   # what new_id("resp_") gives
 
 
 def new_id(prefix: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Generic
@@ -61,7 +62,9 @@ class Kept(Generic[T]):
     """One request's view of a kind of kept state: `memory` first, `shared` behind it.
 
     `scope` names the kind in the database; `param` is the request field that names an entry
-    (the 503's `param`).
+    (the 503's `param`); `minted` matches the names the gateway gives: any other name cannot be
+    in the database, so it is answered from memory alone, with no read and no wait for a row in
+    flight (a client's typo, a fuzzer's string).
     """
 
     memory: SharedStore[T]
@@ -69,6 +72,7 @@ class Kept(Generic[T]):
     codec: Codec[T]
     shared: shared.SharedState | None
     param: str
+    minted: re.Pattern[str]
 
     @property
     def max_bytes(self) -> int:
@@ -88,7 +92,7 @@ class Kept(Generic[T]):
         """The items `owner` keeps under `name`: from memory, else from the database; None when
         unknown, expired or another key's. Raises a 503 ApiError when the database cannot be read."""
         found = self.memory.lookup(name, owner)
-        if found is not None or self.shared is None:
+        if found is not None or self.shared is None or not self.minted.fullmatch(name):
             return found
         try:
             row = self.shared.get(self.scope, name, owner)

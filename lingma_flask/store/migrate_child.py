@@ -13,6 +13,7 @@ import logging
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from sqlalchemy.engine import URL
 from sqlalchemy.engine import make_url
@@ -29,7 +30,10 @@ class MigrationFailed(RuntimeError):
 
 def run(url: URL, timeout: float = TIMEOUT) -> None:
     """Migrate the database at `url` in a child process; raise MigrationFailed if it cannot."""
-    env = {**os.environ, ENV: url.render_as_string(hide_password=False)}
+    # the child imports this package from where the parent did, installed or not
+    here = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, ENV: url.render_as_string(hide_password=False), "PYTHONPATH": path}
     try:
         done = subprocess.run([sys.executable, "-m", __name__], env=env, capture_output=True,
                               text=True, timeout=timeout)

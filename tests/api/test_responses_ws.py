@@ -167,8 +167,8 @@ def pair():
     ws = websocket.WebSocket(server, max_message=100, message_timeout=5.0, write_timeout=5.0,
                              watchdog=watchdog)
     yield ws, Peer(client), watchdog
+    client.close()  # first: the close then ends at once, not waiting for the client's close frame
     ws.close()
-    client.close()
     server.close()
 
 

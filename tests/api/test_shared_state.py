@@ -211,7 +211,7 @@ def test_a_thread_over_the_byte_cap_stays_with_its_worker(workers, shared_url):
 def test_a_database_that_cannot_be_read_is_a_503_for_a_lookup_only(workers, pool):
     dead = workers(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/gone", migrate=False,
                    STORE_INTERVAL="0.2")
-    resp = respond(dead, previous_response_id="resp_" + "0" * 32)
+    resp = respond(dead, previous_response_id="resp_" + "0" * 48)
     assert resp.status_code == 503
     assert resp.headers["Retry-After"] == "5" and resp.headers["x-should-retry"] == "true"
     error = resp.get_json()["error"]
@@ -220,18 +220,20 @@ def test_a_database_that_cannot_be_read_is_a_503_for_a_lookup_only(workers, pool
                                                              "server_error")
     assert error["message"].startswith("The shared store is unavailable")
     assert "127.0.0.1" not in error["message"]   # the driver's reason goes to the log only
-    # what names no kept state never touches the database
+    # what names no kept state never touches the database, nor does a name the gateway never gives
     assert respond(dead).status_code == 200
+    typo = respond(dead, previous_response_id="resp_" + "0" * 47)
+    assert typo.status_code == 400 and typo.get_json()["error"]["code"] == "previous_response_not_found"
     assert dead.post(MESSAGES, headers=ALICE, json=thread_body(
         messages=[{"role": "user", "content": "hi"}])).status_code == 200
     threaded = dead.post(MESSAGES, headers=ALICE, json=thread_body(
-        thread={"type": "continue", "previous_message_id": "msg_gone"},
+        thread={"type": "continue", "previous_message_id": "msg_" + "e" * 32},
         messages=[{"role": "user", "content": "hi"}]))
     # Anthropic's face answers a 503 as its clients expect it: 529 overloaded, Retry-After kept
     assert threaded.status_code == 529 and threaded.headers["Retry-After"] == "5"
     body = threaded.get_json()
     assert body["error"]["type"] == "overloaded_error"
-    assert body["error"]["message"].startswith("The shared store is unavailable: thread 'msg_gone'")
+    assert body["error"]["message"].startswith("The shared store is unavailable: thread 'msg_eeee")
 
 
 # -- the pieces ------------------------------------------------------------------------------
@@ -250,3 +252,13 @@ def test_a_memory_entry_with_a_ttl_is_forgotten_after_it():
     store.put("resp_gone", (Turn("user", "b"),), "alice", ttl=0)
     assert store.lookup("resp_kept", "alice") is not None
     assert store.lookup("resp_gone", "alice") is None and len(store) == 1
+
+
+def test_the_names_looked_up_in_the_database_are_the_ones_the_gateway_mints():
+    from lingma_flask.api.anthropic import new_message_id
+    from lingma_flask.api.anthropic_threads import MESSAGE_ID
+    from lingma_flask.api.responses_shapes import RESPONSE_ID
+    from lingma_flask.api.responses_shapes import new_id
+
+    assert RESPONSE_ID.fullmatch(new_id("resp_")) and MESSAGE_ID.fullmatch(new_message_id())
+    assert not RESPONSE_ID.fullmatch(new_id("msg_")) and not MESSAGE_ID.fullmatch("msg_" + "A" * 32)

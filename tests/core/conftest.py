@@ -1,8 +1,10 @@
 """Fixtures for core tests: pools of simulated Lingma instances in temporary work dirs, bare
 simulator processes and their wire clients (for the simulator's own tests), scripted peers."""
 
+import contextlib
 import json
 import urllib.request
+from collections.abc import Iterator
 
 import pytest
 
@@ -26,6 +28,14 @@ def sim_get(instance, path) -> dict:
     return json.loads(body) if body.strip() else {}
 
 
+def pool_settings(work_dir, **overrides) -> CoreSettings:
+    """A simulator pool's settings in `work_dir`, with the core tests' short timeouts."""
+    base = dict(bin="simulator", work_dir=str(work_dir), startup_timeout=20.0,
+                rpc_timeout=5.0, first_token_timeout=10.0, idle_timeout=10.0,
+                total_timeout=30.0, queue_timeout=1.0, reconnect_attempts=3)
+    return CoreSettings(**{**base, **overrides})
+
+
 @pytest.fixture
 def make_pool(tmp_path, monkeypatch):
     """Return a factory of started simulator pools; every pool is stopped afterwards."""
@@ -33,11 +43,7 @@ def make_pool(tmp_path, monkeypatch):
     monkeypatch.delenv("LINGMA_SIM_FAULT", raising=False)
 
     def factory(wait=True, **overrides):
-        base = dict(bin="simulator", work_dir=str(tmp_path / "work"), startup_timeout=20.0,
-                    rpc_timeout=5.0, first_token_timeout=10.0, idle_timeout=10.0,
-                    total_timeout=30.0, queue_timeout=1.0, reconnect_attempts=3)
-        base.update(overrides)
-        pool = LingmaPool(CoreSettings(**base))
+        pool = LingmaPool(pool_settings(tmp_path / "work", **overrides))
         pools.append(pool)
         pool.start()
         if wait:
@@ -47,6 +53,32 @@ def make_pool(tmp_path, monkeypatch):
     yield factory
     for pool in pools:
         pool.stop()
+
+
+@contextlib.contextmanager
+def shared_pool_of(work_dir, **env) -> Iterator[LingmaPool]:
+    """A ready pool whose simulator starts with `env` (LINGMA_SIM_*), for a module's tests
+    that only ask it and read it: none logs it out, restarts it or counts its asks. One
+    pool per test would cost each a simulator start."""
+    pool = LingmaPool(pool_settings(work_dir))
+    try:
+        with pytest.MonkeyPatch.context() as patch:  # the simulator inherits it as it starts
+            patch.delenv("LINGMA_SIM_FAULT", raising=False)
+            for name, value in env.items():
+                patch.setenv(name, value)
+            pool.start()
+            ready = pool.wait_ready(25)
+        assert ready, pool.health()
+        yield pool
+    finally:
+        pool.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_pool(tmp_path_factory):
+    """The module's shared pool (see `shared_pool_of`)."""
+    with shared_pool_of(tmp_path_factory.mktemp("shared") / "work") as pool:
+        yield pool
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import pytest
 from lingma_flask.lingma import errors
 from lingma_flask.lingma.instance import wait_until
 from lingma_flask.lingma.stream import Thought
+from tests.core.conftest import shared_pool_of
 from tests.core.conftest import sim_state
 
 THINKING = "dashscope_qwen_plus_20250428_thinking"
@@ -16,6 +17,14 @@ THINKING = "dashscope_qwen_plus_20250428_thinking"
 def acp_sim(monkeypatch):
     """The simulators the test starts speak ACP."""
     monkeypatch.setenv("LINGMA_SIM_PROTOCOL", "acp")
+
+
+@pytest.fixture(scope="module")
+def acp_pool(tmp_path_factory):
+    """One ready ACP pool for the tests that only ask it (see conftest's `shared_pool_of`)."""
+    with shared_pool_of(tmp_path_factory.mktemp("acp") / "work", LINGMA_SIM_PROTOCOL="acp") as pool:
+        assert pool.instances[0].protocol == "acp"
+        yield pool
 
 
 def chosen(caplog) -> list[str]:
@@ -90,8 +99,8 @@ def test_closing_an_acp_chat_sends_session_cancel(make_pool, acp_sim):
 
 @pytest.mark.parametrize("marker", ["updates=request", "nometa", "split", "coalesce", "garbage",
                                     "reply=success", "empty_then_full"])
-def test_acp_wire_variants_give_the_same_answer(make_pool, acp_sim, marker):
-    pool = make_pool()
+def test_acp_wire_variants_give_the_same_answer(acp_pool, marker):
+    pool = acp_pool
     assert "".join(pool.ask(f"variant 中文 [[sim:{marker}]]", None)) == "You said: variant 中文"
     assert wait_until(lambda: sim_state(pool.instances[0])["acks"]["missing"] == 0, 5)
 
@@ -100,21 +109,21 @@ def test_acp_wire_variants_give_the_same_answer(make_pool, acp_sim, marker):
     (429, errors.LingmaRateLimitError), (403, errors.LingmaQuotaError), (401, errors.LingmaNotLoggedInError),
     (406, errors.LingmaContentFilterError), (500, errors.LingmaUpstreamError),
 ])
-def test_acp_finish_errors_reach_the_consumer_typed(make_pool, acp_sim, code, error_type):
-    pool = make_pool()
+def test_acp_finish_errors_reach_the_consumer_typed(make_pool, acp_sim, acp_pool, code, error_type):
+    pool = make_pool() if code == 401 else acp_pool  # a 401 logs its instance out
     with pytest.raises(error_type):
         list(pool.ask(f"fail [[sim:finish={code}]]", None))
     assert pool.health()["in_flight"] == 0
 
 
-def test_an_acp_prompt_error_reply_fails_the_stream(make_pool, acp_sim):
-    pool = make_pool()
+def test_an_acp_prompt_error_reply_fails_the_stream(acp_pool):
+    pool = acp_pool
     with pytest.raises(errors.LingmaUpstreamError, match="simulated chat/ask error"):
         list(pool.ask("x [[sim:reply=error]] [[sim:ttft=5]]", None))
 
 
-def test_an_unknown_model_fails_like_classic(make_pool, acp_sim):
-    pool = make_pool()
+def test_an_unknown_model_fails_like_classic(acp_pool):
+    pool = acp_pool
     with pytest.raises(errors.LingmaUpstreamError, match="40505"):
         list(pool.ask("x", "no-such-model"))
 

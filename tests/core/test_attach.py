@@ -217,7 +217,7 @@ def test_a_pool_attached_by_port_never_kills_it(tmp_path, external):
 def test_auto_attaches_to_the_desktop_and_a_restart_only_reconnects(home, tmp_path, external):
     sim = external()
     sim.plant_info(cache(home))
-    pool = attached_pool(tmp_path, attach="auto")
+    pool = attached_pool(tmp_path, attach="auto", reconnect_backoff=0.2)
     pool.start()
     try:
         assert pool.wait_ready(15), pool.health()

@@ -14,8 +14,8 @@ from tests.core.conftest import sim_get
 from tests.core.conftest import sim_state
 
 
-def test_pool_starts_and_reads_the_model_registry(make_pool):
-    pool = make_pool()
+def test_pool_starts_and_reads_the_model_registry(shared_pool):
+    pool = shared_pool
     keys = [m.key for m in pool.models()]
     assert "auto" in keys and "dashscope_qwen3_coder" in keys
     coder = next(m for m in pool.models() if m.key == "dashscope_qwen3_coder")
@@ -52,19 +52,19 @@ def test_every_push_was_acked(make_pool, monkeypatch):
 
 
 @pytest.mark.parametrize("marker", ["split", "coalesce", "garbage", "reply=success", "reply=none"])
-def test_wire_variants_give_the_same_answer(make_pool, marker):
-    pool = make_pool()
+def test_wire_variants_give_the_same_answer(shared_pool, marker):
+    pool = shared_pool
     assert "".join(pool.ask(f"variant 中文 [[sim:{marker}]]", None)) == "You said: variant 中文"
 
 
-def test_ask_reply_failure_fails_the_stream_at_once(make_pool):
-    pool = make_pool()
+def test_ask_reply_failure_fails_the_stream_at_once(shared_pool):
+    pool = shared_pool
     with pytest.raises(errors.LingmaUpstreamError, match="simulated ask failure"):
         list(pool.ask("x [[sim:reply=fail]] [[sim:ttft=5]]", None))
 
 
-def test_full_answer_only(make_pool):
-    pool = make_pool()
+def test_full_answer_only(shared_pool):
+    pool = shared_pool
     assert "".join(pool.ask("quiet [[sim:empty_then_full]]", None)) == "You said: quiet"
 
 
@@ -72,8 +72,8 @@ def test_full_answer_only(make_pool):
     (429, errors.LingmaRateLimitError), (403, errors.LingmaQuotaError), (401, errors.LingmaNotLoggedInError),
     (406, errors.LingmaContentFilterError), (500, errors.LingmaUpstreamError), (40505, errors.LingmaUpstreamError),
 ])
-def test_finish_errors_reach_the_consumer_typed(make_pool, code, error_type):
-    pool = make_pool()
+def test_finish_errors_reach_the_consumer_typed(make_pool, shared_pool, code, error_type):
+    pool = make_pool() if code == 401 else shared_pool  # a 401 logs its instance out
     with pytest.raises(error_type):
         list(pool.ask(f"fail [[sim:finish={code}]]", None))
     assert pool.health()["in_flight"] == 0

@@ -97,8 +97,12 @@ def admin_gateway(tmp_path_factory, chromium_tools):
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory, chromium_tools):
-    """Headless Chromium driven through Debian's chromedriver, with a throwaway profile."""
+def browser(tmp_path_factory, chromium_tools, admin_gateway):
+    """Headless Chromium driven through Debian's chromedriver, with a throwaway profile.
+
+    Started after the gateway, so it quits first: its kept-alive connections would otherwise
+    hold the gateway's stop for gunicorn's 5 s keepalive.
+    """
     chromium, chromedriver = chromium_tools
     options = webdriver.ChromeOptions()
     options.binary_location = chromium

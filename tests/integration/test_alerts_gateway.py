@@ -17,8 +17,9 @@ pytestmark = pytest.mark.integration
 
 def test_logout_and_login_are_alerted_from_the_worker(tmp_path, webhook):
     url, received = webhook
+    # the logout may come before the watcher first sees the login: its startup grace is short
     gw = Gateway(tmp_path / "work", LINGMA_ALERT_WEBHOOK=url, LINGMA_MODELS_REFRESH="1",
-                 NO_PROXY="127.0.0.1", no_proxy="127.0.0.1").start()
+                 LINGMA_ALERT_STARTUP_GRACE="1", NO_PROXY="127.0.0.1", no_proxy="127.0.0.1").start()
     try:
         assert wait_until(lambda: any("alert watcher: baseline failed" in line for line in gw.lines), 30)
         admin = gw.url + "/admin/api"  # a local client: no admin key needed

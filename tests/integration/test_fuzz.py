@@ -15,7 +15,9 @@ it (negative), for every operation; each answer must:
 Each operation gets schemathesis' explicit phases (its coverage cases: boundaries, missing
 and wrong-typed fields) and a bounded number of generated cases, derandomized: the same
 cases every run, since a fuzz run in CI must not be flaky (set derandomize=False locally to
-explore). The simulator's answers are short, so `stream: true` answers are read whole. The
+explore). An unprefixed alias (`POST /chat/completions`) is its /v1 twin's view with the twin's
+request and answers, so the twin's cases are not sent to it again: it gets a few generated
+ones. The simulator's answers are short, so `stream: true` answers are read whole. The
 admin operations that change state (restart, logout, start a login, change the endpoint)
 get a separate short run at the end. Findings and their fixes: docs/reliability.md.
 """
@@ -44,6 +46,7 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 EXAMPLES = 25             # generated cases per operation, besides its coverage cases
 FUZZ_ONLY_EXAMPLES = 100  # generated cases per operation fuzzed without coverage cases
 STATEFUL_EXAMPLES = 5     # per state-changing admin operation
+ALIAS_EXAMPLES = 5        # per alias of a /v1 operation (ALIASES below)
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, response_schema_conformance, negative_data_rejection]
 # a request that breaks the spec must get one of these (the body limit's 413 included)
@@ -55,6 +58,11 @@ CONFIG = schemathesis.Config.from_dict({"checks": {"negative_data_rejection": {
 NO_COVERAGE = {("POST", "/v1/messages"), ("POST", "/v1/messages/count_tokens")}
 CHANGES_STATE = {("POST", "/admin/api/instances/{name}/restart"), ("POST", "/admin/api/logout"),
                  ("POST", "/admin/api/login"), ("POST", "/admin/api/endpoint")}
+# served by their /v1 twin's view and documented with its request and answers (pinned by
+# tests/api/test_openapi.py): the twin's cases, hundreds each, would be the same requests to
+# the same code again, so these get a few generated cases, enough to see the route answer
+ALIASES = {("POST", "/chat/completions"), ("POST", "/completions"), ("POST", "/responses"),
+           ("POST", "/responses/input_tokens")}
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +104,9 @@ def key(ctx) -> tuple[str, str]:
 
 
 schema = schemathesis.pytest.from_fixture("live_schema")
-stateless = schema.exclude(lambda ctx: key(ctx) in CHANGES_STATE | NO_COVERAGE)
+stateless = schema.exclude(lambda ctx: key(ctx) in CHANGES_STATE | NO_COVERAGE | ALIASES)
 fuzzed_only = schema.include(lambda ctx: key(ctx) in NO_COVERAGE)
+aliases = schema.include(lambda ctx: key(ctx) in ALIASES)
 stateful = schema.include(lambda ctx: key(ctx) in CHANGES_STATE)
 
 
@@ -110,6 +119,12 @@ def test_every_operation_keeps_its_contract(case, session):
 @fuzzed_only.parametrize()
 @fuzz_settings(FUZZ_ONLY_EXAMPLES, phases=(Phase.generate,))
 def test_the_anthropic_operations_keep_their_contract(case, session):
+    case.call_and_validate(session=session, headers=AUTH, checks=CHECKS, timeout=30)
+
+
+@aliases.parametrize()
+@fuzz_settings(ALIAS_EXAMPLES, phases=tuple(phase for phase in Phase if phase != Phase.explicit))
+def test_the_aliases_keep_their_contract(case, session):
     case.call_and_validate(session=session, headers=AUTH, checks=CHECKS, timeout=30)
 
 

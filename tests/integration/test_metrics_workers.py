@@ -78,6 +78,10 @@ def test_two_workers_add_up_and_a_killed_workers_live_gauges_go(tmp_path):
         samples = scrape(gw)
         assert total(samples, "lingma_inflight_streams") == sum(opened.values()) - opened[victim]
         assert total(samples, "lingma_requests_total", route="/test/observe") == count  # counters stay
+        # the victim's replacement is up: a TERM sent while a worker boots is lost, and the
+        # stop below would wait out the graceful timeout
+        assert wait_until(lambda: all(total(scrape(gw), "lingma_instance_state", worker=w, state="ready") == 1
+                                      for w in ("0", "1")), 30)
     finally:
         assert gw.stop() == 0
     assert not os.path.exists(path)  # the private directory went with the server
@@ -92,7 +96,9 @@ def test_an_operator_directory_is_emptied_at_start_and_kept(tmp_path):
     try:
         assert metrics_dir(gw) == str(chosen) and not (chosen / "counter_999999.db").exists()
         served_by(gw, "/test/observe")
-        resp = requests.get(gw.url + "/metrics", timeout=10)  # no key configured: open
+        # no key configured: open (and the connection closed: `resp` kept alive would keep it
+        # open, and the stop would wait out gunicorn's 5 s keepalive for it)
+        resp = requests.get(gw.url + "/metrics", timeout=10, headers={"Connection": "close"})
         assert resp.status_code == 200 and 'route="/test/observe"' in resp.text
     finally:
         gw.stop()

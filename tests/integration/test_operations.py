@@ -123,8 +123,10 @@ def test_a_lost_login_is_seen_in_seconds_alerted_once_and_logout_always_logs_out
     url, received = webhook
     work = tmp_path / "work"
     publish_login(work)
+    # a login is re-read every probe interval (default 10 s): 2 s, so the loss shows sooner
     gw = Gateway(work, LINGMA_WORKERS="2", LINGMA_ADMIN_KEY="admin-secret-15", LINGMA_ALERT_WEBHOOK=url,
-                 LINGMA_ALERT_INTERVAL="0", NO_PROXY="127.0.0.1", no_proxy="127.0.0.1", **OLD_LINGMA).start()
+                 LINGMA_ALERT_INTERVAL="0", LINGMA_PROBE_INTERVAL="2", NO_PROXY="127.0.0.1",
+                 no_proxy="127.0.0.1", **OLD_LINGMA).start()
     try:
         assert wait_until(lambda: logged_in_series(gw) == [1.0, 1.0], 30)
         assert sum("logged in as sim-user@example.com" in line for line in gw.lines) == 2

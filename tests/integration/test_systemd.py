@@ -139,8 +139,11 @@ def test_log_levels_reach_the_journal_as_priorities(tmp_path):
     assert unit_setting((DEPLOY / "lingma-flask.service").read_text(), "SyslogLevelPrefix") == "yes"
     gateway = JournalGateway(tmp_path / "work").start()
     try:
-        wrong = requests.get(gateway.url + "/v1/models", headers={"x-api-key": "a-wrong-key"}, timeout=10)
-        right = requests.get(gateway.url + "/v1/models", headers={"x-api-key": API_KEY}, timeout=10)
+        # closed after the answer: a kept-alive connection (held by the answers kept here) would
+        # hold the stop below for gunicorn's 5 s keepalive
+        close = {"Connection": "close"}
+        wrong = requests.get(gateway.url + "/v1/models", headers={"x-api-key": "a-wrong-key", **close}, timeout=10)
+        right = requests.get(gateway.url + "/v1/models", headers={"x-api-key": API_KEY, **close}, timeout=10)
         assert (wrong.status_code, right.status_code) == (401, 200)
         deadline = time.monotonic() + 10
         while not any(right.headers["x-request-id"] in line for line in gateway.lines):
