@@ -117,6 +117,8 @@ def restart_instance(name: str):
     """
     worker = worker_index(json_body().get("worker", request.args.get("worker")))
     host = json_body().get("host", request.args.get("host"))
+    if host is not None and not isinstance(host, str):
+        raise ApiError(400, "'host' must be a host name (a string).", param="host", code="invalid_value")
     if host not in (None, "") and host != workers.this_host(current_app):
         raise ApiError(409, f"Instance {name[:60]!r} runs on host {str(host)[:80]!r}: restart it from"
                        " that host's status page or admin API.", code="instance_on_another_host")

@@ -84,6 +84,8 @@ def test_another_hosts_workers_are_listed_with_their_host_and_cannot_be_restarte
                           json={"worker": 0, "host": "other-host"})
     assert refused.status_code == 409
     assert refused.get_json()["error"]["code"] == "instance_on_another_host"
+    garbled = client.post("/admin/api/instances/lingma-0/restart", headers=ADMIN, json={"worker": 0, "host": {}})
+    assert garbled.status_code == 400 and garbled.get_json()["error"]["param"] == "host"
 
 
 def test_the_recent_requests_come_from_the_usage_table_of_every_host(app, client, store):
