@@ -8,7 +8,6 @@ typed readers, whose SettingError names the variable.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -22,6 +21,7 @@ from .keylimits import parse_key_limits
 from .lingma.settings import CoreSettings
 from .settings_reader import SettingError
 from .settings_reader import Settings
+from .settings_reader import json_object
 from .store.settings import StoreSettings
 
 MIB = 1024 * 1024
@@ -157,12 +157,8 @@ def parse_aliases(value: Any) -> dict[str, str]:
     """Cast LINGMA_MODEL_ALIASES (a JSON object alias -> model key or display name)."""
     if value in (None, ""):
         return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            value = None
-    if not isinstance(value, Mapping):
+    value = json_object(value)
+    if value is None:
         raise SettingError("MODEL_ALIASES",
                            'LINGMA_MODEL_ALIASES must be a JSON object like {"gpt-4o": "qwen3-coder"}')
     return {str(alias): str(target) for alias, target in value.items()}

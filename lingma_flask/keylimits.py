@@ -21,6 +21,7 @@ from typing import Any
 
 from .settings_reader import PREFIX
 from .settings_reader import SettingError
+from .settings_reader import json_object
 
 SETTING = "KEY_LIMITS"
 DEFAULT = "*"
@@ -95,12 +96,8 @@ def parse_key_limits(value: Any, names: Collection[str]) -> KeyLimits:
     """Read LINGMA_KEY_LIMITS; every key it names must be one of `names` (the configured keys)."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return KeyLimits()
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            value = None
-    if not isinstance(value, Mapping):
+    value = json_object(value)
+    if value is None:
         raise _fail('must be a JSON object like {"*": {"rpm": 60, "concurrent": 4}}')
     default = _entry("'*'", value[DEFAULT], UNLIMITED) if DEFAULT in value else UNLIMITED
     keys = {}

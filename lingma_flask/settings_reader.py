@@ -8,6 +8,7 @@ it imports only the stdlib (python-dotenv, for the .env file, only when that fil
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -115,6 +116,16 @@ class Settings:
             return ()
         parts = value if isinstance(value, (list, tuple)) else str(value).split(",")
         return tuple(item for item in (str(part).strip() for part in parts) if item)
+
+
+def json_object(value: Any) -> Mapping[str, Any] | None:
+    """A JSON-object setting (as JSON text, or already a mapping); None when it is not one."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, Mapping) else None
 
 
 def environment(environ: Mapping[str, str] | None = None, dotenv: bool = True) -> dict[str, str]:

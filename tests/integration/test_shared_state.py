@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 
 import anthropic
-import httpx2
 import openai
 import pytest
-from anthropic import beta_tool
 
+from tests.integration.continuity import fresh_connections
+from tests.integration.continuity import get_weather
 from tests.integration.gateway import API_KEY
 from tests.integration.gateway import Gateway
 from tests.pg import wait_for
@@ -27,23 +27,11 @@ MAX_RUNS = 40     # tool runs tried until one thread's continue is answered by t
 CLAUDE = "claude-opus-5-5"
 
 
-@beta_tool
-def get_weather(city: str) -> str:
-    """Get the weather of a city."""
-    return f"sunny in {city}"
-
-
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
     gw = Gateway(tmp_path_factory.mktemp("gw") / "work", LINGMA_WORKERS="2").start()
     yield gw
     gw.stop()
-
-
-def fresh_connections(**hooks) -> httpx2.Client:
-    """An HTTP client that opens a new connection for every request (no keep-alive)."""
-    return httpx2.Client(limits=httpx2.Limits(max_keepalive_connections=0), timeout=60,
-                         event_hooks=hooks)
 
 
 def workers_of(gw: Gateway, request_ids: list[str]) -> list[int]:

@@ -22,13 +22,13 @@ import threading
 import time
 
 import anthropic
-import httpx2
 import openai
 import pytest
 import requests
-from anthropic import beta_tool
 
 from lingma_flask.lingma import procutil
+from tests.integration.continuity import fresh_connections
+from tests.integration.continuity import get_weather
 from tests.integration.gateway import ROOT
 from tests.integration.gateway import Gateway
 from tests.integration.nginx import SITE
@@ -44,12 +44,6 @@ BUDGET = 300             # alice's daily estimated tokens
 INTERVAL = "0.2"         # LINGMA_STORE_INTERVAL: the sharing bound is two of these
 HOSTS = ("host-a", "host-b")
 CLAUDE = "claude-opus-5-5"
-
-
-@beta_tool
-def get_weather(city: str) -> str:
-    """Get the weather of a city."""
-    return f"sunny in {city}"
 
 
 @pytest.fixture(scope="module")
@@ -85,11 +79,6 @@ def proxy(hosts, tmp_path_factory):
     nginx = Nginx(binary, tmp_path_factory.mktemp("nginx"), site_for(text, upstreams, port), port).start()
     yield nginx
     nginx.stop()
-
-
-def fresh_connections(**hooks) -> httpx2.Client:
-    """A client that opens a new connection per request, so nginx may pick either host."""
-    return httpx2.Client(limits=httpx2.Limits(max_keepalive_connections=0), timeout=60, event_hooks=hooks)
 
 
 def answered_by(hosts: dict, request_ids: list[str]) -> list[str]:
