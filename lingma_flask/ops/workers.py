@@ -123,6 +123,13 @@ def worker_states(app: Flask) -> list[dict[str, Any]]:
     # a worker of this host whose process is gone is left out at once, as its status file is
     others = [{**state, "requests": [], "remote": state["host"] != host} for state in listed
               if state["host"] != host or live_pid(state["pid"])]
+    # a worker of this host not in the database yet (its first round after a start or a
+    # migration) is shown from its status file meanwhile: no worker blinks out of the list
+    seen = {state["pid"] for state in others if not state["remote"]}
+    folder = status_folder(app)
+    if folder is not None:
+        others += [{**state, "host": host, "remote": False} for state in folder.others()
+                   if state["pid"] not in seen]
     return sorted([own, *others], key=_order)
 
 
