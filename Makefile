@@ -51,7 +51,8 @@ tools:
 # The core once more under gevent's monkey-patching, as production runs it (the simulator's own
 # tests are left out there: the simulator is a separate process on plain threads).
 GEVENT_TESTS := tests/core --ignore=tests/core/test_simulator.py \
-	--ignore=tests/core/test_simulator_features.py --ignore=tests/core/test_sim_answers.py
+	--ignore=tests/core/test_simulator_features.py --ignore=tests/core/test_sim_answers.py \
+	--ignore=tests/core/test_sim_acp.py
 
 # Lint, types and the layers' import contracts, at zero findings (settings in pyproject.toml).
 lint: $(TEST_STAMP)
