@@ -19,6 +19,7 @@ from lingma_flask.lingma.endpoint import answers
 from lingma_flask.lingma.procutil import free_port
 from lingma_flask.lingma.procutil import pid_alive
 from lingma_flask.lingma.procutil import port_open
+from tests.core.simclient import terminate
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -97,10 +98,4 @@ class ExternalSim:
         return path
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        terminate(self.proc, grace=10)

@@ -44,6 +44,17 @@ def poll(condition, timeout=10.0, what="condition", *, interval=0.02):
         time.sleep(interval)
 
 
+
+def terminate(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    """Stop a simulator process: TERM, then KILL if it is still there after `grace` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
 class Sim:
     """One simulator subprocess with its own work dir and ports."""
 
@@ -94,13 +105,7 @@ class Sim:
         return Client(self.port, **kwargs)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        terminate(self.proc)
 
 
 class Client:
