@@ -60,8 +60,13 @@ lint: $(TEST_STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
+# The suite mostly waits (gateways starting, timeouts running out), so three pytest-xdist
+# workers share two cores well; a file stays on one worker, so its module-scoped gateway is
+# started once. TEST_WORKERS=0 runs it in this one process.
+TEST_WORKERS ?= 3
+
 test: $(TEST_STAMP) tools lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 	$(PY) -m gevent.monkey --module pytest $(GEVENT_TESTS) -p no:cacheprovider
 
 bench: $(TEST_STAMP)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import shutil
 import subprocess
 import sys
@@ -59,7 +60,10 @@ def missing() -> list[list[str]]:
 
 
 def start(nodeids: list[str]) -> None:
-    """Start the background install if any collected test needs a client (never waits)."""
+    """Start the background install if any collected test needs a client (never waits).
+    Under pytest-xdist every worker collects the whole suite; only the first one starts it."""
+    if os.environ.get("PYTEST_XDIST_WORKER", "gw0") != "gw0":
+        return
     if not any(any(f"tests/integration/{name}" in nodeid for name in NEEDS) for nodeid in nodeids):
         return
     folder = agents.agents_dir()
