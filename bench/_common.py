@@ -66,13 +66,14 @@ def raise_nofile() -> int:
     return target
 
 
-def start_gateway(config: str = "gunicorn.conf.py", app: str = "wsgi:app", **env):
+def start_gateway(config: str = "gunicorn.conf.py", app: str = "wsgi:app", root: Path = ROOT, **env):
     """Start gunicorn (one gevent worker) serving the app against its own simulator.
 
     Reuses `tests/integration/gateway.Gateway`, but sends gunicorn's output to a file instead
     of a pipe: the worker writes an access-log line per request with a blocking write, and a
     pipe drained by a busy benchmark process could stall the worker's whole hub.
-    `app` is the WSGI app gunicorn serves (`bench/seed_compare.py` serves a bare floor app).
+    `app` is the WSGI app gunicorn serves (`bench/seed_compare.py` serves a bare floor app);
+    `root` the source tree it runs from (`bench/ab_compare.py` runs an older commit's).
     Returns the started gateway; call `.stop()` (and `.cleanup()`) in a `finally`.
     """
     import subprocess
@@ -87,7 +88,7 @@ def start_gateway(config: str = "gunicorn.conf.py", app: str = "wsgi:app", **env
             self._log = open(self.log_path, "w")
             self.proc = subprocess.Popen(
                 [str(GUNICORN), "-c", config, "-b", "127.0.0.1:0", app],
-                cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
+                cwd=root, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
             deadline = time.monotonic() + timeout
             while not self.url:
                 self._check_alive(deadline)

@@ -23,10 +23,19 @@ from flask.sessions import SecureCookieSessionInterface
 from ..lingma.settings import CoreSettings
 
 COOKIE_PREFIX = "lingma_admin_"
+ADMIN = "/admin"  # the page and the admin API: the only paths with a session
 
 
 class SchemeSessionInterface(SecureCookieSessionInterface):
-    """Flask's signed-cookie sessions, marked Secure whenever the request came over https."""
+    """Flask's signed-cookie sessions, marked Secure whenever the request came over https, and
+    opened only under /admin: the API never reads a session, and opening one (a signing
+    serializer and the cookie's parse) costs every chat request (docs/benchmarks.md)."""
+
+    def open_session(self, app: Flask, request):
+        """The admin's session from its cookie; a null session anywhere else."""
+        if request.path == ADMIN or request.path.startswith(ADMIN + "/"):
+            return super().open_session(app, request)
+        return self.make_null_session(app)
 
     def get_cookie_secure(self, app: Flask) -> bool:
         """Mark the cookie Secure when configured so or when this request is https."""

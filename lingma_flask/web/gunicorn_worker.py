@@ -15,6 +15,7 @@ import uuid
 
 from gunicorn import util
 from gunicorn.glogging import Logger
+from gunicorn.http import wsgi
 from gunicorn.http.message import Message
 from gunicorn.workers.ggevent import GeventWorker
 
@@ -73,11 +74,71 @@ def _error_body(path: str, status: int, message: str, code: str, request_id: str
     return envelope.to_bytes(envelope.openai_error(message, kind, None, code))
 
 
+class HeldHeadersResponse(wsgi.Response):
+    """gunicorn's HTTP/1 response, its head sent in the same write as the body's first bytes.
+
+    gunicorn writes the status line and headers with one `sendall` and each body chunk with
+    another; a stream's role chunk follows its headers at once, and a JSON answer's body
+    follows its headers at once, so one system call (and one wake-up of the client) per
+    request is saved by holding the head until the first body write. A write that sends no
+    body bytes (an empty chunk, a HEAD) sends the head at its end, so nothing is held longer
+    than before; `sendfile`, which writes to the socket itself, is not used.
+    """
+
+    _held = b""
+
+    def send_headers(self):
+        """Hold the head until the first body bytes (or the end of this write)."""
+        if self.headers_sent:
+            return
+        lines = self.default_headers() + [f"{name}: {value}\r\n" for name, value in self.headers]
+        self._held = ("".join(lines) + "\r\n").encode("latin-1")
+        self.headers_sent = True
+
+    def write(self, arg):
+        """Write a body piece; the head goes with it, or alone when it has no bytes."""
+        super().write(arg)
+        self._flush()
+
+    def _emit_body(self, data):
+        if self.chunked:
+            data = b"%X\r\n%b\r\n" % (len(data), data)
+        held, self._held = self._held, b""
+        self.sock.sendall(held + data if held else data)
+
+    def close(self):
+        """End the body: the last chunk, with the head when no body was written."""
+        self.send_headers()
+        held, self._held = self._held, b""
+        end = held + (b"0\r\n\r\n" if self.chunked else b"")
+        if end:
+            self.sock.sendall(end)
+
+    def can_sendfile(self):
+        """Never: `sendfile` writes its chunk framing to the socket before the held head."""
+        return False
+
+    def _flush(self):
+        held, self._held = self._held, b""
+        if held:
+            self.sock.sendall(held)
+
+
 class JsonErrorWorker(GeventWorker):
-    """gunicorn's gevent worker, answering malformed requests with a JSON error envelope."""
+    """gunicorn's gevent worker, answering malformed requests with a JSON error envelope, and
+    sending each response's head with its first body bytes (`HeldHeadersResponse`)."""
 
     # set by the app (ops/lifecycle.py): told at once when SIGTERM arrives
     on_exit_signal = None
+
+    def init_process(self):
+        """Make HTTP/1 responses `HeldHeadersResponse`s, in this worker process only.
+
+        gunicorn's async worker builds each response with `wsgi.create`, whose default class
+        is the module's `Response`; HTTP/2 passes its own class and is unaffected.
+        """
+        wsgi.Response = HeldHeadersResponse  # type: ignore[misc]  # a subclass, by design
+        super().init_process()
 
     def handle_exit(self, sig, frame):
         """SIGTERM: stop, and tell the app at once, before Lingma's own SIGTERM (a PaaS sends

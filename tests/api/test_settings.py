@@ -1,8 +1,10 @@
 """The gateway's settings as the app and gunicorn.conf.py read them: one reader, one error
 that names the variable (the conftest's isolated_env drops LINGMA_* and runs in tmp_path)."""
 
+import gc
 import runpy
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -80,3 +82,19 @@ def test_gunicorn_conf_reads_the_dotenv_file_after_the_environment(monkeypatch, 
     monkeypatch.setenv("LINGMA_WORKER_CONNECTIONS", "50")
     conf = runpy.run_path(CONF)
     assert (conf["workers"], conf["worker_connections"]) == (2, 50)
+
+
+def test_the_master_freezes_what_it_holds_before_each_fork():
+    """Objects the master holds move to the collector's permanent generation before a fork, so
+    the worker's collections never write into them (their pages stay shared)."""
+    conf = runpy.run_path(CONF)
+    server = SimpleNamespace(WORKERS={1: SimpleNamespace(lingma_index=0)})
+    worker = SimpleNamespace()
+    try:
+        gc.unfreeze()
+        assert gc.get_freeze_count() == 0
+        conf["pre_fork"](server, worker)
+        assert worker.lingma_index == 1
+        assert gc.get_freeze_count() > 1000
+    finally:
+        gc.unfreeze()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 
+import flask
 import pytest
 
 from lingma_flask.lingma.settings import CoreSettings
@@ -231,7 +232,7 @@ def test_the_cookie_is_named_per_gateway_and_names_the_key_by_fingerprint(make_a
     assert len(names) == 2 and all(n.startswith("lingma_admin_") for n in names)
     browser = apps[0].test_client()
     sign_in(browser)
-    with browser.session_transaction() as session:
+    with browser.session_transaction("/admin/") as session:
         assert session["admin"] is True and session["key"] and session["generation"]
         assert ADMIN_KEY not in repr(dict(session))
 
@@ -366,3 +367,14 @@ def test_qr_codes_refuse_links_whose_host_readers_disagree_on(make_app, url):
     for fine in (LOGIN_URL, "https://DevOps.Aliyun.com./lingma/login", "https://aliyun.com"):
         assert is_login_url(fine), fine
     assert client.get("/admin/qr", query_string={"data": LOGIN_URL}).status_code == 200
+
+
+def test_only_the_admin_paths_open_a_session(make_app):
+    """The API never reads the admin's session, so it never pays for opening one."""
+    app = make_app(SECRET_KEY=SECRET, ADMIN_KEY=ADMIN_KEY)
+    interface = app.session_interface
+    for path, kept in (("/admin/", True), ("/admin", True), ("/admin/api/usage", True),
+                       ("/v1/chat/completions", False), ("/administrator", False), ("/", False)):
+        with app.test_request_context(path):
+            session = interface.open_session(app, flask.request)
+            assert interface.is_null_session(session) is not kept, path

@@ -25,7 +25,7 @@ def form_token(html: str) -> str:
 
 def session_of(client) -> dict:
     """Return a copy of the client's current session."""
-    with client.session_transaction() as session:
+    with client.session_transaction("/admin/") as session:
         return dict(session)
 
 

@@ -4,9 +4,14 @@ import json
 import socket
 
 import pytest
+from gunicorn.config import Config
+from gunicorn.http import wsgi
 from gunicorn.http.errors import InvalidHeader
 from gunicorn.http.errors import LimitRequestLine
+from gunicorn.http.parser import RequestParser
+from gunicorn.workers.ggevent import GeventWorker
 
+from lingma_flask.web.gunicorn_worker import HeldHeadersResponse
 from lingma_flask.web.gunicorn_worker import JsonErrorWorker
 from lingma_flask.web.gunicorn_worker import NoAccessLogger
 
@@ -103,3 +108,77 @@ def test_the_sigterm_handler_tells_the_app_at_once():
     worker.on_exit_signal = lambda: told.append(True)
     worker.handle_exit(15, None)
     assert worker.alive is False and told == [True]
+
+
+class CountingSocket:
+    """A socket stand-in that keeps each `sendall` as one write."""
+
+    def __init__(self):
+        self.writes: list[bytes] = []
+
+    def sendall(self, data):
+        self.writes.append(bytes(data))
+
+
+def respond(request: bytes, status: str, headers: list, body: list[bytes]) -> list[bytes]:
+    """Answer `request` through `HeldHeadersResponse` as gunicorn's async worker does; return
+    the writes it made."""
+    cfg = Config()
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.sendall(request)
+        req = next(iter(RequestParser(cfg, ours, ("127.0.0.1", 1))))
+    sock = CountingSocket()
+    resp, _ = wsgi.create(req, sock, ("127.0.0.1", 1), ("127.0.0.1", 2), cfg,
+                          response_class=HeldHeadersResponse)
+    resp.start_response(status, headers)
+    for piece in body:
+        resp.write(piece)
+    resp.close()
+    return sock.writes
+
+
+GET = b"GET /v1/models HTTP/1.1\r\nHost: localhost\r\n\r\n"
+HEAD = b"HEAD /health HTTP/1.1\r\nHost: localhost\r\n\r\n"
+
+
+def test_a_streams_head_goes_out_with_its_first_chunk():
+    writes = respond(GET, "200 OK", [("Content-Type", "text/event-stream")],
+                     [b"data: 1\n\n", b"data: 2\n\n"])
+    assert len(writes) == 3   # head + first chunk, second chunk, last chunk
+    head, _, first = writes[0].partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"Transfer-Encoding: chunked" in head
+    assert b"Content-Type: text/event-stream" in head
+    assert first == b"9\r\ndata: 1\n\n\r\n"
+    assert writes[1:] == [b"9\r\ndata: 2\n\n\r\n", b"0\r\n\r\n"]
+
+
+def test_a_json_answer_is_one_write():
+    body = b'{"object":"list","data":[]}'
+    writes = respond(GET, "200 OK", [("Content-Type", "application/json"),
+                                     ("Content-Length", str(len(body)))], [body])
+    assert len(writes) == 1 and writes[0].endswith(b"\r\n\r\n" + body)
+    assert b"Content-Length: %d\r\n" % len(body) in writes[0]
+
+
+def test_a_head_without_body_bytes_is_sent_at_once():
+    """An empty chunk, or a body the method forbids, sends the head at the end of that write,
+    as gunicorn's own response did, rather than holding it."""
+    writes = respond(GET, "200 OK", [("Content-Type", "text/event-stream")], [b"", b"x"])
+    assert len(writes) == 3 and writes[0].endswith(b"\r\n\r\n")
+    assert writes[1:] == [b"1\r\nx\r\n", b"0\r\n\r\n"]
+    writes = respond(HEAD, "200 OK", [("Content-Length", "5")], [b"hello"])
+    assert len(writes) == 1 and writes[0].endswith(b"\r\n\r\n")
+
+
+def test_an_empty_answer_sends_its_head_with_the_last_chunk():
+    writes = respond(GET, "200 OK", [("Content-Type", "text/event-stream")], [])
+    assert len(writes) == 1 and writes[0].endswith(b"\r\n\r\n0\r\n\r\n")
+
+
+def test_the_worker_makes_its_responses_hold_their_head(monkeypatch):
+    monkeypatch.setattr(wsgi, "Response", wsgi.Response)   # restored after the test
+    worker = object.__new__(JsonErrorWorker)
+    monkeypatch.setattr(GeventWorker, "init_process", lambda self: None)
+    worker.init_process()
+    assert wsgi.Response is HeldHeadersResponse

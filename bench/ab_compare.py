@@ -1,0 +1,107 @@
+"""This tree's gateway against the same gateway at an earlier commit or with other settings (issue 17).
+
+A cut of a few percent of a stream's CPU is below the run-to-run noise of this shared machine,
+so it is measured against its own baseline in the same run: `--base REV` is checked out into
+a temporary git worktree and served by the same venv, gunicorn settings and simulator knobs as
+this tree (without `--base`, the base is this tree too); `--this-env` / `--base-env` set
+`LINGMA_*` settings on one side only (what a feature costs). The two take turns (the order
+rotates each round), as in `seed_compare.py`. Prints CPU per stream of each worker, the
+burst's added TTFT p50 / p99 and peak PSS, with the ratio this / base.
+Run: `python bench/ab_compare.py --base HEAD~1`, or
+`python bench/ab_compare.py --base-env LINGMA_STORE=off` (`--help` for the knobs).
+"""
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import gevent  # noqa: E402
+from _common import ROOT  # noqa: E402
+from _common import gateway_pids  # noqa: E402
+from _common import pct_ms  # noqa: E402
+from _common import raise_nofile  # noqa: E402
+from _common import start_gateway  # noqa: E402
+from _common import stop_gateway  # noqa: E402
+from seed_compare import Peer  # noqa: E402
+from seed_compare import measured_round  # noqa: E402
+from seed_compare import run_level  # noqa: E402
+
+
+def worktree(rev: str, folder: Path) -> Path:
+    """Check `rev` out (detached) into `folder`; return its root."""
+    subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(folder), rev], cwd=ROOT, check=True)
+    return folder
+
+
+def print_rows(this: Peer, base: Peer, burst: int, rev: str) -> None:
+    """One row per measure: this tree, the base, and their ratio."""
+    def row(label, a, b, unit, fmt="{:.2f}"):
+        print(f"| {label} | {fmt.format(a)} {unit} | {fmt.format(b)} {unit} | {a / b:.3f} |")
+
+    print()
+    print(f"| | this | base ({rev}) | this / base |")
+    print("| --- | --- | --- | --- |")
+    row("CPU per stream (worker)", this.cpu_s / this.burst_streams * 1000,
+        base.cpu_s / base.burst_streams * 1000, "ms", "{:.3f}")
+    row("simulator CPU per stream", this.sim_cpu_s / this.burst_streams * 1000,
+        base.sim_cpu_s / base.burst_streams * 1000, "ms", "{:.3f}")
+    row(f"added TTFT p50, {burst} at once", pct_ms(this.ttft[burst], .5), pct_ms(base.ttft[burst], .5), "ms", "{:.1f}")
+    row(f"added TTFT p99, {burst} at once", pct_ms(this.ttft[burst], .99), pct_ms(base.ttft[burst], .99), "ms", "{:.1f}")
+    row("peak PSS (master + worker)", this.peak_pss_kb / 1024, base.peak_pss_kb / 1024, "MB", "{:.1f}")
+    for peer, title in ((this, "this"), (base, "base")):
+        print(f"{title}: {peer.burst_streams} burst streams measured; {len(peer.errors)} failed"
+              + (f" (first: {peer.errors[0]})" if peer.errors else ""))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", help="the commit to compare with (e.g. HEAD~1; default: this tree)")
+    parser.add_argument("--this-env", nargs="*", default=[], metavar="NAME=VALUE", help="settings of this side only")
+    parser.add_argument("--base-env", nargs="*", default=[], metavar="NAME=VALUE", help="settings of the base only")
+    parser.add_argument("--rounds", type=int, default=8, help="alternating burst rounds (default 8)")
+    parser.add_argument("--burst", type=int, default=300, help="streams started at once (default 300)")
+    parser.add_argument("--ttft", type=float, default=0.2, help="first-token delay, s (default 0.2)")
+    parser.add_argument("--chunks", type=int, default=4, help="chunks per answer (default 4)")
+    parser.add_argument("--delay", type=float, default=0.02, help="seconds between chunks (default 0.02)")
+    parser.add_argument("--timeout", type=float, default=60.0)
+    args = parser.parse_args()
+    raise_nofile()
+    env = {"LINGMA_MAX_CONCURRENCY": str(args.burst + 100), "LINGMA_QUEUE_TIMEOUT": "60",
+           "LINGMA_WORKER_CONNECTIONS": str(args.burst + 500), "LINGMA_LOG_LEVEL": "INFO"}
+    gateways = []
+    with tempfile.TemporaryDirectory(prefix="lingma-ab-") as tmp:
+        folder = Path(tmp) / "base"
+        try:
+            peers = []
+            base_root = worktree(args.base, folder) if args.base else ROOT
+            for name, root, extra in (("this", ROOT, args.this_env), ("base", base_root, args.base_env)):
+                gateway = start_gateway(root=root, **{**env, **dict(pair.split("=", 1) for pair in extra)})
+                gateways.append(gateway)
+                worker, sim, _ = gateway_pids(gateway)
+                peer = Peer(name, [worker], [gateway.proc.pid, worker], port=int(gateway.url.rsplit(":", 1)[1]))
+                peer.sim = sim
+                peers.append(peer)
+            for peer in peers:  # warm-up: imports, connections, first-request work
+                run_level(peer, 20, args)
+                if peer.errors:
+                    raise RuntimeError(f"warm-up of {peer.name} failed: {peer.errors[:3]}")
+            for r in range(args.rounds):
+                for peer in peers[r % 2:] + peers[:r % 2]:
+                    measured_round(peer, args.burst, peer.sim, args)
+                    gevent.sleep(0.3)
+                print(f"round {r + 1}/{args.rounds} done", flush=True)
+            print_rows(peers[0], peers[1], args.burst, " ".join([args.base or "this tree", *args.base_env]))
+        finally:
+            for gateway in gateways:
+                stop_gateway(gateway)
+            if args.base:
+                subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=ROOT, check=False)
+
+
+if __name__ == "__main__":
+    main()
