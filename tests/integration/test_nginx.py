@@ -3,7 +3,8 @@
 nginx runs the doc file itself, with only its upstream `server` and `listen` addresses swapped:
 the first upstream is the gateway, the second a host whose Lingma is not ready (503 to all),
 the rest ports nobody listens on. nginx's own errors are shown by more copies of the site in
-front of hosts that all refuse, stall (with a short proxy_read_timeout) or answer an error.
+front of hosts that all refuse, stall (with a short proxy_read_timeout) or answer an error, and
+upstream keep-alive by one in front of a relay to the gateway that counts its connections.
 """
 
 import http.client
@@ -12,7 +13,9 @@ import re
 import socket
 import time
 from types import SimpleNamespace
+from urllib.parse import urlsplit
 
+import openai
 import pytest
 import requests
 
@@ -23,7 +26,11 @@ from tests.integration.nginx import SITE
 from tests.integration.nginx import Nginx
 from tests.integration.nginx import site_for
 from tests.integration.nginx import upstream_count
+from tests.integration.relay import CountingRelay
 from tests.integration.stub import StubServer
+from tests.integration.test_responses_ws import one_response
+from tests.integration.test_responses_ws import poll
+from tests.integration.test_responses_ws import requests_logged
 from tests.integration.tools import require_tool
 
 pytestmark = pytest.mark.integration
@@ -99,7 +106,7 @@ def test_hosts_refusing_or_answering_503_are_passed_over(proxy, sick):
     assert posts, "no chat was offered to the host answering 503"
     assert any(f"127.0.0.1:{port}" in proxy.nginx.errors() for port in proxy.dead)
     seen = {k.lower(): v for k, v in posts[0]["headers"].items()}
-    assert posts[0]["version"] == "HTTP/1.1" and "connection" not in seen
+    assert posts[0]["version"] == "HTTP/1.1" and "connection" not in seen and "upgrade" not in seen
     assert seen["x-forwarded-for"] == seen["x-real-ip"] == "127.0.0.1"
     assert seen["x-forwarded-proto"] == "http" and seen["host"] == seen["x-forwarded-host"] == "127.0.0.1"
 
@@ -135,6 +142,27 @@ def test_non_streamed_answer_passes(proxy):
     body = resp.json()
     assert body["object"] == "chat.completion"
     assert body["choices"][0]["message"]["content"] == "You said: plain JSON please"
+
+
+# openai's responses.connect() opens its socket outside a `with`, which websockets deprecates
+@pytest.mark.filterwarnings("ignore:connect\\(\\) must be used as a context manager:DeprecationWarning")
+def test_the_responses_websocket_passes_through(proxy):
+    since = len(proxy.gateway.lines)
+    with openai.OpenAI(base_url=proxy.url + "/v1", api_key=API_KEY, max_retries=0, timeout=60) as sdk:
+        with sdk.responses.connect() as conn:
+            conn.response.create(model="auto", input="through nginx")
+            events = one_response(conn)
+    kinds = [e.type for e in events]
+    assert kinds[:2] == ["response.created", "response.in_progress"] and kinds[-1] == "response.completed"
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
+    assert len(deltas) > 1 and "".join(deltas) == "You said: through nginx"
+    assert events[-1].response.output_text == "You said: through nginx"
+    # the gateway served it as a WebSocket: the upgrade (101, logged when the socket closes)
+    upgrades = poll(lambda: [r for r in requests_logged(proxy.gateway, since) if r["status"] == 101])
+    answered = [r for r in requests_logged(proxy.gateway, since) if r["method"] == "WS"]
+    assert len(upgrades) == 1 and upgrades[0]["method"] == "GET"
+    assert [(r["status"], r["error"]) for r in answered] == [(200, None)]
 
 
 def test_body_near_the_limit_passes_and_a_larger_one_stops_at_nginx(proxy):
@@ -226,6 +254,22 @@ def test_a_gateways_own_errors_pass_unchanged(nginx_before, status, code):
     finally:
         host.stop()
     assert resp.status_code == status and resp.json() == body
+
+
+def test_ordinary_streams_reuse_upstream_connections(proxy, nginx_before):
+    gateway = urlsplit(proxy.gateway.url)
+    relay = CountingRelay((gateway.hostname, gateway.port)).start()
+    try:
+        nginx = nginx_before([relay.address])
+        answers = ["".join(content_of(line) for _, line in timed_lines(chat(nginx.url, f"reuse {i}", stream=True)))
+                   for i in range(3)]
+        opened = relay.accepted
+    finally:
+        relay.stop()
+    assert answers == [f"You said: reuse {i}" for i in range(3)]
+    # Normally one connection carries all three; not `== 1`, since a machine stalled past the
+    # upstream keepalive_timeout (4 s) between two chats would see nginx open a fresh one.
+    assert 1 <= opened < len(answers), f"{opened} upstream connections for {len(answers)} streams"
 
 
 def request_line(gateway, request_id, timeout=10.0):

@@ -48,6 +48,15 @@ def one_response(conn) -> list:
     raise AssertionError("the connection ended before the response did")
 
 
+def answer_shape(events) -> list[str]:
+    """The event types of a response without its keepalives: a repeated `response.in_progress`
+    comes whenever Lingma is quiet for LINGMA_SSE_KEEPALIVE, which a busy machine makes happen
+    on one transport and not the other."""
+    types = [e.type for e in events]
+    first = types.index("response.in_progress") if "response.in_progress" in types else -1
+    return [t for i, t in enumerate(types) if t != "response.in_progress" or i == first]
+
+
 def requests_logged(gateway, since: int) -> list[dict]:
     """The request lines the gateway logged after its first `since` output lines."""
     found = []
@@ -75,7 +84,7 @@ def test_the_socket_streams_the_same_events_as_sse(client, sdk):
     with sdk.responses.connect() as conn:
         conn.response.create(model="auto", input="same events")
         over_socket = one_response(conn)
-    assert [e.type for e in over_socket] == [e.type for e in over_http]
+    assert answer_shape(over_socket) == answer_shape(over_http)
     assert [e.sequence_number for e in over_socket] == list(range(len(over_socket)))
     assert over_socket[-1].response.output_text == over_http[-1].response.output_text \
         == "You said: same events"
