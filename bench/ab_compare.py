@@ -50,8 +50,9 @@ def print_rows(this: Peer, base: Peer, burst: int, rev: str) -> None:
         base.cpu_s / base.burst_streams * 1000, "ms", "{:.3f}")
     row("simulator CPU per stream", this.sim_cpu_s / this.burst_streams * 1000,
         base.sim_cpu_s / base.burst_streams * 1000, "ms", "{:.3f}")
-    row(f"added TTFT p50, {burst} at once", pct_ms(this.ttft[burst], .5), pct_ms(base.ttft[burst], .5), "ms", "{:.1f}")
-    row(f"added TTFT p99, {burst} at once", pct_ms(this.ttft[burst], .99), pct_ms(base.ttft[burst], .99), "ms", "{:.1f}")
+    for q in (.5, .99):
+        row(f"added TTFT p{q * 100:.0f}, {burst} at once", pct_ms(this.ttft[burst], q),
+            pct_ms(base.ttft[burst], q), "ms", "{:.1f}")
     row("peak PSS (master + worker)", this.peak_pss_kb / 1024, base.peak_pss_kb / 1024, "MB", "{:.1f}")
     for peer, title in ((this, "this"), (base, "base")):
         print(f"{title}: {peer.burst_streams} burst streams measured; {len(peer.errors)} failed"
