@@ -66,7 +66,7 @@ lint: $(TEST_STAMP)
 TEST_WORKERS ?= 3
 
 test: $(TEST_STAMP) tools lint
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -n $(TEST_WORKERS)
 	$(PY) -m gevent.monkey --module pytest $(GEVENT_TESTS) -p no:cacheprovider
 
 bench: $(TEST_STAMP)
