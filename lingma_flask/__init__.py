@@ -72,7 +72,6 @@ def _register(app: Flask) -> None:
     from . import web
     from .ops import admin
     from .ops import alert_watch
-    from .ops import fleet
     from .ops import health
     from .ops import lifecycle
     from .ops import metrics
@@ -84,7 +83,10 @@ def _register(app: Flask) -> None:
     api.init_app(app)
     metrics.init_app(app)  # ops observes the request path through the app's hooks (observe.py)
     usage.init_app(app)  # the store (usage per key): hears the request log; GET /admin/api/usage
-    fleet.init_app(app)  # the store's writer also shares key counts, heartbeats (and the login)
+    if usage.store_of(app) is not None:  # SQLAlchemy loads only with the store on (store/door.py)
+        from .ops import fleet
+
+        fleet.init_app(app)  # the store's writer also shares key counts, heartbeats (and the login)
     alert_watch.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(admin.bp)

@@ -20,16 +20,21 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from typing import Generic
 from typing import TypeVar
 
 from flask import current_app
 
-from ..store import shared
+from ..store.door import APP_KEY
+from ..store.door import Unavailable
 from ..web.errors import ApiError
 from ..web.identity import LOCAL
 from ..web.identity import current_key_name
 from .responses_store import SharedStore
+
+if TYPE_CHECKING:   # the shared state is SQLAlchemy's: loaded only with the store on (store/door.py)
+    from ..store.shared import SharedState
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +49,9 @@ def owner() -> str:
     return current_key_name() or LOCAL
 
 
-def shared_state() -> shared.SharedState | None:
+def shared_state() -> SharedState | None:
     """The app's shared state (None with the store off)."""
-    return current_app.extensions.get(shared.APP_KEY)
+    return current_app.extensions.get(APP_KEY)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +75,7 @@ class Kept(Generic[T]):
     memory: SharedStore[T]
     scope: str
     codec: Codec[T]
-    shared: shared.SharedState | None
+    shared: SharedState | None
     param: str
     minted: re.Pattern[str]
 
@@ -96,7 +101,7 @@ class Kept(Generic[T]):
             return found
         try:
             row = self.shared.get(self.scope, name, owner)
-        except shared.Unavailable as exc:
+        except Unavailable as exc:
             raise unavailable(self.param, name, exc) from None
         if row is None:
             return None
@@ -118,7 +123,7 @@ class Kept(Generic[T]):
         self.memory.discard(name)
 
 
-def unavailable(param: str, name: str, exc: shared.Unavailable) -> ApiError:
+def unavailable(param: str, name: str, exc: Unavailable) -> ApiError:
     """The 503 of a lookup the database could not answer (its reason goes to the log only)."""
     now = time.monotonic()
     if now - _last_warning[0] >= LOG_EVERY:

@@ -10,16 +10,17 @@ and the Lingma login shared by hosts (opt-in).
 * with LINGMA_SHARE_LOGIN=db, the login shared by hosts (store/login_share.py), encrypted with
   LINGMA_SECRET_KEY.
 
-All of it runs in the writer, off the request path; nothing here without the store.
+All of it runs in the writer, off the request path; nothing here without the store: create_app
+imports this module (and with it SQLAlchemy) only when the store is on.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from flask import Flask
-from sqlalchemy.engine import Connection
 
 from ..lingma.login import SharedLogin
 from ..lingma.settings import CoreSettings
@@ -33,6 +34,9 @@ from . import metrics
 from . import usage
 from . import workers
 from .login_state import LOGIN_SHARE
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 
 def init_app(app: Flask) -> None:

@@ -6,6 +6,9 @@ the request log's `request_logged` hook and starts its writer with the worker, `
 writes the last rows as the worker exits (ops/lifecycle.py). Reads (the API, the page, the
 command line) query the database directly: the operator's side may wait for it, the API
 requests never do.
+
+SQLAlchemy loads only with the store on (store/door.py): the store's query module is imported
+by the functions that run when a database exists, and a read's errors are `Database.ERRORS`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import datetime
 import logging
 import re
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from typing import Any
 
 from flask import Blueprint
@@ -25,17 +29,18 @@ from markupsafe import Markup
 
 from ..logs import register_secrets
 from ..observe import of_app
-from ..store import shared
-from ..store import usage as queries
-from ..store.database import ERRORS
-from ..store.database import Database
-from ..store.database import open_database
+from ..store.door import APP_KEY
+from ..store.door import open_database
 from ..store.writer import reason
 from ..web.errors import ApiError
 from . import admin
 from . import metrics
 from .usage_chart import chart_svg
 from .usage_chart import days_between
+
+if TYPE_CHECKING:
+    from ..store import usage as queries
+    from ..store.database import Database
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +66,7 @@ def init_app(app: Flask) -> None:
     register_secrets([database.url.password])  # a driver's error message might repeat it
     database.usage.on_drop = metrics.observe_store_dropped
     database.state.buffer.on_drop = metrics.observe_store_dropped
-    app.extensions[shared.APP_KEY] = database.state   # the faces' kept state (api/state.py)
+    app.extensions[APP_KEY] = database.state   # the faces' kept state (api/state.py)
     database.writer.on_tick = lambda _rows: _observe_buffers(database)
 
 
@@ -115,13 +120,15 @@ def show_usage():
     """Usage since `?since=` (7d; an age or an ISO time), per day and key, and the newest requests;
     `?key=`, `?route=`, `?status=` filter both, `?limit=` (100, at most 1000) bounds the requests."""
     database = require_store()
+    from ..store import usage as queries  # SQLAlchemy: only with a database
+
     where = read_filter(request.args)
     limit = read_int(request.args.get("limit"), "limit", 100)
     try:
         with database.connect() as connection:
             days = queries.daily(connection, where)
             rows = queries.history(connection, where, limit)
-    except ERRORS as exc:
+    except database.ERRORS as exc:
         raise unavailable(exc) from None
     return {"since": where.since.isoformat() + "Z", "key": where.key, "route": where.route,
             "status": where.status, "database": database.describe(),
@@ -146,6 +153,8 @@ def unavailable(exc: BaseException) -> ApiError:
 
 def read_filter(args: Mapping[str, str]) -> queries.Filter:
     """The query's filter from `since`, `key`, `route` and `status` (400 for a bad one)."""
+    from ..store import usage as queries  # SQLAlchemy: only with a database (its two callers)
+
     try:
         since = queries.parse_since(args.get("since") or DEFAULT_SINCE)
     except ValueError as exc:
@@ -184,6 +193,8 @@ def page_view(args: Mapping[str, str]) -> dict[str, Any]:
                             "usage_filter": {name: args.get(name, "") for name in ("key", "route", "status")}}
     if database is None:
         return view
+    from ..store import usage as queries  # SQLAlchemy: only with a database
+
     today = queries.utcnow().date()
     first = today - datetime.timedelta(days=CHART_DAYS - 1)
     since = datetime.datetime.combine(first, datetime.time())
@@ -196,7 +207,7 @@ def page_view(args: Mapping[str, str]) -> dict[str, Any]:
             daily = queries.daily(connection, queries.Filter(since=since))
             view["usage_rows"] = queries.history(connection, where, PAGE_ROWS)
             view["usage_keys"], view["usage_routes"] = queries.keys_and_routes(connection, since)
-    except ERRORS as exc:
+    except database.ERRORS as exc:
         view["usage_error"] = f"The store's database cannot be read now ({reason(exc)})."
         return view
     view["usage_chart"] = Markup(chart_svg(daily, days_between(first, today)))  # escaped inside

@@ -12,7 +12,8 @@ store's writer (ops/fleet.py, store/heartbeats.py), and the API lists every work
 host from those rows (each labelled with its host; one not heard from for three heartbeats is
 marked stale); the recent requests then come from the usage table, which every worker and host
 writes. Restarts stay on one host (the status folder). While the store's rows cannot be read,
-and with LINGMA_STORE=off, the view is this host's, from the status folder.
+and with LINGMA_STORE=off, the view is this host's, from the status folder (SQLAlchemy is then
+never loaded: the store's modules are imported where a database exists, store/door.py).
 """
 
 from __future__ import annotations
@@ -22,19 +23,20 @@ import logging
 import os
 import socket
 import time
+from typing import TYPE_CHECKING
 from typing import Any
 
 from flask import Flask
 
 from ..lingma.settings import CoreSettings
-from ..store import usage as queries
-from ..store.database import ERRORS
-from ..store.database import Database
-from ..store.heartbeats import Heartbeats
 from ..web.record import recent_requests
 from .status_files import StatusFolder
 from .status_files import live_pid
 from .ticker import Ticker
+
+if TYPE_CHECKING:
+    from ..store.database import Database
+    from ..store.heartbeats import Heartbeats
 
 log = logging.getLogger(__name__)
 
@@ -163,11 +165,13 @@ def recent(app: Flask) -> list[dict[str, Any]]:
     fleet = fleet_of(app)
     database = fleet[0] if fleet is not None else None
     if database is not None and database.writer.running:
+        from ..store import usage as queries  # SQLAlchemy: only with a database
+
         try:
             with database.connect() as connection:
                 rows = queries.history(connection, queries.Filter(since=queries.utcnow() - RECENT_SINCE),
                                        MAX_REQUESTS)
-        except ERRORS:
+        except database.ERRORS:
             log.debug("the usage table cannot be read: this host's recent requests instead")
         else:
             index = {(s.get("host"), s["pid"]): s["index"] for s in worker_states(app)}

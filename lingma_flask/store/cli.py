@@ -21,7 +21,7 @@ from ..settings_reader import SettingError
 from ..settings_reader import environment
 from .database import ERRORS
 from .database import Database
-from .database import open_database
+from .door import open_database
 from .url import sqlite_path
 from .usage import DAILY_COLUMNS
 from .usage import HISTORY_COLUMNS

@@ -1,6 +1,7 @@
 """`Database`: the store of one worker process: its engine, its buffers and its background writer.
 
-Built by ops when the app is made (`open_database`), started with the worker (the writer's
+Built by ops when the app is made (door.py's `open_database`: this module, and with it
+SQLAlchemy, is imported only when the store is on), started with the worker (the writer's
 first round migrates under the lock), stopped when the worker exits. The request path only
 reaches `recorder` and `state.put` (buffer appends) and, when its memory misses, `state.get`
 (shared.py: the one bounded read); reads for the operator go through `connect()`.
@@ -10,19 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from typing import Any
+from typing import ClassVar
 
 from sqlalchemy.engine import URL
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..lingma.settings import CoreSettings
 from . import migrate_child
 from . import schema
 from . import url as urls
@@ -54,6 +54,9 @@ ERRORS = (SQLAlchemyError, OSError, SchemaError)
 
 class Database:
     """One process's store: lazily connected; its writer runs between `start()` and `stop()`."""
+
+    # ERRORS, for the code that holds a database (ops) and so need not import SQLAlchemy itself
+    ERRORS: ClassVar[tuple[type[Exception], ...]] = ERRORS
 
     def __init__(self, settings: StoreSettings, url: URL, *, host: str | None = None,
                  migrate_in_child: bool = False) -> None:
@@ -155,17 +158,3 @@ class Database:
                         " they are lost", left, self.describe())
         if self._engine is not None:
             self._engine.dispose()
-
-
-def open_database(values: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Database | None:
-    """The store the settings ask for (None with LINGMA_STORE=off).
-
-    `values` are the LINGMA_* settings without the prefix (Flask config, `environment()`);
-    DATABASE_URL is read from `environ` (the process's environment by default).
-    """
-    settings = StoreSettings.from_mapping(values)
-    if not settings.enabled:
-        return None
-    root = CoreSettings.from_mapping(values).work_root()
-    url = urls.resolve(settings.url, os.environ if environ is None else environ, root)
-    return Database(settings, url, host=settings.host_name, migrate_in_child=True)

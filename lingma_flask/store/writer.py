@@ -28,12 +28,14 @@ import threading
 import time
 from collections.abc import Callable
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from typing import Any
 
-from sqlalchemy.engine import Connection
-from sqlalchemy.engine import Engine
-
 from .buffer import Buffer
+
+if TYPE_CHECKING:   # SQLAlchemy loads with the engine, not with this module (ops imports `reason`)
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import Engine
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,9 @@
 """create_app: config layers (defaults, .env, LINGMA_* env, test_config) and the pool."""
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,3 +82,34 @@ def test_wsgi_module_builds_the_app(monkeypatch, tmp_path):
         assert isinstance(wsgi.app.extensions["lingma"], LingmaPool)
     finally:
         sys.modules.pop("wsgi", None)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+STORE_PACKAGES = ("sqlalchemy", "alembic", "psycopg", "mako")
+# a gunicorn gevent worker's start: patched first, then the app built by `import wsgi`
+IMPORT_WSGI = (
+    "from gevent import monkey\n"
+    "monkey.patch_all()\n"
+    "import json, sys\n"
+    "import wsgi\n"
+    f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {STORE_PACKAGES!r})))\n")
+
+
+def store_modules_of_a_worker(work_dir: Path, store: str) -> list[str]:
+    """The store packages' modules loaded once a fresh process built the app with LINGMA_STORE=`store`."""
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith("LINGMA_") and name != "DATABASE_URL"}
+    env.update(LINGMA_STORE=store, LINGMA_BIN="simulator", LINGMA_WORK_DIR=str(work_dir))
+    done = subprocess.run([sys.executable, "-c", IMPORT_WSGI], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_a_worker_without_the_store_never_loads_sqlalchemy(tmp_path):
+    """LINGMA_STORE=off: building the app loads no SQLAlchemy, Alembic, psycopg or Mako (some
+    14 MB a worker); with the store on SQLAlchemy is there, so the check tells the two apart."""
+    assert store_modules_of_a_worker(tmp_path / "off", "off") == []
+    loaded = store_modules_of_a_worker(tmp_path / "on", "on")
+    assert "sqlalchemy" in loaded
+    assert not [name for name in loaded if name.split(".")[0] in ("alembic", "mako")]  # migrations: a child

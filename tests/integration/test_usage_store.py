@@ -4,6 +4,8 @@
   in `python -m lingma_flask usage --csv` and in GET /admin/api/usage, from both workers.
 * PostgreSQL stopped under load (`pg_ctl stop -m fast`): every chat still succeeds, the
   workers buffer their rows, and when the server is back every row arrives.
+* LINGMA_STORE=off: chats, the usage API (404 store_off), the status page and the workers' and
+  requests' lists still work, no database is made, and no worker ever loads SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -66,6 +68,17 @@ def buffered(gw: Gateway) -> float:
                if sample.name == "lingma_store_buffered_rows")
 
 
+def publishing_workers(gw: Gateway) -> set[int]:
+    """The pids of the workers that publish instances (the admin API's merged view)."""
+    return {int(i["worker_pid"]) for i in gw.get("/admin/api/instances")[1]["instances"]}
+
+
+def loads_sqlalchemy(pid: int) -> bool:
+    """Whether process `pid` has imported SQLAlchemy: its compiled modules are mapped into it."""
+    with open(f"/proc/{pid}/maps") as maps:
+        return f"{os.sep}sqlalchemy{os.sep}" in maps.read()
+
+
 def test_usage_per_key_from_two_workers_with_sqlite(tmp_path):
     work = tmp_path / "work"
     gw = Gateway(work, LINGMA_WORKERS="2", LINGMA_API_KEYS=API_KEYS, LINGMA_STORE_INTERVAL="0.2").start()
@@ -94,10 +107,34 @@ def test_usage_per_key_from_two_workers_with_sqlite(tmp_path):
         worker_pids = {line["worker_pid"] for line in gw.get("/admin/api/instances")[1]["instances"]}
         assert pids and {int(p) for p in pids} <= {int(p) for p in worker_pids}
         assert (work / "lingma.db").exists() and not list(work.glob("w*/lingma.db"))
+        assert all(loads_sqlalchemy(int(pid)) for pid in worker_pids)   # so the store-off test can see it
     finally:
         gw.stop()
     # the last rows of a stopping worker are written on its way out
     assert len(usage_csv(work, "--requests", "--since", "1h")) == 12
+
+
+def test_without_the_store_the_gateway_serves_and_no_worker_loads_sqlalchemy(tmp_path):
+    work = tmp_path / "work"
+    gw = Gateway(work, LINGMA_WORKERS="2", LINGMA_API_KEYS=API_KEYS, LINGMA_STORE="off").start()
+    try:
+        for name in ("alice", "bob", "alice"):
+            assert chat(gw, KEYS[name]) == 200
+        response = requests.post(gw.url + "/v1/responses", json={"model": "qwen3-coder", "input": "hi"},
+                                 headers={"Authorization": f"Bearer {KEYS['bob']}"}, timeout=30)
+        assert response.status_code == 200 and response.json()["status"] == "completed"
+        status, body = gw.get("/admin/api/usage")
+        assert status == 404 and body["error"]["code"] == "store_off"
+        page = requests.get(gw.url + "/admin/", timeout=10)
+        assert page.status_code == 200 and 'id="usage-off"' in page.text
+        # every worker's last requests, from this host's status files (published every second)
+        wait_for(lambda: len([r for r in gw.get("/admin/api/requests")[1]["requests"]
+                              if r["route"] == "/v1/chat/completions"]) == 3, timeout=30)
+        pids = wait_for(lambda: len(p := publishing_workers(gw)) == 2 and p, timeout=30)
+        assert not any(loads_sqlalchemy(pid) for pid in pids)
+        assert not (work / "lingma.db").exists()
+    finally:
+        assert gw.stop() == 0
 
 
 def test_a_stopping_worker_writes_its_last_rows(tmp_path):

@@ -118,7 +118,7 @@ def test_a_workers_database_is_migrated_in_a_child_and_alembic_never_loads(tmp_p
     """The app's database (open_database) migrates in a child process: the worker stays lean."""
     script = (
         "import sys\n"
-        "from lingma_flask.store.database import open_database\n"
+        "from lingma_flask.store.door import open_database\n"
         "from lingma_flask.store import schema\n"
         f"db = open_database({{'WORK_DIR': {str(tmp_path)!r}}}, environ={{}})\n"
         "db.ensure_schema()\n"
@@ -130,7 +130,7 @@ def test_a_workers_database_is_migrated_in_a_child_and_alembic_never_loads(tmp_p
 
 
 def test_a_failed_child_migration_is_a_schema_error_that_says_why(tmp_path):
-    from lingma_flask.store.database import open_database
+    from lingma_flask.store.door import open_database
 
     db = open_database({"WORK_DIR": str(tmp_path)}, environ={})
     with db.engine.begin() as connection:   # a revision this code does not know: a newer gateway's

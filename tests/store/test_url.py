@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lingma_flask.settings_reader import SettingError
-from lingma_flask.store.database import open_database
+from lingma_flask.store.door import open_database
 from lingma_flask.store.settings import StoreSettings
 from lingma_flask.store.url import describe
 from lingma_flask.store.url import resolve
