@@ -2,9 +2,11 @@
 
 SQLite: the file's folder is made, each connection turns on WAL (readers never wait for the
 writer, and several workers write one file) and waits up to BUSY_SECONDS for another
-writer's lock. PostgreSQL: a small pool (one writer and the admin's reads per worker),
-connections checked before use (a restarted server leaves dead ones behind), and a short
-connect timeout, so a flush during an outage fails fast instead of hanging the writer.
+writer's lock; under gevent its calls run in a native thread (offloaded.py), so that neither
+that wait nor a commit stalls the worker's event loop. PostgreSQL: a small pool (one writer
+and the admin's reads per worker), connections checked before use (a restarted server leaves
+dead ones behind), and a short connect timeout, so a flush during an outage fails fast
+instead of hanging the writer (psycopg already waits through gevent: it stays on the loop).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import StaticPool
 
+from . import native
+from . import offloaded
 from .url import sqlite_path
 
 BUSY_SECONDS = 5.0
@@ -46,6 +50,11 @@ def _sqlite_engine(url: URL) -> Engine:
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
         engine = create_engine(url, connect_args={"timeout": BUSY_SECONDS}, pool_timeout=POOL_TIMEOUT)
+
+    @event.listens_for(engine, "do_connect")
+    def _do_connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        # under gevent, SQLite's C calls run in a native thread, not on the event loop (native.py)
+        return offloaded.connect(dialect.loaded_dbapi.connect, cargs, cparams) if native.patched() else None
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

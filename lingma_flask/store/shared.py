@@ -12,9 +12,14 @@ worker that made it still has it in memory.
 `get()` is the read another worker makes when its memory misses: the one database read on the
 request path. It is bounded: each try gives up after the engine's connect timeout (3 s) and,
 on PostgreSQL, a STATEMENT_MS statement timeout; a row still in flight (in another worker's
-buffer) is waited for, polling, for at most one store interval. A database that cannot be
-read (or that this worker's writer has not reached and migrated yet) raises `Unavailable`,
-never "not found": the value may exist.
+buffer) is waited for, polling, for at most one store interval; a worker whose writer is
+still on its first round (the migration, which may wait for another worker's) waits for it
+up to STARTUP_WAIT. Under gevent a SQLite read queues in the worker's one native thread
+(native.py) behind the writer's call under way, which SQLite bounds by its busy timeout.
+A database that cannot be read (or that this worker's writer has not reached and migrated
+yet) raises `Unavailable`
+(defined in door.py, so that the faces catch it without loading SQLAlchemy), never "not
+found": the value may exist.
 
 Shared state runs only while the writer does (gunicorn's workers): without it nothing would
 be written, so `put()` and `get()` are then no-ops and the worker keeps to its memory.
@@ -38,25 +43,18 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import tables
 from .buffer import Buffer
+from .door import Unavailable
 from .usage import utcnow
 from .writer import Writer
 from .writer import reason
 
 log = logging.getLogger(__name__)
 
-APP_KEY = "lingma_shared_state"   # where ops puts the app's SharedState, and the faces find it
 BUFFER_LIMIT = 1000   # values waiting for the writer (each may hold a whole conversation)
 STATEMENT_MS = 2000   # PostgreSQL statement timeout of one read, in milliseconds
 FIRST_PAUSE = 0.01    # seconds between two reads of a row not there yet, doubling...
 LAST_PAUSE = 0.1      # ...up to this
-
-
-class Unavailable(Exception):
-    """The database could not be read: the value may exist, but nobody can tell now."""
-
-    def __init__(self, why: str) -> None:
-        super().__init__(why)
-        self.reason = why
+STARTUP_WAIT = 15.0   # seconds a read waits for its worker's first round (the migration) to end
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,7 +135,8 @@ class SharedState:
         `wait` seconds for it to arrive), expired, or another owner's. Raises `Unavailable`."""
         if not self.active:
             return None
-        deadline = time.monotonic() + self.wait
+        started = time.monotonic()
+        deadline = started + self.wait
         pause = FIRST_PAUSE
         while True:
             if self.writer.prepared:
@@ -150,12 +149,18 @@ class SharedState:
             else:   # the worker's first round, which migrates, has not succeeded yet: have it now
                 self.writer.flush_soon()
             now = time.monotonic()
-            if now >= deadline:
+            if now >= deadline and not self._starting(now, started + STARTUP_WAIT):
                 if not self.writer.prepared:
                     raise Unavailable("the database is not reachable or not migrated yet")
                 return None
-            time.sleep(min(pause, deadline - now))   # under gevent, other requests run meanwhile
+            time.sleep(pause if now >= deadline else min(pause, deadline - now))   # others run meanwhile
             pause = min(pause * 2, LAST_PAUSE)
+
+    def _starting(self, now: float, limit: float) -> bool:
+        """Whether this worker's writer is still on its first round (it migrates, perhaps
+        behind another worker's migration) and has not failed: worth waiting for, until `limit`,
+        rather than answering a worker's first requests with `Unavailable`."""
+        return not self.writer.prepared and self.writer.outage_since is None and now < limit
 
     def _read(self, scope: str, name: str):
         table = tables.shared_state

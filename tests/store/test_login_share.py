@@ -21,7 +21,8 @@ from lingma_flask.store.sealed import WrongKey
 
 SECRET = "the-team-secret-0123456789abcdef"
 TOKEN = b"tok-SECRET-9f8e7d6c5b4a"
-LOGIN = {"id": b"machine-id-A", "user": b'{"name": "Ada", "token": "' + TOKEN + b'"}'}
+NAME = b"Ada-Lovelace-1815"   # long enough that a random ciphertext never holds it by chance
+LOGIN = {"id": b"machine-id-A", "user": b'{"name": "' + NAME + b'", "token": "' + TOKEN + b'"}'}
 MADE_AT = 1_700_000_000.0   # when host A's login was made (its files' time)
 
 
@@ -70,7 +71,7 @@ def test_a_login_is_published_encrypted_and_taken_by_a_host_without_one(database
     assert run(database, a) == "published"
     [(host, sealed)] = stored(database)
     assert host == "host-a"
-    for secret in (TOKEN, base64.b64encode(LOGIN["user"]), LOGIN["id"], b"Ada"):
+    for secret in (TOKEN, base64.b64encode(LOGIN["user"]), LOGIN["id"], NAME):
         assert secret not in bytes(sealed)
     assert run(database, a) == ""                  # published already
     assert b.login.records() is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import threading
 
 import pytest
 from sqlalchemy import func
@@ -126,6 +127,28 @@ def test_a_database_never_reached_is_unavailable_not_absent(tmp_path):
         assert info.value.reason == "the database is not reachable or not migrated yet"
     finally:
         database.stop(timeout=5)
+
+
+def test_a_worker_still_migrating_waits_for_its_first_round_rather_than_refusing(make_database):
+    """A worker's first requests may come while its writer's first round still migrates (behind
+    another worker's migration): they wait for it, past one interval, instead of a 503."""
+    one = started(make_database, interval=5)
+    one.state.put(SCOPE, "resp_1", "alice", lambda: value("hello"))
+    wait_for(lambda: row_of(one, "resp_1"))
+    two = make_database(interval=0.2)
+    gate, rounds, found = threading.Event(), [], []
+    migrate = two.ensure_schema
+    two.writer.prepare = lambda: (gate.wait(30), migrate())
+    wake = two.writer.flush_soon
+    two.writer.flush_soon = lambda: (rounds.append(1), wake())
+    two.start()
+    reader = threading.Thread(target=lambda: found.append(two.state.get(SCOPE, "resp_1", "alice")))
+    reader.start()
+    wait_for(lambda: len(rounds) >= 20)   # polled well past its interval (0.2 s) meanwhile
+    assert not found and reader.is_alive()
+    gate.set()
+    reader.join(30)
+    assert found and found[0] is not None and found[0].value == value("hello")
 
 
 def test_a_database_gone_away_is_unavailable_with_the_drivers_reason(make_database):
