@@ -28,6 +28,7 @@ from _common import raise_nofile  # noqa: E402
 from _common import start_gateway  # noqa: E402
 from _common import stop_gateway  # noqa: E402
 from seed_compare import Peer  # noqa: E402
+from seed_compare import add_stream_knobs  # noqa: E402
 from seed_compare import measured_round  # noqa: E402
 from seed_compare import run_level  # noqa: E402
 
@@ -65,11 +66,7 @@ def main():
     parser.add_argument("--this-env", nargs="*", default=[], metavar="NAME=VALUE", help="settings of this side only")
     parser.add_argument("--base-env", nargs="*", default=[], metavar="NAME=VALUE", help="settings of the base only")
     parser.add_argument("--rounds", type=int, default=8, help="alternating burst rounds (default 8)")
-    parser.add_argument("--burst", type=int, default=300, help="streams started at once (default 300)")
-    parser.add_argument("--ttft", type=float, default=0.2, help="first-token delay, s (default 0.2)")
-    parser.add_argument("--chunks", type=int, default=4, help="chunks per answer (default 4)")
-    parser.add_argument("--delay", type=float, default=0.02, help="seconds between chunks (default 0.02)")
-    parser.add_argument("--timeout", type=float, default=60.0)
+    add_stream_knobs(parser)
     args = parser.parse_args()
     raise_nofile()
     env = {"LINGMA_MAX_CONCURRENCY": str(args.burst + 100), "LINGMA_QUEUE_TIMEOUT": "60",
