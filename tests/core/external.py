@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from lingma_flask.lingma.endpoint import answers
 from lingma_flask.lingma.procutil import free_port
 from lingma_flask.lingma.procutil import pid_alive
 from lingma_flask.lingma.procutil import port_open
+from tests.core.simclient import poll
 from tests.core.simclient import terminate
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,14 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def wait_for(condition, timeout=20.0, what="condition"):
     """Poll `condition` until it holds (return its value) or the deadline passes (AssertionError)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    return poll(condition, timeout, what, interval=0.05)
 
 
 def dead_pid() -> int:

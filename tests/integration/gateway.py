@@ -32,6 +32,17 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def chat_text(url: str, text: str) -> str:
+    """Ask the gateway at `url` one non-streamed chat completion; return the answer's text."""
+    import requests
+
+    resp = requests.post(url + "/v1/chat/completions", timeout=30,
+                         headers={"Authorization": f"Bearer {API_KEY}"},
+                         json={"model": "auto", "messages": [{"role": "user", "content": text}]})
+    assert resp.status_code == 200, resp.text
+    return resp.json()["choices"][0]["message"]["content"]
+
+
 class Gateway:
     """One gunicorn master + gevent worker serving the app, with its output captured."""
 

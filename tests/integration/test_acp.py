@@ -39,12 +39,6 @@ def gateway(tmp_path_factory):
     gw.stop()
 
 
-@pytest.fixture(scope="module")
-def client(gateway):
-    with openai.OpenAI(base_url=gateway.url + "/v1", api_key=API_KEY, max_retries=0, timeout=60) as c:
-        yield c
-
-
 def sim(gateway, path):
     """GET a control URL of the gateway's simulator."""
     with urllib.request.urlopen(f"http://127.0.0.1:{gateway._http_port(0)}{path}", timeout=5) as resp:

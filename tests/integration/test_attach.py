@@ -13,11 +13,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import requests
 
 from tests.core.external import ExternalSim
-from tests.integration.gateway import API_KEY
 from tests.integration.gateway import Gateway
+from tests.integration.gateway import chat_text
 
 TOKEN = "mt-planted-machine-token-123"
 
@@ -28,14 +27,6 @@ def home():
     folder = Path(tempfile.mkdtemp(prefix="lmg", dir="/tmp"))
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
-
-
-def chat(url: str, text: str) -> str:
-    resp = requests.post(url + "/v1/chat/completions", timeout=30,
-                         headers={"Authorization": f"Bearer {API_KEY}"},
-                         json={"model": "auto", "messages": [{"role": "user", "content": text}]})
-    assert resp.status_code == 200, resp.text
-    return resp.json()["choices"][0]["message"]["content"]
 
 
 def page(url: str) -> str:
@@ -75,7 +66,7 @@ def test_auto_says_where_it_looked_then_attaches_and_the_desktop_outlives_the_ga
 
         sim.plant_info(home / ".config" / "QoderCN" / "SharedClientCache")   # the desktop starts
         poll(gw.ready, 60, "the gateway to find the desktop")
-        assert chat(gw.url, "through the desktop") == "You said: through the desktop"
+        assert chat_text(gw.url, "through the desktop") == "You said: through the desktop"
         code, health = gw.get("/health")
         assert code == 200 and health["lingma"] == "attached"
         assert health["endpoint"] == f"127.0.0.1:{sim.port}"
@@ -105,7 +96,7 @@ def test_a_unix_socket_is_dialled_under_gevent_and_left_running(tmp_path, home):
     gw = gateway(tmp_path, home, str(socket_path))
     try:
         gw.start()
-        assert chat(gw.url, "over the socket") == "You said: over the socket"
+        assert chat_text(gw.url, "over the socket") == "You said: over the socket"
         code, health = gw.get("/health")
         assert (code, health["lingma"], health["endpoint"]) == (200, "attached", "unix:~/qodercn.sock")
     finally:

@@ -16,16 +16,15 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-import requests
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from lingma_flask.lingma import procutil
 from lingma_flask.lingma.instance import wait_until
 from tests.integration import gateway as gateway_module
-from tests.integration.gateway import API_KEY
 from tests.integration.gateway import ROOT
 from tests.integration.gateway import Gateway
+from tests.integration.gateway import chat_text
 from tests.integration.tools import on_ci
 
 pytestmark = pytest.mark.integration
@@ -101,15 +100,6 @@ print(json.dumps({
 """
 
 
-def chat(url: str, text: str) -> str:
-    """Ask one non-streamed chat completion; return the answer's text."""
-    resp = requests.post(url + "/v1/chat/completions", timeout=30,
-                         headers={"Authorization": f"Bearer {API_KEY}"},
-                         json={"model": "auto", "messages": [{"role": "user", "content": text}]})
-    assert resp.status_code == 200, resp.text
-    return resp.json()["choices"][0]["message"]["content"]
-
-
 def interpreter(pid: int) -> str:
     """The program a process runs (the first word of its command line)."""
     return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
@@ -120,7 +110,7 @@ def serves_and_stops(gw: Gateway, text: str, python: Path) -> None:
     try:
         gw.start()
         assert gw.get("/health") == (200, {"status": "ok", "simulator": True})
-        assert chat(gw.url, text) == f"You said: {text}"
+        assert chat_text(gw.url, text) == f"You said: {text}"
         pids = gw.lingma_pids()
         assert pids and {interpreter(pid) for pid in pids} == {str(python)}
     finally:
