@@ -12,9 +12,9 @@ worker that made it still has it in memory.
 `get()` is the read another worker makes when its memory misses: the one database read on the
 request path. It is bounded: each try gives up after the engine's connect timeout (3 s) and,
 on PostgreSQL, a STATEMENT_MS statement timeout; a row still in flight (in another worker's
-buffer) is waited for, polling, for at most one store interval; a worker whose writer is
-still on its first round (the migration, which may wait for another worker's) waits for it
-up to STARTUP_WAIT. Under gevent a SQLite read queues in the worker's one native thread
+buffer) is waited for, polling, for one store interval or IN_FLIGHT_WAIT (5 s), whichever is
+longer; a worker whose writer is still on its first round (the migration, which may wait for
+another worker's) waits for it up to STARTUP_WAIT. Under gevent a SQLite read queues in the worker's one native thread
 (native.py) behind the writer's call under way, which SQLite bounds by its busy timeout.
 A database that cannot be read (or that this worker's writer has not reached and migrated
 yet) raises `Unavailable`
@@ -54,6 +54,7 @@ BUFFER_LIMIT = 1000   # values waiting for the writer (each may hold a whole con
 STATEMENT_MS = 2000   # PostgreSQL statement timeout of one read, in milliseconds
 FIRST_PAUSE = 0.01    # seconds between two reads of a row not there yet, doubling...
 LAST_PAUSE = 0.1      # ...up to this
+IN_FLIGHT_WAIT = 5.0  # seconds a read waits at least for a row another worker is writing
 STARTUP_WAIT = 15.0   # seconds a read waits for its worker's first round (the migration) to end
 
 
@@ -86,7 +87,11 @@ class SharedState:
         self.engine = engine
         self.ttl = ttl                # seconds a value is kept (LINGMA_STATE_TTL)
         self.max_bytes = max_bytes    # largest value shared (LINGMA_STATE_MAX_BYTES)
-        self.wait = wait              # seconds a missing row is waited for (LINGMA_STORE_INTERVAL)
+        # seconds a missing row is waited for: a put wakes its writer at once, so a row is in
+        # flight for one write round, not an interval, but a busy machine or a writer queued
+        # behind another's lock can take seconds, and "not found" for a value that exists
+        # makes a client restart its conversation
+        self.wait = max(wait, IN_FLIGHT_WAIT)
         self.buffer = Buffer[Pending](tables.shared_state.name, limit)
 
     @property
