@@ -31,6 +31,7 @@ from .errors import LingmaProtocolError
 from .errors import LingmaRpcError
 from .errors import LingmaTimeoutError
 from .errors import LingmaUpstreamError
+from .sockets import send_all
 
 if TYPE_CHECKING:
     from .stream import ChatStream
@@ -189,7 +190,7 @@ class RpcConnection:
                 continue
             try:
                 with self._send_lock:
-                    sock.sendall(batch[0] if len(batch) == 1 else b"".join(batch))
+                    send_all(sock, batch[0] if len(batch) == 1 else b"".join(batch))
             except OSError as exc:
                 self._fail_all(LingmaConnectionError(f"lost the connection to Lingma: {exc}"))
                 _shutdown(sock)

@@ -105,6 +105,9 @@ LOCAL_KEY = "local"  # the key label of requests made without a key
 _counts_lock = threading.Lock()
 _last_counts: dict[tuple[str, str], int] = {}
 _warned: set[str] = set()
+# the request path's labelled series, by metric and label values (capped, so bounded); a
+# `labels()` call takes the metric's lock and checks its values on every request otherwise
+_series: dict[tuple[object, tuple[str, ...]], object] = {}
 
 
 def _never_raises(func):
@@ -121,6 +124,15 @@ def _never_raises(func):
 
 
 # -- the request path --------------------------------------------------------------------
+def _labelled(metric, *values: str):
+    """`metric.labels(*values)`, made once per metric and label values."""
+    key = (metric, values)
+    series = _series.get(key)
+    if series is None:
+        series = _series[key] = metric.labels(*values)
+    return series
+
+
 @_never_raises
 def observe_request(route: str | None, status: int, model: str | None, total_s: float,
                     first_token_s: float | None = None, tokens_in: int = 0, tokens_out: int = 0,
@@ -136,13 +148,13 @@ def observe_request(route: str | None, status: int, model: str | None, total_s: 
     counts = {"in": int(tokens_in or 0), "out": int(tokens_out or 0)}
     route = route_label(route)
     model = _model_names.get(model, model) if model else model
-    REQUESTS.labels(route, status_label(status), _models(model), key_label(key, key_names)).inc()
-    REQUEST_SECONDS.labels(route).observe(total)
+    _labelled(REQUESTS, route, status_label(status), _models(model), key_label(key, key_names)).inc()
+    _labelled(REQUEST_SECONDS, route).observe(total)
     if first is not None:
-        FIRST_TOKEN_SECONDS.labels(route).observe(first)
+        _labelled(FIRST_TOKEN_SECONDS, route).observe(first)
     for direction, count in counts.items():
         if count > 0:
-            TOKENS.labels(direction).inc(count)
+            _labelled(TOKENS, direction).inc(count)
 
 
 @_never_raises
@@ -166,13 +178,13 @@ def observe_queue_wait(seconds: float) -> None:
 @_never_raises
 def observe_finish(code: int | str) -> None:
     """Count one chat/finish status code (200, 429, 601, ...)."""
-    FINISH_CODES.labels(_codes(code)).inc()
+    _labelled(FINISH_CODES, _codes(code)).inc()
 
 
 @_never_raises
 def observe_tool(tool: str, event: str) -> None:
     """Count a tool event: "call", "repair", "failure" or "dropped" (others count as "other")."""
-    TOOL_EVENTS_TOTAL.labels(_tools(tool), choice_label(event, TOOL_EVENTS)).inc()
+    _labelled(TOOL_EVENTS_TOTAL, _tools(tool), choice_label(event, TOOL_EVENTS)).inc()
 
 
 @_never_raises

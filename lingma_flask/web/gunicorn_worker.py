@@ -19,6 +19,7 @@ from gunicorn.http import wsgi
 from gunicorn.http.message import Message
 from gunicorn.workers.ggevent import GeventWorker
 
+from ..lingma.sockets import send_all
 from . import envelope
 
 _PARSE_ERRORS = {
@@ -104,7 +105,7 @@ class HeldHeadersResponse(wsgi.Response):
         if self.chunked:
             data = b"%X\r\n%b\r\n" % (len(data), data)
         held, self._held = self._held, b""
-        self.sock.sendall(held + data if held else data)
+        send_all(self.sock, held + data if held else data)
 
     def close(self):
         """End the body: the last chunk, with the head when no body was written."""
@@ -112,7 +113,7 @@ class HeldHeadersResponse(wsgi.Response):
         held, self._held = self._held, b""
         end = held + (b"0\r\n\r\n" if self.chunked else b"")
         if end:
-            self.sock.sendall(end)
+            send_all(self.sock, end)
 
     def can_sendfile(self):
         """Never: `sendfile` writes its chunk framing to the socket before the held head."""
@@ -121,7 +122,7 @@ class HeldHeadersResponse(wsgi.Response):
     def _flush(self):
         held, self._held = self._held, b""
         if held:
-            self.sock.sendall(held)
+            send_all(self.sock, held)
 
 
 class JsonErrorWorker(GeventWorker):

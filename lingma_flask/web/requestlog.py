@@ -29,10 +29,11 @@ def request_id() -> str:
 
 def current_record() -> RequestRecord:
     """Return this request's record (made on demand if before_request did not run)."""
-    if "request_record" not in g:
-        g.request_record = RequestRecord(request_id(), request.method, request.path, get_observers(),
-                                         client=request.remote_addr)
-    return g.request_record
+    record = g.get("request_record")  # one context lookup (several calls per request)
+    if record is None:
+        record = g.request_record = RequestRecord(request_id(), request.method, request.path,
+                                                  get_observers(), client=request.remote_addr)
+    return record
 
 
 def start_record() -> None:

@@ -207,7 +207,8 @@ def test_http_proxy_settings_cannot_reroute_loopback(peer, monkeypatch):
 
 
 class GatedSocket:
-    """A socket wrapper that counts `sendall` calls and can hold the first one until let go."""
+    """A socket wrapper that counts writes (`send`, `sendall`) and can hold the first one until
+    let go."""
 
     def __init__(self, sock):
         self._sock = sock
@@ -215,10 +216,17 @@ class GatedSocket:
         self.inside = threading.Event()
         self.gate = threading.Event()
 
-    def sendall(self, data):
+    def _enter(self):
         self.writes += 1
         self.inside.set()
         self.gate.wait(10)
+
+    def send(self, data):
+        self._enter()
+        return self._sock.send(data)
+
+    def sendall(self, data):
+        self._enter()
         return self._sock.sendall(data)
 
     def __getattr__(self, name):

@@ -111,10 +111,14 @@ def test_the_sigterm_handler_tells_the_app_at_once():
 
 
 class CountingSocket:
-    """A socket stand-in that keeps each `sendall` as one write."""
+    """A socket stand-in that keeps each `send` or `sendall` as one write."""
 
     def __init__(self):
         self.writes: list[bytes] = []
+
+    def send(self, data):
+        self.writes.append(bytes(data))
+        return len(data)
 
     def sendall(self, data):
         self.writes.append(bytes(data))
