@@ -13,8 +13,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 
 Update = Callable[[Any, Any], Any]   # (the stored column, the excluded row's column) -> new value
@@ -30,13 +28,14 @@ def upsert(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any
     if not rows:
         return
     dialect = connection.dialect.name
+    # each dialect is imported when it is used: PostgreSQL's is 2 MB in every SQLite worker
     if dialect == "postgresql":
-        statement: Any = postgresql.insert(table)
+        from sqlalchemy.dialects import postgresql as chosen
     elif dialect == "sqlite":
-        statement = sqlite.insert(table)
+        from sqlalchemy.dialects import sqlite as chosen  # type: ignore[no-redef]
     else:  # the store supports these two (url.py)
         raise NotImplementedError(f"upsert on {dialect}")
-    statement = statement.values(list(rows))
+    statement: Any = chosen.insert(table).values(list(rows))
     keys = [column.name for column in table.primary_key.columns]
     values = {name: change(table.c[name], statement.excluded[name]) for name, change in update.items()}
     connection.execute(statement.on_conflict_do_update(index_elements=keys, set_=values))
