@@ -11,6 +11,8 @@ import json
 import logging
 from typing import Any
 
+from ..jsontext import compact
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
@@ -23,7 +25,7 @@ class FrameTooLarge(Exception):
 
 def encode(message: object) -> bytes:
     """Return `message` as one `Content-Length` frame of UTF-8 JSON."""
-    body = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    body = compact(message).encode("utf-8")
     return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
 
 

@@ -7,11 +7,13 @@ the OpenAI chat and completions streams end with `data: [DONE]`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from collections.abc import Iterable
 
 from flask import Response
+
+from ..jsontext import compact
+from ..jsontext import string
 
 
 def comment(text: str) -> str:
@@ -25,13 +27,13 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def encode(payload: dict, event: str | None = None) -> str:
-    """Encode one JSON payload as a `data:` event (json.dumps keeps it on one line), named by
+    """Encode one JSON payload as a `data:` event (compact JSON keeps it on one line), named by
     an `event:` line when `event` is given."""
-    data = "data: " + json.dumps(payload, ensure_ascii=False, separators=(",", ":")) + "\n\n"
+    data = "data: " + compact(payload) + "\n\n"
     return data if event is None else f"event: {event}\n" + data
 
 
-SLOT = "\u0001slot\u0001"  # json.dumps escapes control characters, so this cannot occur in text
+SLOT = "\u0001slot\u0001"  # JSON escapes control characters, so this cannot occur in text
 
 
 def template(payload: dict, event: str | None = None) -> Callable[..., bytes]:
@@ -41,16 +43,16 @@ def template(payload: dict, event: str | None = None) -> Callable[..., bytes]:
     A stream's chunks differ only in their text (and a sequence number), so the rest is encoded
     once per stream.
     """
-    head, *rest = (piece.encode() for piece in encode(payload, event).split(json.dumps(SLOT)))
+    head, *rest = (piece.encode() for piece in encode(payload, event).split(string(SLOT)))
     if len(rest) == 1:
         tail = rest[0]
 
         def fill(text: str) -> bytes:
-            return head + json.dumps(text, ensure_ascii=False).encode() + tail
+            return head + string(text).encode() + tail
         return fill
 
     def fill_all(*values: object) -> bytes:
-        return head + b"".join(json.dumps(value, ensure_ascii=False).encode() + piece
+        return head + b"".join(compact(value).encode() + piece
                                for value, piece in zip(values, rest, strict=True))
     return fill_all
 
