@@ -9,6 +9,7 @@ chunks as they come, the finish chunk, the usage chunk if asked, `[DONE]`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from flask import Blueprint
 
@@ -72,7 +73,7 @@ class ChunkEncoder:
         self.completion = completion
         self.include_usage = include_usage
         self.content = sse.template(completion.chunk({"content": sse.SLOT}))
-        self.reasoning = sse.template(completion.chunk({"reasoning_content": sse.SLOT}))
+        self._reasoning: Callable[..., bytes] | None = None  # made at the first reasoning: most answers have none
 
     def open(self):
         """The role chunk, at once."""
@@ -85,7 +86,9 @@ class ChunkEncoder:
         elif isinstance(event, events.Text):
             yield self.content(event.text)
         elif isinstance(event, events.Reasoning):
-            yield self.reasoning(event.text)
+            if self._reasoning is None:
+                self._reasoning = sse.template(self.completion.chunk({"reasoning_content": sse.SLOT}))
+            yield self._reasoning(event.text)
         elif isinstance(event, events.Calls):
             for index, call in enumerate(event.calls):
                 entry = tool_call_object(call, self.completion.custom_tools)
