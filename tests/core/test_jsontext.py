@@ -15,7 +15,7 @@ VALUES = [
     42,
     [],
     {},
-    {1: "int key", None: "none key", 2.5: "float key", True: "bool key"},
+    {1: "int key", None: "none key", 2.5: "float key", False: "bool key"},
 ]
 
 
