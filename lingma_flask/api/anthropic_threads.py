@@ -34,6 +34,7 @@ from flask import current_app
 from pydantic import Field
 from pydantic import model_validator
 
+from ..jsontext import compact
 from ..web.body import decode_json
 from ..web.errors import ApiError
 from .responses_store import SharedStore
@@ -88,7 +89,7 @@ def get_store() -> Kept[str]:
 
 def to_json(value: Any) -> str:
     """Return the compact JSON text a stored field or message is kept as."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return compact(value)
 
 
 def texts_json(texts: tuple[str, ...]) -> bytes:

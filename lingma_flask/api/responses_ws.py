@@ -43,6 +43,7 @@ from flask import request
 from ..extension import get_observers
 from ..extension import get_pool
 from ..extension import get_settings
+from ..jsontext import compact
 from ..lingma.errors import LingmaError
 from ..pipeline import job as pipeline
 from ..pipeline.events import Finish
@@ -282,7 +283,7 @@ def error_message(error: ApiError, stream_id: str | None = None) -> str:
                "headers": headers}
     if stream_id is not None:
         payload["stream_id"] = stream_id
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return compact(payload)
 
 
 def sse_messages(chunk: bytes, stream_id: str | None = None) -> list[str]:

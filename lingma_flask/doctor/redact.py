@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..jsontext import compact
+
 REDACTED = "<redacted>"
 ACCOUNT = "<account>"
 EMAIL = "<email>"
@@ -96,7 +98,7 @@ class Redactor:
 
     def message(self, message: object) -> str:
         """Return a JSON-RPC message, scrubbed, as one line of JSON."""
-        return json.dumps(self._scrub(message), ensure_ascii=False, separators=(",", ":"))
+        return compact(self._scrub(message))
 
     def _scrub(self, value: Any, key: str = "") -> Any:
         if isinstance(value, dict):
