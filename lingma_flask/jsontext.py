@@ -25,11 +25,21 @@ def _refuse(value: object) -> object:
 # (markers, default, encode a str, indent, key separator, item separator, sort_keys, skipkeys,
 #  allow_nan): json.dumps's arguments, in the C encoder's order; None without json's C speedups
 _make = getattr(_stdlib, "c_make_encoder", None)
-_chunks = None if _make is None else _make(None, _refuse, string, None, ":", ",", False, False, True)
+
+
+def encoder(item_separator: str = ",", key_separator: str = ":",
+            default: Callable[[object], object] = _refuse) -> Callable[[object], str]:
+    """A function giving `json.dumps(value, ensure_ascii=False, separators=..., default=...)`."""
+    if _make is None:
+        return lambda value: json.dumps(value, ensure_ascii=False, default=default,
+                                        separators=(item_separator, key_separator))
+    chunks = _make(None, default, string, None, key_separator, item_separator, False, False, True)
+    return lambda value: "".join(chunks(value, 0))
+
+
+_compact = encoder()
 
 
 def compact(value: object) -> str:
     """JSON text of `value`: no spaces, non-ASCII kept (`{"a":"é"}`)."""
-    if _chunks is None:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return "".join(_chunks(value, 0))
+    return _compact(value)

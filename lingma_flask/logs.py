@@ -21,16 +21,20 @@ syslog priority (`<4>` for a warning: sd-daemon's prefix, which journald strips 
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 import os
 import re
 import sys
 
+from .jsontext import encoder
+
 REQUEST_LOGGER = "lingma_flask.requests"
 MASK = "***"
 _PATTERNS = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+|\b(pt|rt)-[A-Za-z0-9_\-.]{6,}")
+# only a line holding one of these (lowercased) can match _PATTERNS: most lines skip the scan
+_HINTS = ("bearer", "pt-", "rt-")
 _secrets: set[str] = set()
+_line = encoder(", ", ": ", default=str)  # json.dumps(data, ensure_ascii=False, default=str)
 # text mode's escapes: C0, DEL and C1 controls, and the Unicode line and paragraph separators
 _CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7f, 0xa0))}
 _CONTROLS.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t",
@@ -49,6 +53,9 @@ def scrub(line: str) -> str:
     for secret in _secrets:
         if secret in line:
             line = line.replace(secret, MASK)
+    lowered = line.lower()
+    if not any(hint in lowered for hint in _HINTS):
+        return line
     return _PATTERNS.sub(lambda m: (m.group(1) or "") + MASK, line)
 
 
@@ -71,7 +78,7 @@ class JsonFormatter(logging.Formatter):
             data["message"] = record.getMessage()
         if record.exc_info:
             data["traceback"] = self.formatException(record.exc_info)
-        return scrub(json.dumps(data, ensure_ascii=False, default=str))
+        return scrub(_line(data))
 
 
 class TextFormatter(logging.Formatter):
@@ -170,6 +177,11 @@ def configure_logging(level: str, kind: str = "json", secrets=()) -> None:
     elsewhere the package gets a stderr handler of its own.
     """
     register_secrets(secrets)
+    # No line shows a record's caller or thread: the logging HOWTO's "Optimization" switches
+    # spare each record a stack walk (findCaller) and the thread and process name lookups.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     package = logging.getLogger("lingma_flask")
     package.setLevel(level)
     if not package.handlers and not logging.getLogger().handlers:
