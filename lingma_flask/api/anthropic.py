@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import uuid
 from collections.abc import Callable
 from collections.abc import Generator
 
@@ -22,6 +21,7 @@ from flask import Blueprint
 
 from ..extension import get_pool
 from ..extension import get_settings
+from ..ids import hex_id
 from ..lingma.errors import LingmaError
 from ..lingma.errors import LingmaPromptTooLargeError
 from ..pipeline import events
@@ -136,7 +136,7 @@ def shows_thinking(options: Options, job: pipeline.Job) -> bool:
 
 def new_message_id() -> str:
     """Return a fresh `msg_...` id."""
-    return "msg_" + uuid.uuid4().hex
+    return "msg_" + hex_id()
 
 
 def new_signature() -> str:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import uuid
 
+from ..ids import hex_id
 from ..pipeline.tools.freeform import call_input
 
 
 def new_completion_id() -> str:
     """Return a fresh `chatcmpl-...` id."""
-    return "chatcmpl-" + uuid.uuid4().hex
+    return "chatcmpl-" + hex_id()
 
 
 def usage_object(usage) -> dict:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import uuid
 from typing import Annotated
 
 from flask import Blueprint
@@ -19,6 +18,7 @@ from pydantic import Field
 from pydantic import ValidationInfo
 from pydantic import field_validator
 
+from ..ids import hex_id
 from ..pipeline import events
 from ..pipeline import job as pipeline
 from ..pipeline.conversation import ChatRequest
@@ -89,7 +89,7 @@ class TextCompletion:
     """Builds every object of one legacy completion: same id, created and model throughout."""
 
     model: str
-    id: str = dataclasses.field(default_factory=lambda: "cmpl-" + uuid.uuid4().hex)
+    id: str = dataclasses.field(default_factory=lambda: "cmpl-" + hex_id())
     created: int = dataclasses.field(default_factory=lambda: int(time.time()))
 
     def body(self, choices: list[dict], usage: dict | None) -> dict:

@@ -35,7 +35,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 
 from flask import Blueprint
 from flask import request
@@ -43,6 +42,7 @@ from flask import request
 from ..extension import get_observers
 from ..extension import get_pool
 from ..extension import get_settings
+from ..ids import hex_id
 from ..jsontext import compact
 from ..lingma.errors import LingmaError
 from ..pipeline import job as pipeline
@@ -139,7 +139,7 @@ class SocketSession:
         self.store = get_store()
         self.key_name = current_key_name()
         self.owner = self.key_name or LOCAL
-        self.local_owner = f"{self.owner}#ws:{uuid.uuid4().hex}"  # the connection's own entries
+        self.local_owner = f"{self.owner}#ws:{hex_id()}"  # the connection's own entries
         self.local_id: str | None = None   # its last response kept only for the connection
 
     def serve(self) -> None:
@@ -175,7 +175,7 @@ class SocketSession:
 
     def answer(self, text: str) -> None:
         """Answer one message: a response's events, or one `error` message."""
-        record = RequestRecord("req_" + uuid.uuid4().hex, METHOD, request.path, get_observers(),
+        record = RequestRecord("req_" + hex_id(), METHOD, request.path, get_observers(),
                                client=request.remote_addr)
         rule = request.url_rule.rule if request.url_rule is not None else None
         record.key, record._rule, record.stream = self.key_name, rule, True

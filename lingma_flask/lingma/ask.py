@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
+
+from ..ids import hex_id
+from ..ids import uuid_text
 
 
 def new_ids() -> tuple[str, str]:
     """Return a fresh (requestId, sessionId) pair."""
-    return uuid.uuid4().hex, str(uuid.uuid4())
+    return hex_id(), uuid_text()
 
 
 def build_ask(prompt: str, model_key: str | None, *, mode: str, request_id: str,

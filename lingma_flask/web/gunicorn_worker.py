@@ -11,7 +11,6 @@ gunicorn.conf.py) before it forks, so it imports only the stdlib, gunicorn and w
 from __future__ import annotations
 
 import re
-import uuid
 
 from gunicorn import util
 from gunicorn.glogging import Logger
@@ -19,6 +18,7 @@ from gunicorn.http import wsgi
 from gunicorn.http.message import Message
 from gunicorn.workers.ggevent import GeventWorker
 
+from ..ids import hex_id
 from ..lingma.sockets import send_all
 from . import envelope
 
@@ -154,7 +154,7 @@ class JsonErrorWorker(GeventWorker):
         status, reason, code = _PARSE_ERRORS.get(type(exc).__name__, (
             (400, "Bad Request", "invalid_request") if parse_error
             else (500, "Internal Server Error", "internal_error")))
-        request_id = "req_" + uuid.uuid4().hex
+        request_id = "req_" + hex_id()
         if parse_error:
             self.log.warning("Invalid request %s from ip=%s: %s", request_id,
                              (addr or ("",))[0], exc)

@@ -8,13 +8,13 @@ answer, and after a stream's generator has ended and filled in how it ended.
 from __future__ import annotations
 
 import re
-import uuid
 
 from flask import Flask
 from flask import g
 from flask import request
 
 from ..extension import get_observers
+from ..ids import hex_id
 from .record import RequestRecord
 
 HEADER = "x-request-id"
@@ -24,7 +24,7 @@ _SANE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 def request_id() -> str:
     """Return the client's x-request-id if sane, else a fresh one."""
     incoming = request.headers.get(HEADER, "")
-    return incoming if _SANE_ID.fullmatch(incoming) else "req_" + uuid.uuid4().hex
+    return incoming if _SANE_ID.fullmatch(incoming) else "req_" + hex_id()
 
 
 def current_record() -> RequestRecord:
