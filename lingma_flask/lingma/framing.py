@@ -29,6 +29,19 @@ def encode(message: object) -> bytes:
     return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
 
 
+def ack(rid: object) -> bytes:
+    """Return `encode({"jsonrpc": "2.0", "id": rid, "result": {}})`, the reply to a push.
+
+    A chat's pushes are most of what the gateway writes to Lingma (one reply per chunk), so
+    the usual integer id is formatted into the frame's bytes without building a message.
+    """
+    if type(rid) is int:
+        body = b'{"jsonrpc":"2.0","id":%d,"result":{}}' % rid
+    else:
+        body = ('{"jsonrpc":"2.0","id":' + compact(rid) + ',"result":{}}').encode("utf-8")
+    return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
 def _header_end(buf: bytearray, pos: int) -> tuple[int, int]:
     """Return (end of header, start of body) after `pos`, accepting CRLFCRLF or a bare LFLF.
 

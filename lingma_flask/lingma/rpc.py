@@ -322,7 +322,7 @@ class RpcConnection:
             self._resolve(message)
             return
         if message.get("id") is not None:
-            outgoing.append(self._frame({"jsonrpc": "2.0", "id": message["id"], "result": {}}))
+            outgoing.append(wsframes.text_frame(framing.ack(message["id"])))
             self.acks_sent += 1
         params = message.get("params")
         self._on_push(method, params if isinstance(params, dict) else {}, outgoing)

@@ -76,3 +76,10 @@ def test_partial_frame_waits():
     decoder = framing.FrameDecoder()
     assert decoder.feed(data[:-1]) == []
     assert decoder.feed(data[-1:]) == [{"long": "x" * 1000}]
+
+
+@pytest.mark.parametrize("rid", [0, 7, -3, 2**70, "abc", "é\"\\\n", 1.5, True, None, [1]])
+def test_an_ack_is_the_encoded_reply_message(rid):
+    reply = {"jsonrpc": "2.0", "id": rid, "result": {}}
+    assert framing.ack(rid) == framing.encode(reply)
+    assert framing.FrameDecoder().feed(framing.ack(rid)) == [reply]
