@@ -50,15 +50,18 @@ def _header_end(buf: bytearray, pos: int) -> tuple[int, int]:
     """
     limit = pos + _MAX_HEADER + 4
     crlf = buf.find(b"\r\n\r\n", pos, limit)
-    lf = buf.find(b"\n\n", pos, limit)
-    if crlf < 0 and lf < 0:
-        return -1, -1
-    if lf < 0 or (0 <= crlf < lf):
+    # a bare LFLF counts only before the CRLFCRLF: no need to scan the bodies after it
+    lf = buf.find(b"\n\n", pos, limit if crlf < 0 else crlf)
+    if lf >= 0:
+        return lf, lf + 2
+    if crlf >= 0:
         return crlf, crlf + 4
-    return lf, lf + 2
+    return -1, -1
 
 
 def _content_length(header: bytes) -> int | None:
+    if header.startswith(b"Content-Length: ") and header[16:].isdigit():  # LSP's own header
+        return int(header[16:])
     for line in header.splitlines():
         name, sep, value = line.partition(b":")
         if sep and name.strip().lower() == b"content-length":

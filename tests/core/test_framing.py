@@ -83,3 +83,13 @@ def test_an_ack_is_the_encoded_reply_message(rid):
     reply = {"jsonrpc": "2.0", "id": rid, "result": {}}
     assert framing.ack(rid) == framing.encode(reply)
     assert framing.FrameDecoder().feed(framing.ack(rid)) == [reply]
+
+
+@pytest.mark.parametrize("separator", [b"\r\n\r\n", b"\n\n"])
+@pytest.mark.parametrize("header", [b"Content-Length: %d", b"content-length:%d",
+                                    b"Content-Type: x\r\nContent-Length:  %d "])
+def test_a_body_holding_either_separator_does_not_end_the_header_early(separator, header):
+    # JSON strings cannot hold raw newlines, but whitespace between tokens can
+    bodies = [b'{"text":\n\n"a"}', b'{"text":\r\n\r\n"c"}']
+    stream = b"".join(header % len(b) + separator + b for b in bodies)
+    assert framing.FrameDecoder().feed(stream) == [{"text": "a"}, {"text": "c"}]
