@@ -125,7 +125,10 @@ def client_address() -> str:
 
 def locked_for(kind: str) -> int:
     """Return the whole seconds this client stays locked out of `kind` keys (0: it is not)."""
-    wait = backoff().retry_after(kind, client_address())
+    limiter = backoff()
+    if not limiter:  # no wrong key lately from anyone: skip naming the client (an IP parse)
+        return 0
+    wait = limiter.retry_after(kind, client_address())
     return max(1, math.ceil(wait)) if wait > 0 else 0
 
 
