@@ -277,16 +277,23 @@ class RpcConnection:
     # -- the reader --------------------------------------------------------------------
     def _read_loop(self, sock: socket.socket) -> None:
         error: LingmaError
+        # one buffer for every read: a fresh 256 KiB bytes object per read is an mmap and a
+        # munmap each time (it is above malloc's mmap threshold)
+        block = bytearray(READ_BLOCK)
+        view = memoryview(block)
         try:
             while True:
-                data = sock.recv(READ_BLOCK)
-                if not data:
+                size = sock.recv_into(block)
+                if not size:
                     raise LingmaConnectionError("Lingma closed the connection")
                 self.last_received = time.monotonic()
-                outgoing = self._handle_bytes(data)
+                outgoing = self._handle_bytes(view[:size])
                 if outgoing:
                     self._send_raw(b"".join(outgoing))
-                time.sleep(0)  # let other greenlets run between blocks
+                if size == READ_BLOCK:
+                    # more is waiting: let the other greenlets run between blocks (a shorter
+                    # read drained the socket, and the next recv_into waits, which yields)
+                    time.sleep(0)
         except framing.FrameTooLarge as exc:
             error = LingmaProtocolError(f"dropping the Lingma connection: {exc}")
         except wsframes.WsProtocolError as exc:
@@ -301,7 +308,7 @@ class RpcConnection:
         self._fail_all(error)
         _shutdown(sock)
 
-    def _handle_bytes(self, data: bytes) -> list[bytes]:
+    def _handle_bytes(self, data: bytes | memoryview) -> list[bytes]:
         outgoing: list[bytes] = []
         for opcode, payload in self._frames.feed(data):
             if opcode == wsframes.OP_BINARY:
