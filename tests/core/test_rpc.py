@@ -282,3 +282,35 @@ def test_a_stuck_outbox_refuses_instead_of_growing(writerless, monkeypatch):
         for _ in range(200):
             writerless.notify("more", {"text": "y" * 100})
     assert writerless._outbox_bytes <= 1024
+
+
+class _CountingTime:
+    """`time` for the rpc module, counting the reader's `sleep(0)` yields."""
+
+    def __init__(self):
+        self.yields = 0
+
+    def sleep(self, seconds):
+        if seconds == 0:
+            self.yields += 1
+        time.sleep(seconds)
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+
+def test_reads_reuse_one_buffer_and_a_full_one_yields_to_the_others(peer, monkeypatch):
+    from lingma_flask.lingma import rpc
+    monkeypatch.setattr(rpc, "READ_BLOCK", 64)  # the peer's frames fill many reads
+    clock = _CountingTime()
+    monkeypatch.setattr(rpc, "time", clock)
+    conn = RpcConnection(peer.port, name="small-reads").connect()
+    try:
+        stream = open_stream(conn)
+        texts = [f"第{n}段 " + "x" * n for n in range(40)]
+        peer.send_bytes(b"".join(framing.encode(answer("r1", t, n)) for n, t in enumerate(texts))
+                        + framing.encode(finish("r1", 99)), text=True)
+        assert "".join(stream) == "".join(texts)
+        assert clock.yields >= 2
+    finally:
+        conn.close()
