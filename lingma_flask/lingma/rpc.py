@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 READ_BLOCK = 256 * 1024
+# The reader lets the other greenlets run after this many bytes (~15 chat pushes) in a row.
+YIELD_BYTES = 4096
 # Bytes the outbox may hold: past this Lingma has stopped reading, and a sender is told so
 # instead of queueing without end (the probe then finds the hung Lingma).
 MAX_OUTBOX = 64 * 1024 * 1024
@@ -281,6 +283,7 @@ class RpcConnection:
         # munmap each time (it is above malloc's mmap threshold)
         block = bytearray(READ_BLOCK)
         view = memoryview(block)
+        unyielded = 0  # bytes handled since the other greenlets last ran
         try:
             while True:
                 size = sock.recv_into(block)
@@ -290,9 +293,11 @@ class RpcConnection:
                 outgoing = self._handle_bytes(view[:size])
                 if outgoing:
                     self._send_raw(b"".join(outgoing))
-                if size == READ_BLOCK:
-                    # more is waiting: let the other greenlets run between blocks (a shorter
-                    # read drained the socket, and the next recv_into waits, which yields)
+                unyielded += size
+                if unyielded >= YIELD_BYTES:
+                    # a burst's pushes keep coming: let the streams they woke write them out
+                    # (after a short read the next recv_into usually waits, which yields too)
+                    unyielded = 0
                     time.sleep(0)
         except framing.FrameTooLarge as exc:
             error = LingmaProtocolError(f"dropping the Lingma connection: {exc}")
