@@ -277,22 +277,16 @@ class RpcConnection:
     # -- the reader --------------------------------------------------------------------
     def _read_loop(self, sock: socket.socket) -> None:
         error: LingmaError
-        # one buffer for every read: a fresh 256 KiB bytes object per read is an mmap and a
-        # munmap each time (it is above malloc's mmap threshold)
-        block = bytearray(READ_BLOCK)
-        view = memoryview(block)
         try:
             while True:
-                size = sock.recv_into(block)
-                if not size:
+                data = sock.recv(READ_BLOCK)
+                if not data:
                     raise LingmaConnectionError("Lingma closed the connection")
                 self.last_received = time.monotonic()
-                outgoing = self._handle_bytes(view[:size])
+                outgoing = self._handle_bytes(data)
                 if outgoing:
                     self._send_raw(b"".join(outgoing))
-                # let the streams just woken (and the writer, with the acks) run before the
-                # next read: without it the burst's p99 first token grew 2.5-3x (ab_compare)
-                time.sleep(0)
+                time.sleep(0)  # let other greenlets run between blocks
         except framing.FrameTooLarge as exc:
             error = LingmaProtocolError(f"dropping the Lingma connection: {exc}")
         except wsframes.WsProtocolError as exc:
@@ -307,7 +301,7 @@ class RpcConnection:
         self._fail_all(error)
         _shutdown(sock)
 
-    def _handle_bytes(self, data: bytes | memoryview) -> list[bytes]:
+    def _handle_bytes(self, data: bytes) -> list[bytes]:
         outgoing: list[bytes] = []
         for opcode, payload in self._frames.feed(data):
             if opcode == wsframes.OP_BINARY:

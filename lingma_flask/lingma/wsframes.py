@@ -113,7 +113,7 @@ class FrameReader:
         self._mask: bytes | None = None
         self._offset = 0
 
-    def feed(self, data: bytes | memoryview) -> list[tuple[int, bytes]]:
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         """Add bytes and return the frame pieces they complete."""
         self._buf += data
         out: list[tuple[int, bytes]] = []

@@ -299,9 +299,9 @@ class _CountingTime:
         return getattr(time, name)
 
 
-def test_reads_reuse_one_buffer_and_each_yields_to_the_others(peer, monkeypatch):
+def test_answers_split_over_many_reads_arrive_whole_and_each_read_yields(peer, monkeypatch):
     from lingma_flask.lingma import rpc
-    monkeypatch.setattr(rpc, "READ_BLOCK", 64)  # the peer's frames fill many reads
+    monkeypatch.setattr(rpc, "READ_BLOCK", 64)  # the peer's frames take many reads
     clock = _CountingTime()
     monkeypatch.setattr(rpc, "time", clock)
     conn = RpcConnection(peer.port, name="small-reads").connect()
