@@ -27,9 +27,16 @@ def gw(tmp_path_factory):
                       LINGMA_POOL_SIZE="2")
     gateway.start_process()
 
-    def both_workers_wait_for_login():   # every answer lists both workers' instances
-        listed = admin(gateway, "GET", "/instances").json()["instances"]
-        return len(listed) == 4 and all(i["state"] == "ready" and not i["logged_in"] for i in listed)
+    seen_ready_by: set[int] = set()
+
+    def both_workers_wait_for_login():
+        # each answer lists both workers' instances, the other worker's as it last published
+        # them: ready means ready in an answer from each worker, not from one
+        body = admin(gateway, "GET", "/instances").json()
+        listed = body["instances"]
+        if len(listed) == 4 and all(i["state"] == "ready" and not i["logged_in"] for i in listed):
+            seen_ready_by.add(body["answered_by"]["pid"])
+        return len(seen_ready_by) == 2
     assert wait_until(both_workers_wait_for_login, 60)
     yield gateway
     gateway.stop()
