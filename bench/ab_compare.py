@@ -6,7 +6,10 @@ a temporary git worktree and served by the same venv, gunicorn settings and simu
 this tree (without `--base`, the base is this tree too); `--this-env` / `--base-env` set
 `LINGMA_*` settings on one side only (what a feature costs). The two take turns (the order
 rotates each round), as in `seed_compare.py`. Prints CPU per stream of each worker, the
-burst's added TTFT p50 / p99 and peak PSS, with the ratio this / base.
+burst's added TTFT p50 / p99 and peak PSS, with the ratio this / base, then the spread of the
+CPU ratio round by round (median, middle half, all). On this shared machine one round's ratio
+spreads 0.75-1.5 and a dozen rounds' total is good to +-3-5 %; a cut of a few percent needs
+`--rounds 200` (an A/A run, no `--base`, then reads 1.01, the rounds' median 1.00).
 Run: `python bench/ab_compare.py --base HEAD~1`, or
 `python bench/ab_compare.py --base-env LINGMA_STORE=off` (`--help` for the knobs).
 """
@@ -16,6 +19,7 @@ from gevent import monkey
 monkey.patch_all()
 
 import argparse  # noqa: E402
+import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -37,6 +41,22 @@ def worktree(rev: str, folder: Path) -> Path:
     """Check `rev` out (detached) into `folder`; return its root."""
     subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(folder), rev], cwd=ROOT, check=True)
     return folder
+
+
+def round_cpu(peer: Peer, streams: int, args) -> float:
+    """Run one measured round on `peer`; return its CPU per stream in that round (ms)."""
+    cpu0, n0 = peer.cpu_s, peer.burst_streams
+    measured_round(peer, streams, peer.sim, args)
+    return (peer.cpu_s - cpu0) / max(1, peer.burst_streams - n0) * 1000
+
+
+def print_spread(ratios: list[float]) -> None:
+    """The per-round CPU ratios: each round's two bursts ran back to back, so the median of
+    their ratios is steadier than the ratio of the totals when the machine's load drifts."""
+    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    print(f"CPU per stream, this / base by round ({len(ratios)} rounds): median "
+          f"{statistics.median(ratios):.3f}, middle half {quartiles[0]:.3f}-{quartiles[2]:.3f}, "
+          f"all {min(ratios):.3f}-{max(ratios):.3f}")
 
 
 def print_rows(this: Peer, base: Peer, burst: int, rev: str) -> None:
@@ -88,12 +108,16 @@ def main():
                 run_level(peer, 20, args)
                 if peer.errors:
                     raise RuntimeError(f"warm-up of {peer.name} failed: {peer.errors[:3]}")
+            ratios = []
             for r in range(args.rounds):
+                cpu = {}
                 for peer in peers[r % 2:] + peers[:r % 2]:
-                    measured_round(peer, args.burst, peer.sim, args)
+                    cpu[peer.name] = round_cpu(peer, args.burst, args)
                     gevent.sleep(0.3)
+                ratios.append(cpu["this"] / cpu["base"])
                 print(f"round {r + 1}/{args.rounds} done", flush=True)
             print_rows(peers[0], peers[1], args.burst, " ".join([args.base or "this tree", *args.base_env]))
+            print_spread(ratios)
         finally:
             for gateway in gateways:
                 stop_gateway(gateway)
