@@ -60,8 +60,9 @@ def _header_end(buf: bytearray, pos: int) -> tuple[int, int]:
 
 
 def _content_length(header: bytes) -> int | None:
-    if header.startswith(b"Content-Length: ") and header[16:].isdigit():  # LSP's own header
-        return int(header[16:])
+    digits = header[16:]
+    if header.startswith(b"Content-Length: ") and digits.isdigit() and len(digits) <= 18:
+        return int(digits)  # LSP's own header; longer numbers take the checked way below
     for line in header.splitlines():
         name, sep, value = line.partition(b":")
         if sep and name.strip().lower() == b"content-length":

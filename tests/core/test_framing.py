@@ -93,3 +93,11 @@ def test_a_body_holding_either_separator_does_not_end_the_header_early(separator
     bodies = [b'{"text":\n\n"a"}', b'{"text":\r\n\r\n"c"}']
     stream = b"".join(header % len(b) + separator + b for b in bodies)
     assert framing.FrameDecoder().feed(stream) == [{"text": "a"}, {"text": "c"}]
+
+
+def test_a_length_of_thousands_of_digits_is_skipped_not_fatal():
+    # int() refuses numbers of over 4,300 digits with a ValueError: that must not escape
+    decoder = framing.FrameDecoder()
+    out = decoder.feed(b"Content-Length: " + b"9" * 5000 + b"\r\n\r\n" + frames({"ok": True}))
+    assert out == [{"ok": True}]
+    assert decoder.skipped == 1
