@@ -5,10 +5,17 @@ import logging
 
 import pytest
 
+from lingma_flask import logs
 from lingma_flask.logs import MASK
 from lingma_flask.logs import JsonFormatter
 from lingma_flask.logs import register_secrets
 from lingma_flask.logs import scrub
+
+
+@pytest.fixture(autouse=True)
+def no_secrets(monkeypatch):
+    """The secrets other tests of this process registered (any app's keys) are not these tests'."""
+    monkeypatch.setattr(logs, "_secrets", set())
 
 
 @pytest.mark.parametrize("line, hidden", [
