@@ -1,10 +1,10 @@
 """gunicorn settings for lingma-flask: one gevent worker that owns its Lingma processes.
 
 Read by the master before it forks, so besides the stdlib only small modules of the package
-are imported here, and they import only the stdlib and gunicorn's own modules (`logs`
-with `jsontext`, `web/gunicorn_worker` with `ids`, the worker class, and the settings readers:
-`settings_reader`, `config`, `lingma/settings`); app code is imported inside the hooks, which run in the worker
-after gevent has patched it.
+are imported here, and they import only the stdlib and gunicorn's own modules (`logs` with
+`jsontext`, `web/gunicorn_worker` with `ids`, the worker class, and the settings readers:
+`settings_reader`, `config`, `lingma/settings`); app code is imported inside the hooks, which
+run in the worker after gevent has patched it.
 """
 import gc
 import os

@@ -1,7 +1,7 @@
 """Fresh random ids (request, completion, message and Lingma session ids), cheaply.
 
-`uuid.uuid4()` builds a `UUID` object to be formatted at once: 3.3 µs, against 0.7 µs for
-the same 128 bits of `os.urandom` as hex, and a chat takes four ids.
+`uuid.uuid4()` builds a `UUID` object only to format it at once: 3.3 µs, against 0.7 µs for
+16 bytes of `os.urandom` as hex, and a chat takes four ids.
 """
 
 from __future__ import annotations

@@ -25,7 +25,10 @@ class FrameTooLarge(Exception):
 
 def encode(message: object) -> bytes:
     """Return `message` as one `Content-Length` frame of UTF-8 JSON."""
-    body = compact(message).encode("utf-8")
+    return _framed(compact(message).encode("utf-8"))
+
+
+def _framed(body: bytes) -> bytes:
     return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
 
 
@@ -39,7 +42,7 @@ def ack(rid: object) -> bytes:
         body = b'{"jsonrpc":"2.0","id":%d,"result":{}}' % rid
     else:
         body = ('{"jsonrpc":"2.0","id":' + compact(rid) + ',"result":{}}').encode("utf-8")
-    return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    return _framed(body)
 
 
 def _header_end(buf: bytearray, pos: int) -> tuple[int, int]:
