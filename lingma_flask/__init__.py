@@ -21,7 +21,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """
     from dotenv import find_dotenv
     from dotenv import load_dotenv
-    from flask import Flask
     from flask.json.provider import DefaultJSONProvider
 
     from . import config
@@ -29,8 +28,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .logs import configure_logging
     from .logs import register_secrets
     from .ops import page
+    from .web.flaskapp import GatewayFlask
 
-    app = Flask(__name__, static_folder=None)
+    app = GatewayFlask(__name__, static_folder=None)
     app.config.from_mapping(config.DEFAULTS)
     # real environment variables win over the .env file
     dotenv_path = find_dotenv(usecwd=True)

@@ -16,13 +16,18 @@ slots in proportion to its weight. Not thread-safe: the pool holds its lock arou
 from __future__ import annotations
 
 import collections
+import math
 from collections.abc import Callable
-from fractions import Fraction
 from typing import Generic
 from typing import TypeVar
 
 T = TypeVar("T")
 KEPT = 64   # tenants' positions remembered before the ones that no longer matter are dropped
+# Virtual time counts in units of 1/TICKS of a chat, so 1/weight is a whole number of units for
+# every weight the settings allow (1-100, keylimits.MAX_WEIGHT): exact, as fractions would be,
+# at the price of an integer addition (a Fraction costs microseconds per chat). A larger weight
+# is rounded down to whole units.
+TICKS = math.lcm(*range(1, 101))
 
 
 class FairQueue(Generic[T]):
@@ -31,9 +36,9 @@ class FairQueue(Generic[T]):
     def __init__(self, weight: Callable[[str | None], int] = lambda tenant: 1) -> None:
         self.weight = weight
         self._waiting: dict[str | None, collections.deque[T]] = {}
-        self._start: dict[str | None, Fraction] = {}    # each waiting tenant's next start
-        self._finish: dict[str | None, Fraction] = {}   # where each tenant's chats got to
-        self._now = Fraction(0)   # virtual time: the start of the chat admitted last
+        self._start: dict[str | None, int] = {}    # each waiting tenant's next start
+        self._finish: dict[str | None, int] = {}   # where each tenant's chats got to
+        self._now = 0   # virtual time: the start of the chat admitted last
         self._size = 0
 
     def __len__(self) -> int:
@@ -90,8 +95,8 @@ class FairQueue(Generic[T]):
         """How many wait, per tenant."""
         return {tenant: len(queue) for tenant, queue in self._waiting.items()}
 
-    def _charge(self, tenant: str | None, start: Fraction) -> None:
+    def _charge(self, tenant: str | None, start: int) -> None:
         self._now = max(self._now, start)
-        self._finish[tenant] = start + Fraction(1, max(1, int(self.weight(tenant))))
+        self._finish[tenant] = start + TICKS // max(1, int(self.weight(tenant)))
         if len(self._finish) > KEPT:   # a position at or before now changes nothing: forget it
             self._finish = {t: f for t, f in self._finish.items() if f > self._now or t in self._waiting}

@@ -10,11 +10,12 @@ WebSocket message boundaries do not matter to it.
 
 from __future__ import annotations
 
-import os
 import socket
 import struct
 
 import websocket
+
+from ..ids import random16
 
 OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
 OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
@@ -76,7 +77,7 @@ def client_frame(opcode: int, payload: bytes) -> bytes:
         head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
     else:
         head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
-    key = os.urandom(4)
+    key = random16()[:4]
     return head + key + _unmask(payload, key, 0)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from gunicorn import util
+from gunicorn.config import Config
 from gunicorn.glogging import Logger
 from gunicorn.http import wsgi
 from gunicorn.http.message import Message
@@ -125,6 +126,21 @@ class HeldHeadersResponse(wsgi.Response):
             send_all(self.sock, held)
 
 
+class SettledConfig(Config):
+    """gunicorn's settings in a worker, where they no longer change: each looked up once.
+
+    `Config` finds every setting through `__getattr__` and the setting's object, and the HTTP
+    parser and the worker read some thirty per request. The master changes settings only
+    before it forks (a reload forks new workers), so the worker keeps each value it read as a
+    plain attribute.
+    """
+
+    def __getattr__(self, name):
+        value = super().__getattr__(name)
+        object.__setattr__(self, name, value)  # past Config.__setattr__, which forbids setting names
+        return value
+
+
 class JsonErrorWorker(GeventWorker):
     """gunicorn's gevent worker, answering malformed requests with a JSON error envelope, and
     sending each response's head with its first body bytes (`HeldHeadersResponse`)."""
@@ -133,12 +149,14 @@ class JsonErrorWorker(GeventWorker):
     on_exit_signal = None
 
     def init_process(self):
-        """Make HTTP/1 responses `HeldHeadersResponse`s, in this worker process only.
+        """Make HTTP/1 responses `HeldHeadersResponse`s and the settings `SettledConfig`, in
+        this worker process only.
 
         gunicorn's async worker builds each response with `wsgi.create`, whose default class
         is the module's `Response`; HTTP/2 passes its own class and is unaffected.
         """
         wsgi.Response = HeldHeadersResponse  # type: ignore[misc]  # a subclass, by design
+        self.cfg.__class__ = SettledConfig  # this process's copy; the master's keeps its class
         super().init_process()
 
     def handle_exit(self, sig, frame):

@@ -180,3 +180,18 @@ def test_slots_taken_without_waiting_count_and_idle_tenants_save_no_credit():
         queue.push("late", f"late-{n + 2}")   # back after a pause, with no credit saved while idle
     order = [queue.pop().split("-")[0] for _ in range(6)]
     assert order[:4].count("late") == 2, order   # turns about, not "late" four times in a row
+
+
+def test_shares_are_exact_for_any_weight_the_settings_allow():
+    # 97 and 89 share no factor: over one chat of virtual time each tenant gets exactly its
+    # weight's count of slots, and the next two tie at time 1 ("b" first: its turn was set
+    # first, after b88 at 88/89 < a96 at 96/97). A 1/weight rounded down would let "a" in a
+    # 98th time before the tie.
+    queue: FairQueue[str] = FairQueue(lambda tenant: {"a": 97, "b": 89, "c": 100}[tenant])
+    for n in range(100):
+        queue.push("a", f"a{n}")
+        queue.push("b", f"b{n}")
+    firsts = [queue.pop() for _ in range(97 + 89)]
+    assert sum(item.startswith("a") for item in firsts) == 97
+    assert sum(item.startswith("b") for item in firsts) == 89
+    assert [queue.pop(), queue.pop()] == ["b89", "a97"]

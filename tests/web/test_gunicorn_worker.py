@@ -14,6 +14,7 @@ from gunicorn.workers.ggevent import GeventWorker
 from lingma_flask.web.gunicorn_worker import HeldHeadersResponse
 from lingma_flask.web.gunicorn_worker import JsonErrorWorker
 from lingma_flask.web.gunicorn_worker import NoAccessLogger
+from lingma_flask.web.gunicorn_worker import SettledConfig
 
 
 class Log:
@@ -183,6 +184,25 @@ def test_an_empty_answer_sends_its_head_with_the_last_chunk():
 def test_the_worker_makes_its_responses_hold_their_head(monkeypatch):
     monkeypatch.setattr(wsgi, "Response", wsgi.Response)   # restored after the test
     worker = object.__new__(JsonErrorWorker)
+    worker.cfg = Config()
     monkeypatch.setattr(GeventWorker, "init_process", lambda self: None)
     worker.init_process()
     assert wsgi.Response is HeldHeadersResponse
+    assert type(worker.cfg) is SettledConfig
+
+
+def test_settled_settings_read_as_gunicorns_and_are_kept_after_the_first_read():
+    cfg = Config()
+    cfg.set("keepalive", 7)
+    cfg.set("limit_request_fields", 50)
+    expected = {name: getattr(cfg, name) for name in cfg.settings}
+    ssl = cfg.is_ssl
+    cfg.__class__ = SettledConfig
+    assert "keepalive" not in vars(cfg)
+    assert {name: getattr(cfg, name) for name in cfg.settings} == expected
+    assert vars(cfg)["keepalive"] == 7 and cfg.keepalive == 7 and cfg.limit_request_fields == 50
+    assert cfg.is_ssl == ssl   # the properties still work, on the kept values
+    with pytest.raises(AttributeError):
+        _ = cfg.no_such_setting
+    with pytest.raises(AttributeError):
+        cfg.keepalive = 3        # still read-only, as in gunicorn
