@@ -43,3 +43,21 @@ _compact = encoder()
 def compact(value: object) -> str:
     """JSON text of `value`: no spaces, non-ASCII kept (`{"a":"é"}`)."""
     return _compact(value)
+
+
+# json's own scanner (C when available) with `json.loads`'s settings
+_scan = json.JSONDecoder().scan_once
+
+
+def parse(text: str) -> object:
+    """`json.loads(text)`, without its three Python layers for the usual case.
+
+    The scanner reads one value from the first character; when that value is the whole text
+    it is what `json.loads` returns. Anything else (leading or trailing whitespace, more
+    data, an error) goes through `json.loads` itself, for its exact result or error.
+    """
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:
+        return json.loads(text)
+    return value if end == len(text) else json.loads(text)

@@ -7,11 +7,11 @@ and returns whole JSON messages. Bodies are decoded only once a whole frame is b
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from ..jsontext import compact
+from ..jsontext import parse
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ class FrameDecoder:
 
     def _parse(self, body: bytes) -> Any:
         try:
-            return json.loads(body.decode("utf-8"))
+            return parse(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             self.skipped += 1
             log.warning("skipping Lingma frame with invalid JSON (%s): %r", exc, body[:200])

@@ -39,3 +39,28 @@ def test_string_is_a_json_string_literal_that_keeps_non_ascii():
     text = "line\nquote\" é \x01"
     assert jsontext.string(text) == json.dumps(text, ensure_ascii=False)
     assert json.loads(jsontext.string(text)) == text
+
+
+PARSE_TEXTS = [
+    '{"jsonrpc":"2.0","id":7,"method":"chat/answer","params":{"text":"héllo\\n\\u2028"}}',
+    '[1,-2,3.25,1e-07,1e400,-0.0,null,true,false,[],{}]',
+    '"a bare string"', "42", "NaN", "-Infinity",
+    '{"a":1,"a":2}',                      # the last of duplicate keys, as json.loads keeps
+    ' {"leading": "space"}', '{"trailing": "space"}\r\n',
+]
+BAD_TEXTS = ["", " ", "{", '{"a":1}x', '{"a":1} {"b":2}', "\ufeff{}", '{"a":"\x01"}', "[1,]", "tru"]
+
+
+@pytest.mark.parametrize("text", PARSE_TEXTS, ids=range(len(PARSE_TEXTS)))
+def test_parse_reads_what_json_loads_reads(text):
+    parsed, loaded = jsontext.parse(text), json.loads(text)
+    assert json.dumps(parsed) == json.dumps(loaded) and type(parsed) is type(loaded)
+
+
+@pytest.mark.parametrize("text", BAD_TEXTS, ids=range(len(BAD_TEXTS)))
+def test_parse_refuses_what_json_loads_refuses_with_its_error(text):
+    with pytest.raises(json.JSONDecodeError) as expected:
+        json.loads(text)
+    with pytest.raises(json.JSONDecodeError) as got:
+        jsontext.parse(text)
+    assert str(got.value) == str(expected.value)
