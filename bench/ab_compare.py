@@ -9,7 +9,11 @@ rotates each round), as in `seed_compare.py`. Prints CPU per stream of each work
 burst's added TTFT p50 / p99 and peak PSS, with the ratio this / base, then the spread of the
 CPU ratio round by round (median, middle half, all). On this shared machine one round's ratio
 spreads 0.75-1.5 and a dozen rounds' total is good to +-3-5 %; a cut of a few percent needs
-`--rounds 200` (an A/A run, no `--base`, then reads 1.01, the rounds' median 1.00).
+`--rounds 200` (an A/A run, no `--base`, then reads 1.01, the rounds' median 1.00). When the
+machine's other tenants slow one side's rounds more than the other's, the two simulators
+(which do the same work for either side unless the change alters what the gateway sends
+Lingma) read apart too: the last line divides each worker's CPU by its own simulator's, round
+by round, which cancels that.
 Run: `python bench/ab_compare.py --base HEAD~1`, or
 `python bench/ab_compare.py --base-env LINGMA_STORE=off` (`--help` for the knobs).
 """
@@ -43,18 +47,19 @@ def worktree(rev: str, folder: Path) -> Path:
     return folder
 
 
-def round_cpu(peer: Peer, streams: int, args) -> float:
-    """Run one measured round on `peer`; return its CPU per stream in that round (ms)."""
-    cpu0, n0 = peer.cpu_s, peer.burst_streams
+def round_cpu(peer: Peer, streams: int, args) -> tuple[float, float]:
+    """Run one measured round on `peer`; return its worker's and its simulator's CPU in that
+    round (s)."""
+    cpu0, sim0 = peer.cpu_s, peer.sim_cpu_s
     measured_round(peer, streams, peer.sim, args)
-    return (peer.cpu_s - cpu0) / max(1, peer.burst_streams - n0) * 1000
+    return peer.cpu_s - cpu0, peer.sim_cpu_s - sim0
 
 
-def print_spread(ratios: list[float]) -> None:
-    """The per-round CPU ratios: each round's two bursts ran back to back, so the median of
-    their ratios is steadier than the ratio of the totals when the machine's load drifts."""
+def print_spread(label: str, ratios: list[float]) -> None:
+    """Per-round ratios: each round's two bursts ran back to back, so the median of their
+    ratios is steadier than the ratio of the totals when the machine's load drifts."""
     quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
-    print(f"CPU per stream, this / base by round ({len(ratios)} rounds): median "
+    print(f"{label}, this / base by round ({len(ratios)} rounds): median "
           f"{statistics.median(ratios):.3f}, middle half {quartiles[0]:.3f}-{quartiles[2]:.3f}, "
           f"all {min(ratios):.3f}-{max(ratios):.3f}")
 
@@ -108,16 +113,19 @@ def main():
                 run_level(peer, 20, args)
                 if peer.errors:
                     raise RuntimeError(f"warm-up of {peer.name} failed: {peer.errors[:3]}")
-            ratios = []
+            ratios, relative = [], []
             for r in range(args.rounds):
                 cpu = {}
                 for peer in peers[r % 2:] + peers[:r % 2]:
                     cpu[peer.name] = round_cpu(peer, args.burst, args)
                     gevent.sleep(0.3)
-                ratios.append(cpu["this"] / cpu["base"])
+                (this_cpu, this_sim), (base_cpu, base_sim) = cpu["this"], cpu["base"]
+                ratios.append(this_cpu / base_cpu)
+                relative.append((this_cpu / this_sim) / (base_cpu / base_sim))
                 print(f"round {r + 1}/{args.rounds} done", flush=True)
             print_rows(peers[0], peers[1], args.burst, " ".join([args.base or "this tree", *args.base_env]))
-            print_spread(ratios)
+            print_spread("CPU per stream", ratios)
+            print_spread("CPU per stream in its own simulator's CPU", relative)
         finally:
             for gateway in gateways:
                 stop_gateway(gateway)

@@ -45,8 +45,9 @@ def compact(value: object) -> str:
     return _compact(value)
 
 
-# json's own scanner (C when available) with `json.loads`'s settings
-_scan = json.JSONDecoder().scan_once
+# json's own scanner (C when available) with `json.loads`'s settings (an instance attribute
+# that typeshed does not list)
+_scan: Callable[[str, int], tuple[object, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def parse(text: str) -> object:

@@ -93,8 +93,12 @@ class FrameDecoder:
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Any]:
         """Add bytes and return every whole message now available (possibly none)."""
+        out: list[Any] = []
+        if not self._buf and self._need is None and type(data) is bytes:
+            data = self._plain_frames(data, out)  # the usual case, read straight from `data`
+            if not data:
+                return out
         self._buf += data
-        out = []
         try:
             while True:
                 need = self._need if self._need is not None else self._read_header()
@@ -112,6 +116,26 @@ class FrameDecoder:
             del self._buf[:self._pos]  # compact once per feed, not once per frame
             self._pos = 0
         return out
+
+    def _plain_frames(self, data: bytes, out: list[Any]) -> bytes:
+        """Decode the whole frames at the start of `data` whose header is exactly LSP's own
+        `Content-Length: N` (CRLF); return the bytes from the first other one on, for the
+        buffered way (a part frame, another header, a frame over the limit)."""
+        pos, size = 0, len(data)
+        while pos < size and data.startswith(b"Content-Length: ", pos):
+            end = data.find(b"\r\n\r\n", pos + 16, pos + 16 + 18 + 4)  # at most 18 digits
+            digits = data[pos + 16:end]
+            if end < 0 or not digits.isdigit():
+                break
+            start = end + 4
+            stop = start + int(digits)
+            if stop > size or stop - start > self.max_frame:
+                break
+            message = self._parse(data[start:stop])
+            if message is not None:
+                out.append(message)
+            pos = stop
+        return data[pos:] if pos else data
 
     def _read_header(self) -> int | None:
         """Read the next frame's header; return (and remember) its body length, or None for more bytes."""

@@ -100,6 +100,28 @@ def _unmask(data: bytes, key: bytes, offset: int) -> bytes:
     return (int.from_bytes(data, "big") ^ mask).to_bytes(n, "big")
 
 
+def _plain_frames(data: bytes, out: list[tuple[int, bytes]]) -> bytes:
+    """Take the whole unmasked data frames of under 64 KiB at the start of `data` (what a
+    server sends a chat); return the bytes from the first other frame on, for the buffered way."""
+    pos, size = 0, len(data)
+    while size - pos >= 2:
+        first, second = data[pos], data[pos + 1]
+        if first & 0x0F not in DATA_OPCODES or second & 0x80:
+            break
+        length, start = second & 0x7F, pos + 2
+        if length == 126:
+            length, start = int.from_bytes(data[pos + 2:pos + 4], "big"), pos + 4
+        elif length == 127:
+            break
+        stop = start + length
+        if stop > size:  # also a 126 header cut short: its length reads short, or as b""
+            break
+        if length:
+            out.append((OP_BINARY, data[start:stop]))
+        pos = stop
+    return data[pos:] if pos else data
+
+
 class FrameReader:
     """Incremental WebSocket frame parser for bytes read from the socket.
 
@@ -116,8 +138,12 @@ class FrameReader:
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         """Add bytes and return the frame pieces they complete."""
-        self._buf += data
         out: list[tuple[int, bytes]] = []
+        if not self._buf and not self._remaining and type(data) is bytes:
+            data = _plain_frames(data, out)  # the usual case, read straight from `data`
+            if not data:
+                return out
+        self._buf += data
         try:
             while self._pos < len(self._buf):
                 if self._remaining:

@@ -1,6 +1,7 @@
 """The LSP framing codec: encode, and an incremental decoder fed in every possible way."""
 
 import json
+import random
 
 import pytest
 
@@ -101,3 +102,37 @@ def test_a_length_of_thousands_of_digits_is_skipped_not_fatal():
     out = decoder.feed(b"Content-Length: " + b"9" * 5000 + b"\r\n\r\n" + frames({"ok": True}))
     assert out == [{"ok": True}]
     assert decoder.skipped == 1
+
+
+def _mixed_stream():
+    return (frames({"i": 1}, {"t": "中文 " * 40})
+            + b"Content-Type: application/vscode-jsonrpc\r\nContent-Length: 8\r\n\r\n" + b'{"i": 3}'
+            + frames({"i": 4}) + b"Content-Length: 9\n\n" + b'{"i": 5 }'
+            + b"Content-Length: 3\r\n\r\n{x}"               # invalid JSON: skipped
+            + b"X-No-Length: 1\r\n\r\n"                      # no length: skipped
+            + b"Content-Length: 0007\r\n\r\n" + b'{"i":6}' + frames({"i": 7}))
+
+
+def _fed(chunks):
+    decoder, out = framing.FrameDecoder(), []
+    for chunk in chunks:
+        out += decoder.feed(chunk)
+    return out, decoder.skipped, decoder.buffered
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_reads_split_anywhere_give_what_bytes_one_at_a_time_give(seed):
+    # plain frames at the start of a read are decoded straight from it, the rest is buffered:
+    # both ways must give the same messages and skips, wherever the reads split
+    stream = _mixed_stream()
+    cuts = sorted(random.Random(seed).sample(range(1, len(stream)), 5))
+    chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    expected = _fed([stream[i:i + 1] for i in range(len(stream))])
+    assert expected[0] == [{"i": 1}, {"t": "中文 " * 40}, {"i": 3}, {"i": 4}, {"i": 5}, {"i": 6}, {"i": 7}]
+    assert _fed(chunks) == expected == _fed([stream])
+
+
+def test_a_frame_over_the_limit_after_plain_ones_in_one_read_still_raises():
+    decoder = framing.FrameDecoder(max_frame=100)
+    with pytest.raises(framing.FrameTooLarge):
+        decoder.feed(frames({"i": 1}) + b"Content-Length: 101\r\n\r\n")

@@ -1,5 +1,6 @@
 """The WebSocket frame parser under the RPC reader."""
 
+import random
 import struct
 
 import pytest
@@ -68,3 +69,35 @@ def test_client_frames_are_masked_and_round_trip(size):
     assert data_of(parsed) == payload
     decoded = ABNF.create_frame(payload, ABNF.OPCODE_TEXT).format()
     assert len(decoded) == len(frame)  # same framing overhead as websocket-client's own
+
+
+def _mixed_stream():
+    return b"".join([
+        server_frame(2, b"plain " * 3), server_frame(2, b"x" * 300), server_frame(9, b"ping"),
+        server_frame(1, b"first half ", fin=False), server_frame(0, b"second half"),
+        server_frame(2, b""), server_frame(2, b"masked", mask=b"\x10\x20\x30\x40"),
+        server_frame(2, b"y" * 70000), server_frame(2, b"last"),
+    ])
+
+
+def _pieces_fed(chunks):
+    reader, pieces = wsframes.FrameReader(), []
+    for chunk in chunks:
+        pieces += reader.feed(chunk)
+    data = b"".join(p for op, p in pieces if op == wsframes.OP_BINARY)
+    return data, [p for p in pieces if p[0] != wsframes.OP_BINARY]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_reads_split_anywhere_give_what_bytes_one_at_a_time_give(seed):
+    # whole frames at the start of a read are taken straight from it, the rest is buffered:
+    # both ways must give the same data and control frames, wherever the reads split
+    stream = _mixed_stream()
+    cuts = sorted(random.Random(seed).sample(range(1, len(stream)), 6))
+    chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    assert _pieces_fed(chunks) == _pieces_fed([stream[i:i + 1] for i in range(len(stream))])
+
+
+def test_a_bad_opcode_after_good_frames_in_one_read_is_still_an_error():
+    with pytest.raises(wsframes.WsProtocolError):
+        wsframes.FrameReader().feed(server_frame(2, b"fine") + bytes([0x83, 0]))
