@@ -1,4 +1,12 @@
-"""Register the Lingma pool on the app (extension style) and reach it from views."""
+"""Register the Lingma pool on the app (extension style) and reach it from views.
+
+Views and hooks reach the current app and request some thirty times a chat. Flask's
+`current_app`, `g` and `request` are werkzeug `LocalProxy` objects: each read goes through two
+Python layers (~0.9 µs) before it gets to the context variable Flask itself reads.
+`current()`, `app_globals()` and `current_request()` read those variables
+(`flask.globals._cv_app` and `_cv_request`, there since Flask 2.2) directly, for the hot
+paths; tests/api/test_factory.py checks that they agree with the proxies.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +14,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
-from flask import current_app
+from flask import Request
+from flask.ctx import _AppCtxGlobals
+from flask.globals import _cv_app
+from flask.globals import _cv_request
 
 from .config import ApiSettings
 from .lingma.settings import CoreSettings
@@ -37,19 +48,44 @@ def init_app(app: Flask) -> None:
     app.extensions["lingma"] = pool
 
 
+def current() -> Flask:
+    """The app of the current application context, as `flask.current_app` is (RuntimeError
+    outside one, as Flask raises)."""
+    context = _cv_app.get(None)
+    if context is None:
+        raise RuntimeError("Working outside of application context.")
+    return context.app
+
+
+def app_globals() -> _AppCtxGlobals:
+    """The current application context's `g`, as `flask.g` is."""
+    context = _cv_app.get(None)
+    if context is None:
+        raise RuntimeError("Working outside of application context.")
+    return context.g
+
+
+def current_request() -> Request:
+    """The request of the current request context, as `flask.request` is."""
+    context = _cv_request.get(None)
+    if context is None:
+        raise RuntimeError("Working outside of request context.")
+    return context.request
+
+
 def get_pool():
     """Return the current app's LingmaPool."""
     try:
-        return current_app.extensions["lingma"]
+        return current().extensions["lingma"]
     except KeyError:
         raise RuntimeError("No Lingma pool on this app: build it with create_app().") from None
 
 
 def get_settings() -> ApiSettings:
     """Return the current app's API settings."""
-    return current_app.extensions["lingma_api"]
+    return current().extensions["lingma_api"]
 
 
 def get_observers() -> Observers:
     """Return the current app's observation hooks (what metrics and alerts subscribed to)."""
-    return of_app(current_app)
+    return of_app(current())

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from flask import request
 
 from ..apikeys import ApiKey
+from ..extension import current_request
 from ..extension import get_settings
 from .backoff import count_failure
 from .backoff import refuse_if_locked
@@ -38,10 +39,11 @@ def is_loopback(address: str | None) -> bool:
 
 def presented_key() -> str | None:
     """Return the key the client sent, from Authorization: Bearer or x-api-key."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    headers = current_request().headers
+    scheme, _, token = headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
-    return request.headers.get("x-api-key", "").strip() or None
+    return headers.get("x-api-key", "").strip() or None
 
 
 def key_matches(given: str, keys: tuple[str, ...]) -> bool:
@@ -75,7 +77,8 @@ def is_local_client() -> bool:
 
 def require_api_key() -> None:
     """Refuse the request with 401 unless it carries a valid key (or is local and keyless)."""
-    keys = get_settings().api_keys
+    settings = get_settings()
+    keys = settings.api_keys
     if not keys:
         if not is_local_client():
             raise ApiError(401, NO_KEYS_MESSAGE, code="invalid_api_key")
@@ -85,7 +88,7 @@ def require_api_key() -> None:
         raise ApiError(401, "Missing API key: send 'Authorization: Bearer <key>' or"
                        " 'x-api-key: <key>'.", code="invalid_api_key")
     refuse_if_locked("api")
-    entry = matching_key(given, get_settings().keys)
+    entry = matching_key(given, settings.keys)
     if entry is None:
         count_failure("api", "API key", given)
         raise ApiError(401, "Incorrect API key provided.", code="invalid_api_key")

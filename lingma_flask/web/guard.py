@@ -25,6 +25,7 @@ from flask import Flask
 from flask import current_app
 from flask import request
 
+from ..extension import current_request
 from ..extension import get_settings
 from .auth import is_local_client
 from .errors import ApiError
@@ -54,7 +55,8 @@ def is_loopback_host(host: str) -> bool:
 
 def is_admin_path() -> bool:
     """Tell whether the request is for the admin page or API (anything under /admin)."""
-    return request.path == "/admin" or request.path.startswith("/admin/")
+    path = current_request().path
+    return path == "/admin" or path.startswith("/admin/")
 
 
 def serves_api() -> bool:
@@ -94,15 +96,16 @@ def is_local_request() -> bool:
 
 def check_request():
     """Refuse foreign Hosts (keyless) and Origins; answer the API's allowed CORS preflights."""
-    if needs_loopback_host() and not is_loopback_host(request.host):
+    req = current_request()
+    if needs_loopback_host() and not is_loopback_host(req.host):
         raise ApiError(403, host_refusal(), code="host_not_allowed")
-    origin = request.headers.get("Origin")
+    origin = req.headers.get("Origin")
     if origin is None:
         return None
     if not origin_allowed(origin):
         raise ApiError(403, origin_refusal(origin), code="origin_not_allowed")
-    if (serves_api() and request.method == "OPTIONS"
-            and "Access-Control-Request-Method" in request.headers):
+    if (serves_api() and req.method == "OPTIONS"
+            and "Access-Control-Request-Method" in req.headers):
         return "", 204, preflight_headers(origin)
     return None
 
@@ -140,7 +143,7 @@ def cors_headers(origin: str) -> dict[str, str]:
 
 def add_cors(response):
     """Add CORS headers to the API's answer of an allowed cross-origin request."""
-    origin = request.headers.get("Origin")
+    origin = current_request().headers.get("Origin")
     if origin and serves_api() and origin_allowed(origin):
         response.headers.update(cors_headers(origin))
     return response

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 
 from flask import Flask
-from flask import g
-from flask import request
 
+from ..extension import app_globals
+from ..extension import current_request
 from ..extension import get_observers
 from ..ids import hex_id
 from .record import RequestRecord
@@ -23,15 +23,17 @@ _SANE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 def request_id() -> str:
     """Return the client's x-request-id if sane, else a fresh one."""
-    incoming = request.headers.get(HEADER, "")
+    incoming = current_request().headers.get(HEADER, "")
     return incoming if _SANE_ID.fullmatch(incoming) else "req_" + hex_id()
 
 
 def current_record() -> RequestRecord:
     """Return this request's record (made on demand if before_request did not run)."""
-    record = g.get("request_record")  # one context lookup (several calls per request)
+    context = app_globals()  # several calls per request: no proxy in between
+    record = context.get("request_record")
     if record is None:
-        record = g.request_record = RequestRecord(request_id(), request.method, request.path,
+        request = current_request()
+        record = context.request_record = RequestRecord(request_id(), request.method, request.path,
                                                   get_observers(), client=request.remote_addr)
     return record
 
@@ -46,8 +48,9 @@ def finish_record(response):
     record = current_record()
     response.headers[HEADER] = record.id
     record.status = response.status_code
-    if request.url_rule is not None:
-        record.route = record._rule = request.url_rule.rule
+    rule = current_request().url_rule
+    if rule is not None:
+        record.route = record._rule = rule.rule
     response.call_on_close(record.write)
     return response
 

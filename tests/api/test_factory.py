@@ -113,3 +113,21 @@ def test_a_worker_without_the_store_never_loads_sqlalchemy(tmp_path):
     loaded = store_modules_of_a_worker(tmp_path / "on", "on")
     assert "sqlalchemy" in loaded
     assert not [name for name in loaded if name.split(".")[0] in ("alembic", "mako")]  # migrations: a child
+
+
+def test_the_current_app_g_and_request_are_flasks_own_without_the_proxies(make_app):
+    import flask
+
+    from lingma_flask import extension
+    first, second = make_app(), make_app()
+    for app in (first, second):
+        with app.test_request_context("/v1/models"):
+            assert extension.current() is flask.current_app._get_current_object() is app
+            assert extension.app_globals() is flask.g._get_current_object()
+            assert extension.current_request() is flask.request._get_current_object()
+            assert extension.get_settings() is app.extensions["lingma_api"]
+    for read in (extension.current, extension.app_globals):
+        with pytest.raises(RuntimeError, match="outside of application context"):
+            read()
+    with first.app_context(), pytest.raises(RuntimeError, match="outside of request context"):
+        extension.current_request()
