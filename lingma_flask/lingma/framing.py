@@ -124,11 +124,10 @@ class FrameDecoder:
         pos, size = 0, len(data)
         while pos < size and data.startswith(b"Content-Length: ", pos):
             end = data.find(b"\r\n\r\n", pos + 16, pos + 16 + 18 + 4)  # at most 18 digits
-            digits = data[pos + 16:end]
-            if end < 0 or not digits.isdigit():
+            if end < 0 or not data[pos + 16:end].isdigit():
                 break
             start = end + 4
-            stop = start + int(digits)
+            stop = start + int(data[pos + 16:end])
             if stop > size or stop - start > self.max_frame:
                 break
             message = self._parse(data[start:stop])
