@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Flask
 from flask import Request
+from flask.ctx import AppContext
 from flask.ctx import _AppCtxGlobals
 from flask.globals import _cv_app
 from flask.globals import _cv_request
@@ -48,21 +49,22 @@ def init_app(app: Flask) -> None:
     app.extensions["lingma"] = pool
 
 
-def current() -> Flask:
-    """The app of the current application context, as `flask.current_app` is (RuntimeError
-    outside one, as Flask raises)."""
+def _app_context() -> AppContext:
     context = _cv_app.get(None)
     if context is None:
         raise RuntimeError("Working outside of application context.")
-    return context.app
+    return context
+
+
+def current() -> Flask:
+    """The app of the current application context, as `flask.current_app` is (RuntimeError
+    outside one, as Flask raises)."""
+    return _app_context().app
 
 
 def app_globals() -> _AppCtxGlobals:
     """The current application context's `g`, as `flask.g` is."""
-    context = _cv_app.get(None)
-    if context is None:
-        raise RuntimeError("Working outside of application context.")
-    return context.g
+    return _app_context().g
 
 
 def current_request() -> Request:

@@ -62,10 +62,18 @@ def _header_end(buf: bytearray, pos: int) -> tuple[int, int]:
     return -1, -1
 
 
-def _content_length(header: bytes) -> int | None:
+def _plain_length(header: bytes) -> int | None:
+    """The length of LSP's own header, `Content-Length: N` with up to 18 digits, else None."""
     digits = header[16:]
     if header.startswith(b"Content-Length: ") and digits.isdigit() and len(digits) <= 18:
-        return int(digits)  # LSP's own header; longer numbers take the checked way below
+        return int(digits)
+    return None
+
+
+def _content_length(header: bytes) -> int | None:
+    length = _plain_length(header)
+    if length is not None:
+        return length  # longer numbers and other headers take the checked way below
     for line in header.splitlines():
         name, sep, value = line.partition(b":")
         if sep and name.strip().lower() == b"content-length":
@@ -122,13 +130,14 @@ class FrameDecoder:
         `Content-Length: N` (CRLF); return the bytes from the first other one on, for the
         buffered way (a part frame, another header, a frame over the limit)."""
         pos, size = 0, len(data)
-        while pos < size and data.startswith(b"Content-Length: ", pos):
-            end = data.find(b"\r\n\r\n", pos + 16, pos + 16 + 18 + 4)  # at most 18 digits
-            if end < 0 or not data[pos + 16:end].isdigit():
+        while pos < size:
+            end = data.find(b"\r\n\r\n", pos, pos + 16 + 18 + 4)  # the longest such header
+            length = _plain_length(data[pos:end]) if end >= 0 else None
+            if length is None or length > self.max_frame:
                 break
             start = end + 4
-            stop = start + int(data[pos + 16:end])
-            if stop > size or stop - start > self.max_frame:
+            stop = start + length
+            if stop > size:
                 break
             message = self._parse(data[start:stop])
             if message is not None:

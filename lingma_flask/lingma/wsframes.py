@@ -101,25 +101,51 @@ def _unmask(data: bytes, key: bytes, offset: int) -> bytes:
 
 
 def _plain_frames(data: bytes, out: list[tuple[int, bytes]]) -> bytes:
-    """Take the whole unmasked data frames of under 64 KiB at the start of `data` (what a
-    server sends a chat); return the bytes from the first other frame on, for the buffered way."""
+    """Take the whole unmasked data frames at the start of `data` (what a server sends a
+    chat); return the bytes from the first other frame on, for the buffered way."""
     pos, size = 0, len(data)
-    while size - pos >= 2:
-        first, second = data[pos], data[pos + 1]
-        if first & 0x0F not in DATA_OPCODES or second & 0x80:
-            break
-        length, start = second & 0x7F, pos + 2
-        if length == 126:
-            length, start = int.from_bytes(data[pos + 2:pos + 4], "big"), pos + 4
-        elif length == 127:
-            break
-        stop = start + length
-        if stop > size:  # also a 126 header cut short: its length reads short, or as b""
+    while (header := _frame_header(data, pos)) is not None:
+        opcode, length, mask, head = header
+        stop = pos + head + length
+        if opcode not in DATA_OPCODES or mask is not None or stop > size:
             break
         if length:
-            out.append((OP_BINARY, data[start:stop]))
+            out.append((OP_BINARY, data[pos + head:stop]))
         pos = stop
     return data[pos:] if pos else data
+
+
+def _frame_header(buf: bytes | bytearray, p: int) -> tuple[int, int, bytes | None, int] | None:
+    """Return the header at `p`: (opcode, payload length, mask, header size), or None until
+    it is whole; raise WsProtocolError for a header no peer may send."""
+    avail = len(buf) - p
+    if avail < 2:
+        return None
+    opcode = buf[p] & 0x0F
+    masked = buf[p + 1] & 0x80
+    length = buf[p + 1] & 0x7F
+    size = 2
+    if length == 126:
+        if avail < 4:
+            return None
+        length = struct.unpack_from("!H", buf, p + 2)[0]
+        size = 4
+    elif length == 127:
+        if avail < 10:
+            return None
+        length = struct.unpack_from("!Q", buf, p + 2)[0]
+        size = 10
+    if opcode >= 0x8 and length > 125:
+        raise WsProtocolError(f"control frame of {length} bytes")
+    if opcode not in DATA_OPCODES + (OP_CLOSE, OP_PING, OP_PONG):
+        raise WsProtocolError(f"unknown WebSocket opcode {opcode}")
+    mask = None
+    if masked:
+        if avail < size + 4:
+            return None
+        mask = bytes(buf[p + size:p + size + 4])
+        size += 4
+    return opcode, length, mask, size
 
 
 class FrameReader:
@@ -156,7 +182,7 @@ class FrameReader:
         return out
 
     def _take_frame(self, out: list[tuple[int, bytes]]) -> bool:
-        header = self._parse_header()
+        header = _frame_header(self._buf, self._pos)
         if header is None:
             return False
         opcode, length, mask, size = header
@@ -181,35 +207,3 @@ class FrameReader:
         self._offset += n
         self._remaining -= n
         out.append((OP_BINARY, piece))
-
-    def _parse_header(self) -> tuple[int, int, bytes | None, int] | None:
-        """Return (opcode, payload length, mask, header size), or None until the header is whole."""
-        buf, p = self._buf, self._pos
-        avail = len(buf) - p
-        if avail < 2:
-            return None
-        opcode = buf[p] & 0x0F
-        masked = buf[p + 1] & 0x80
-        length = buf[p + 1] & 0x7F
-        size = 2
-        if length == 126:
-            if avail < 4:
-                return None
-            length = struct.unpack_from("!H", buf, p + 2)[0]
-            size = 4
-        elif length == 127:
-            if avail < 10:
-                return None
-            length = struct.unpack_from("!Q", buf, p + 2)[0]
-            size = 10
-        if opcode >= 0x8 and length > 125:
-            raise WsProtocolError(f"control frame of {length} bytes")
-        if opcode not in DATA_OPCODES + (OP_CLOSE, OP_PING, OP_PONG):
-            raise WsProtocolError(f"unknown WebSocket opcode {opcode}")
-        mask = None
-        if masked:
-            if avail < size + 4:
-                return None
-            mask = bytes(buf[p + size:p + size + 4])
-            size += 4
-        return opcode, length, mask, size
