@@ -52,6 +52,15 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b else "n/a"
 
 
+def print_spread(label: str, ratios: list[float], pair: str = "this / base") -> None:
+    """Per-round ratios of two peers whose rounds ran back to back: the median of those is
+    steadier than the ratio of the totals when the machine's load drifts during a run."""
+    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    print(f"{label}, {pair} by round ({len(ratios)} rounds): median "
+          f"{statistics.median(ratios):.3f}, middle half {quartiles[0]:.3f}-{quartiles[2]:.3f}, "
+          f"all {min(ratios):.3f}-{max(ratios):.3f}")
+
+
 # -- the real gateway (gunicorn + gevent worker) in a subprocess ---------------------------
 
 

@@ -23,7 +23,6 @@ from gevent import monkey
 monkey.patch_all()
 
 import argparse  # noqa: E402
-import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -32,6 +31,7 @@ import gevent  # noqa: E402
 from _common import ROOT  # noqa: E402
 from _common import gateway_pids  # noqa: E402
 from _common import pct_ms  # noqa: E402
+from _common import print_spread  # noqa: E402
 from _common import raise_nofile  # noqa: E402
 from _common import start_gateway  # noqa: E402
 from _common import stop_gateway  # noqa: E402
@@ -50,18 +50,8 @@ def worktree(rev: str, folder: Path) -> Path:
 def round_cpu(peer: Peer, streams: int, args) -> tuple[float, float]:
     """Run one measured round on `peer`; return its worker's and its simulator's CPU in that
     round (s)."""
-    cpu0, sim0 = peer.cpu_s, peer.sim_cpu_s
     measured_round(peer, streams, peer.sim, args)
-    return peer.cpu_s - cpu0, peer.sim_cpu_s - sim0
-
-
-def print_spread(label: str, ratios: list[float]) -> None:
-    """Per-round ratios: each round's two bursts ran back to back, so the median of their
-    ratios is steadier than the ratio of the totals when the machine's load drifts."""
-    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
-    print(f"{label}, this / base by round ({len(ratios)} rounds): median "
-          f"{statistics.median(ratios):.3f}, middle half {quartiles[0]:.3f}-{quartiles[2]:.3f}, "
-          f"all {min(ratios):.3f}-{max(ratios):.3f}")
+    return peer.rounds[-1]
 
 
 def print_rows(this: Peer, base: Peer, burst: int, rev: str) -> None:

@@ -2,7 +2,9 @@
 
 `gunicorn.conf.py` is run as is; its `post_worker_init` (which freezes the loaded app for the
 collector, then starts the pool) is wrapped: with `BENCH_GC_UNFREEZE=1` the worker
-unfreezes the app again (the collector as it was before the freeze), and in both cases a
+unfreezes the app again (the collector as it was before the freeze), with
+`BENCH_GC_THRESHOLD=N` it collects its youngest generation every N allocations instead of
+Python's 700 (`gc.set_threshold`), and in every case a
 `gc.callbacks` entry times every collection by generation. The worker writes the counts,
 total and longest pause to `$BENCH_GC_FILE` (JSON) when it exits.
 """
@@ -21,6 +23,8 @@ def post_worker_init(worker):  # noqa: F811 - wraps the project's hook on purpos
     _project_post_worker_init(worker)
     if os.environ.get("BENCH_GC_UNFREEZE") == "1":  # noqa: F821 - os comes from the exec
         gc.unfreeze()  # noqa: F821
+    if os.environ.get("BENCH_GC_THRESHOLD"):  # noqa: F821
+        gc.set_threshold(int(os.environ["BENCH_GC_THRESHOLD"]), *gc.get_threshold()[1:])  # noqa: F821
     stats = {gen: {"count": 0, "total_s": 0.0, "max_s": 0.0} for gen in (0, 1, 2)}
     started = [0.0]
 

@@ -5,7 +5,9 @@ that the collector's full collections stop walking them. This starts two gateway
 own simulators with `bench/gc.gunicorn.conf.py` (the project's settings, each collection
 timed by generation), one of them unfreezing the app again, runs the same bursts on both in
 turns (the order rotates each round), and prints per generation the collections, their total
-time per stream and the longest pause, with the worker's CPU per stream from /proc.
+time per stream and the longest pause, with the worker's CPU per stream from /proc. With
+`--threshold N` the second gateway is frozen too but collects its youngest generation every N
+allocations instead (what a larger `gc.set_threshold` would save).
 Run: `python bench/gc_pauses.py` (`--help` for the knobs).
 """
 
@@ -28,13 +30,18 @@ from seed_compare import add_stream_knobs  # noqa: E402
 from seed_compare import measured_round  # noqa: E402
 from seed_compare import run_level  # noqa: E402
 
-SIDES = (("frozen", "0"), ("unfrozen", "1"))
+
+def configs(threshold: int | None) -> tuple[tuple[str, dict[str, str]], ...]:
+    """The two gateways' names and their settings of `bench/gc.gunicorn.conf.py`."""
+    other = (("unfrozen", {"BENCH_GC_UNFREEZE": "1"}) if threshold is None
+             else (f"threshold {threshold}", {"BENCH_GC_THRESHOLD": str(threshold)}))
+    return ("frozen", {}), other
 
 
-def start(name: str, unfreeze: str, folder: Path, burst: int):
+def start(name: str, knobs: dict[str, str], folder: Path, burst: int):
     """Start one side; return (gateway, peer, the file its worker writes at exit)."""
-    stats = folder / f"{name}.json"
-    gateway = start_gateway(config="bench/gc.gunicorn.conf.py", BENCH_GC_UNFREEZE=unfreeze,
+    stats = folder / f"{name.replace(' ', '-')}.json"
+    gateway = start_gateway(config="bench/gc.gunicorn.conf.py", **knobs,
                             BENCH_GC_FILE=str(stats), LINGMA_MAX_CONCURRENCY=str(burst + 100),
                             LINGMA_QUEUE_TIMEOUT="60", LINGMA_WORKER_CONNECTIONS=str(burst + 500))
     worker, sim, _ = gateway_pids(gateway)
@@ -66,14 +73,15 @@ def report(peers: list[Peer], stats: dict[str, dict], streams: dict[str, int]) -
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=6, help="alternating burst rounds (default 6)")
+    parser.add_argument("--threshold", type=int, help="compare with a frozen gateway collecting every N allocations")
     add_stream_knobs(parser)
     args = parser.parse_args()
     raise_nofile()
     with tempfile.TemporaryDirectory(prefix="lingma-gc-") as tmp:
         sides, peers = [], []
         try:
-            for name, unfreeze in SIDES:
-                gateway, peer, stats_file = start(name, unfreeze, Path(tmp), args.burst)
+            for name, knobs in configs(args.threshold):
+                gateway, peer, stats_file = start(name, knobs, Path(tmp), args.burst)
                 sides.append((gateway, stats_file))
                 peers.append(peer)
             streams = {peer.name: 20 for peer in peers}  # the warm-up's, counted in the collector's figures

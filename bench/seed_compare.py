@@ -20,7 +20,8 @@ of the gunicorn worker / the seed process over the burst rounds (the core client
 process's, HTTP-free); the simulator's CPU per stream is shown too. Peak memory: the highest
 PSS (/proc/<pid>/smaps_rollup) of master + worker (seed: its one process) sampled every 100 ms
 during that peer's rounds. Prints the table of issue 17 with ratios to the seed and the floor.
-Run: `python bench/seed_compare.py` (`--rounds 2` for a quick run; `--help` for the knobs).
+Run: `python bench/seed_compare.py` (`--rounds 2` for a quick run; `--help` for the knobs). After the
+table, the CPU ratio gateway / seed round by round (median, middle half, all).
 """
 
 from gevent import monkey
@@ -38,6 +39,7 @@ from _common import children_of  # noqa: E402
 from _common import gateway_pids  # noqa: E402
 from _common import median_ms  # noqa: E402
 from _common import pct_ms  # noqa: E402
+from _common import print_spread  # noqa: E402
 from _common import proc_cpu_s  # noqa: E402
 from _common import pss_kb  # noqa: E402
 from _common import raise_nofile  # noqa: E402
@@ -66,6 +68,7 @@ class Peer:
         self.cpu_s = 0.0
         self.sim_cpu_s = 0.0
         self.burst_streams = 0
+        self.rounds: list[tuple[float, float]] = []  # each burst round's (CPU, simulator CPU), s
         self.peak_pss_kb = 0
         self.idle_pss_kb = 0
 
@@ -138,9 +141,11 @@ def measured_round(peer: Peer, streams: int, sim: int | None, args) -> None:
     peer.ttft.setdefault(streams, []).extend(got)
     peer.peak_pss_kb = max(peer.peak_pss_kb, peak[0])
     if streams > 1:
+        sim_cpu = sim1 - sim0 if peer.name != "floor" else 0.0
         peer.cpu_s += cpu1 - cpu0
-        peer.sim_cpu_s += sim1 - sim0 if peer.name != "floor" else 0.0
+        peer.sim_cpu_s += sim_cpu
         peer.burst_streams += streams
+        peer.rounds.append((cpu1 - cpu0, sim_cpu))
 
 
 def print_table(peers: dict[str, Peer], args) -> None:
@@ -174,6 +179,17 @@ def print_table(peers: dict[str, Peer], args) -> None:
         counts = ", ".join(f"{level}: {len(v)}" for level, v in sorted(x.ttft.items()))
         print(f"{TITLES[x.name]}: streams measured {counts}; {len(x.errors)} failed"
               + (f" (first: {x.errors[0]})" if x.errors else ""))
+    print_round_ratios(peers["gateway"], peers["seed"])
+
+
+def print_round_ratios(gateway: Peer, seed: Peer) -> None:
+    """The CPU ratio round by round: the two ran back to back in each round, so the rounds'
+    median is steadier than the totals' ratio when the machine's load drifts. (Not divided by
+    the simulator's CPU, as `ab_compare.py` does: the gateway asks more of Lingma than the seed,
+    a `chat/deleteSessionById` per chat, so that would flatter it.)"""
+    ratios = [g / s for (g, _), (s, _) in zip(gateway.rounds, seed.rounds, strict=False) if s]
+    if ratios:  # none when the seed was not in the run
+        print_spread("CPU per stream", ratios, "gateway / seed")
 
 
 def add_stream_knobs(parser: argparse.ArgumentParser) -> None:
@@ -191,6 +207,9 @@ def main():
     parser.add_argument("--serial", type=int, default=10, help="streams one at a time per round (default 10)")
     add_stream_knobs(parser)
     parser.add_argument("--peers", default=",".join(PEERS), help="which peers to run (default all four)")
+    parser.add_argument("--gateway-env", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="LINGMA_* settings of this gateway only (LINGMA_STORE=off: without a feature "
+                             "the seed lacks)")
     args = parser.parse_args()
     chosen = [name for name in args.peers.split(",") if name]
     nofile = raise_nofile()
@@ -198,7 +217,7 @@ def main():
                 "LINGMA_WORKER_CONNECTIONS": str(args.burst + 500), "LINGMA_LOG_LEVEL": "INFO"}
     gateway = floor = seed = pool = None
     try:
-        gateway = start_gateway(**conn_env)
+        gateway = start_gateway(**{**conn_env, **dict(pair.split("=", 1) for pair in args.gateway_env)})
         worker, sim, sim_port = gateway_pids(gateway)
         peers = {"gateway": Peer("gateway", [worker], [gateway.proc.pid, worker],
                                  port=int(gateway.url.rsplit(":", 1)[1]))}
