@@ -65,12 +65,20 @@ class Peer:
         self.name, self.cpu_pids, self.mem_pids, self.port, self.pool = name, cpu_pids, mem_pids, port, pool
         self.ttft: dict[int, list[int]] = {}
         self.errors: list[str] = []
-        self.cpu_s = 0.0
-        self.sim_cpu_s = 0.0
         self.burst_streams = 0
         self.rounds: list[tuple[float, float]] = []  # each burst round's (CPU, simulator CPU), s
         self.peak_pss_kb = 0
         self.idle_pss_kb = 0
+
+    @property
+    def cpu_s(self) -> float:
+        """CPU over all burst rounds, s."""
+        return sum(cpu for cpu, _ in self.rounds)
+
+    @property
+    def sim_cpu_s(self) -> float:
+        """The simulator's CPU over this peer's burst rounds, s."""
+        return sum(sim for _, sim in self.rounds)
 
     def pss(self) -> int:
         return sum(pss_kb(pid) for pid in self.mem_pids)
@@ -141,11 +149,8 @@ def measured_round(peer: Peer, streams: int, sim: int | None, args) -> None:
     peer.ttft.setdefault(streams, []).extend(got)
     peer.peak_pss_kb = max(peer.peak_pss_kb, peak[0])
     if streams > 1:
-        sim_cpu = sim1 - sim0 if peer.name != "floor" else 0.0
-        peer.cpu_s += cpu1 - cpu0
-        peer.sim_cpu_s += sim_cpu
         peer.burst_streams += streams
-        peer.rounds.append((cpu1 - cpu0, sim_cpu))
+        peer.rounds.append((cpu1 - cpu0, sim1 - sim0 if peer.name != "floor" else 0.0))
 
 
 def print_table(peers: dict[str, Peer], args) -> None:
