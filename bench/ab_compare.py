@@ -9,7 +9,9 @@ rotates each round), as in `seed_compare.py`. Prints CPU per stream of each work
 burst's added TTFT p50 / p99 and peak PSS, with the ratio this / base, then the spread of the
 CPU ratio round by round (median, middle half, all). On this shared machine one round's ratio
 spreads 0.75-1.5 and a dozen rounds' total is good to +-3-5 %; a cut of a few percent needs
-`--rounds 200` (an A/A run, no `--base`, then reads 1.01, the rounds' median 1.00). When the
+`--rounds 200` (an A/A run, no `--base`, then reads 1.01, the rounds' median 1.00). `--burst 1`
+measures streams one at a time instead (`--serial` of them a round; what a lone user costs,
+idle work included). When the
 machine's other tenants slow one side's rounds more than the other's, the two simulators
 (which do the same work for either side unless the change alters what the gateway sends
 Lingma) read apart too: the last line divides each worker's CPU by its own simulator's, round
@@ -51,7 +53,7 @@ def round_cpu(peer: Peer, streams: int, args) -> tuple[float, float]:
     """Run one measured round on `peer`; return its worker's and its simulator's CPU in that
     round (s)."""
     measured_round(peer, streams, peer.sim, args)
-    return peer.rounds[-1]
+    return (peer.rounds if streams > 1 else peer.serial_rounds)[-1]
 
 
 def print_rows(this: Peer, base: Peer, burst: int, rev: str) -> None:
@@ -59,19 +61,19 @@ def print_rows(this: Peer, base: Peer, burst: int, rev: str) -> None:
     def row(label, a, b, unit, fmt="{:.2f}"):
         print(f"| {label} | {fmt.format(a)} {unit} | {fmt.format(b)} {unit} | {a / b:.3f} |")
 
+    (cpu, sim, streams), (base_cpu, base_sim, base_streams) = this.totals(burst), base.totals(burst)
+    level = f"{burst} at once" if burst > 1 else "one at a time"
     print()
     print(f"| | this | base ({rev}) | this / base |")
     print("| --- | --- | --- | --- |")
-    row("CPU per stream (worker)", this.cpu_s / this.burst_streams * 1000,
-        base.cpu_s / base.burst_streams * 1000, "ms", "{:.3f}")
-    row("simulator CPU per stream", this.sim_cpu_s / this.burst_streams * 1000,
-        base.sim_cpu_s / base.burst_streams * 1000, "ms", "{:.3f}")
+    row("CPU per stream (worker)", cpu / streams * 1000, base_cpu / base_streams * 1000, "ms", "{:.3f}")
+    row("simulator CPU per stream", sim / streams * 1000, base_sim / base_streams * 1000, "ms", "{:.3f}")
     for q in (.5, .99):
-        row(f"added TTFT p{q * 100:.0f}, {burst} at once", pct_ms(this.ttft[burst], q),
+        row(f"added TTFT p{q * 100:.0f}, {level}", pct_ms(this.ttft[burst], q),
             pct_ms(base.ttft[burst], q), "ms", "{:.1f}")
     row("peak PSS (master + worker)", this.peak_pss_kb / 1024, base.peak_pss_kb / 1024, "MB", "{:.1f}")
     for peer, title in ((this, "this"), (base, "base")):
-        print(f"{title}: {peer.burst_streams} burst streams measured; {len(peer.errors)} failed"
+        print(f"{title}: {peer.totals(burst)[2]} streams ({level}) measured; {len(peer.errors)} failed"
               + (f" (first: {peer.errors[0]})" if peer.errors else ""))
 
 

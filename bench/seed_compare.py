@@ -67,6 +67,8 @@ class Peer:
         self.errors: list[str] = []
         self.burst_streams = 0
         self.rounds: list[tuple[float, float]] = []  # each burst round's (CPU, simulator CPU), s
+        self.serial_rounds: list[tuple[float, float]] = []  # the same, of the rounds one at a time
+        self.serial_streams = 0
         self.peak_pss_kb = 0
         self.idle_pss_kb = 0
 
@@ -79,6 +81,12 @@ class Peer:
     def sim_cpu_s(self) -> float:
         """The simulator's CPU over this peer's burst rounds, s."""
         return sum(sim for _, sim in self.rounds)
+
+    def totals(self, level: int) -> tuple[float, float, int]:
+        """CPU and the simulator's CPU (s) over the rounds of `level` (1: one at a time), and
+        the streams they ran."""
+        rounds, streams = (self.rounds, self.burst_streams) if level > 1 else (self.serial_rounds, self.serial_streams)
+        return sum(cpu for cpu, _ in rounds), sum(sim for _, sim in rounds), streams
 
     def pss(self) -> int:
         return sum(pss_kb(pid) for pid in self.mem_pids)
@@ -148,9 +156,13 @@ def measured_round(peer: Peer, streams: int, sim: int | None, args) -> None:
         peak[0] = max(peak[0], peer.pss())
     peer.ttft.setdefault(streams, []).extend(got)
     peer.peak_pss_kb = max(peer.peak_pss_kb, peak[0])
+    spent = (cpu1 - cpu0, sim1 - sim0 if peer.name != "floor" else 0.0)
     if streams > 1:
         peer.burst_streams += streams
-        peer.rounds.append((cpu1 - cpu0, sim1 - sim0 if peer.name != "floor" else 0.0))
+        peer.rounds.append(spent)
+    else:
+        peer.serial_streams += args.serial
+        peer.serial_rounds.append(spent)
 
 
 def print_table(peers: dict[str, Peer], args) -> None:
@@ -173,6 +185,8 @@ def print_table(peers: dict[str, Peer], args) -> None:
     row(f"added TTFT **p99**, {burst} at once", [pct_ms(x.ttft.get(burst, []), .99) for x in p], "ms", "{:.1f}")
     row("CPU per stream (worker / process)",
         [x.cpu_s / x.burst_streams * 1000 if x.burst_streams else None for x in p], "ms")
+    row("CPU per stream, one at a time (idle work included)",
+        [x.totals(1)[0] / x.serial_streams * 1000 if x.serial_streams else None for x in p], "ms")
     row("simulator CPU per stream",
         [x.sim_cpu_s / x.burst_streams * 1000 if x.burst_streams and x.name != "floor" else None for x in p], "ms")
     row("peak memory (PSS, master + worker)", [x.peak_pss_kb / 1024 if x.mem_pids else None for x in p], "MB", "{:.1f}")

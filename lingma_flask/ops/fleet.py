@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from flask import Flask
 
@@ -34,9 +33,6 @@ from . import metrics
 from . import usage
 from . import workers
 from .login_state import LOGIN_SHARE
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
 
 
 def init_app(app: Flask) -> None:
@@ -58,7 +54,7 @@ def share_counts(database: Database, counters: KeyCounters) -> None:
     counters.buffer.on_drop = metrics.observe_store_dropped
     database.add_feed(counters.feed)
     database.add_sink(counters.buffer, counters.write)
-    database.add_reader(at_most_twice_an_interval(counters.read, database))
+    database.add_reader(counters.read, due=at_most_twice_an_interval(database))
     database.add_chore("key counts retention", key_counters.RETENTION_EVERY, counters.retention)
 
 
@@ -67,24 +63,24 @@ def publish_heartbeats(app: Flask, database: Database) -> Heartbeats:
     heartbeats = Heartbeats(lambda: workers.heartbeat_state(app), host=database.rows.host,
                             interval=database.settings.interval, stopping=lambda: database.writer.stopping)
     app.extensions[workers.FLEET] = (database, heartbeats)
-    database.add_reader(at_most_twice_an_interval(heartbeats.run, database))
+    database.add_reader(heartbeats.run, due=heartbeats.due)
     database.add_chore("worker heartbeats retention", beats.RETENTION_EVERY, heartbeats.retention)
     return heartbeats
 
 
-def at_most_twice_an_interval(read: Callable[[Connection], object],
-                              database: Database) -> Callable[[Connection], None]:
-    """`read`, skipped in a round that comes less than half an interval after the last it ran in
-    (the writer is woken early to share a response at once: that needs no reading back), except
-    in the worker's last round."""
+def at_most_twice_an_interval(database: Database) -> Callable[[], bool]:
+    """A reader's `due`: not in a round that comes less than half an interval after the last it
+    allowed (the writer is woken early to share a response at once: that needs no reading
+    back), except in the worker's last round."""
     gap, last = database.settings.interval / 2, [float("-inf")]
 
-    def run(connection: Connection) -> None:
+    def due() -> bool:
         now = time.monotonic()
         if now - last[0] >= gap or database.writer.stopping:
             last[0] = now
-            read(connection)
-    return run
+            return True
+        return False
+    return due
 
 
 def share_login(app: Flask, database: Database) -> object:

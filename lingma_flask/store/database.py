@@ -35,8 +35,10 @@ from .usage import Recorder
 from .usage import RowMaker
 from .usage import retention
 from .writer import Chore
+from .writer import Reader
 from .writer import Sink
 from .writer import Writer
+from .writer import always
 
 # Alembic tells of its plugins and of every context it makes at INFO; the store logs the one
 # line that matters (migrate.py). Set before migrate.py imports Alembic.
@@ -138,9 +140,10 @@ class Database:
         """Have the writer call `feed` at the start of each round (before start)."""
         self.writer.feeds.append(feed)
 
-    def add_reader(self, read: Callable[[Connection], object]) -> None:
-        """Have the writer run `read` in each round's first transaction (before start)."""
-        self.writer.readers.append(read)
+    def add_reader(self, read: Callable[[Connection], object], due: Callable[[], bool] = always) -> None:
+        """Have the writer run `read` in the first transaction of each round `due()` allows
+        (every round by default; before start)."""
+        self.writer.readers.append(Reader(read, due))
 
     def start(self) -> Writer:
         """Start the writer (idempotent)."""

@@ -1,6 +1,8 @@
 """Worker heartbeats: each worker's instances in the store, so that every host's page lists all.
 
-`run` is a reader of the worker's writer (each round, in the round's transaction):
+`run` is a reader of the worker's writer (in the round's transaction), in the rounds `due`
+allows: when the state changed, when `every` seconds have passed since it last wrote or read,
+and in the worker's last round. An idle worker's other rounds leave the database alone.
 
 * it writes this worker's row (host, pid, index, ready, the instances' health) when its state
   changed, and at least every `every` seconds (HEARTBEAT, or the store interval if longer);
@@ -68,10 +70,8 @@ class Heartbeats:
             connection.execute(delete(tables.workers).where(c.worker == self.worker()))
             self._rows, self._read_at = [], None
             return
-        state = dict(self.state())
-        beat = (encode(state), bool(state.get("ready")), state.get("index"))
-        due = self._written_at is None or (now - self._written_at).total_seconds() >= self.every
-        if beat != self._written or due:
+        beat = self._beat()
+        if beat != self._written or self._aged(self._written_at, now):
             row = {"worker": self.worker(), "host": self.host, "pid": os.getpid(),
                    "worker_index": beat[2] if isinstance(beat[2], int) else None,
                    "started_at": self.started_at, "seen_at": now, "ready": beat[1], "state": beat[0]}
@@ -83,6 +83,24 @@ class Heartbeats:
         rows = connection.execute(query)
         self._rows = [dict(row._mapping) for row in rows]
         self._read_at = now
+
+    def due(self) -> bool:
+        """Whether this round needs the database: the worker stops, its state changed since it
+        was written, or its row or the listing is `every` seconds old (the writer's `due`)."""
+        if self.stopping():
+            return True
+        now = self.clock()
+        if self._aged(self._written_at, now) or self._aged(self._read_at, now):
+            return True
+        return self._beat() != self._written
+
+    def _beat(self) -> tuple[str, bool, Any]:
+        """This worker's state as its row holds it: (the JSON, ready, index)."""
+        state = dict(self.state())
+        return encode(state), bool(state.get("ready")), state.get("index")
+
+    def _aged(self, then: datetime.datetime | None, now: datetime.datetime) -> bool:
+        return then is None or (now - then).total_seconds() >= self.every
 
     def listing(self, now: datetime.datetime | None = None) -> list[dict[str, Any]] | None:
         """Every worker but this one, as last read: host, pid, index, ready, seen (ISO), stale, and

@@ -14,8 +14,9 @@ bounded `Buffer`s, and nothing on the request path ever waits for the database.
 * `feeds` run at the start of each round: they move what the worker counted in memory into a
   buffer (the key limits' counts). `readers` run in each round's first transaction, after the
   sinks' writes, and a round opens one for them even with nothing buffered: what every worker
-  reads back each interval (the other workers' counts, their heartbeats). A reader's database
-  error is an outage like a write's.
+  reads back (the other workers' counts, their heartbeats). Each says whether it is due this
+  round, so an idle worker's round that has nothing to write or read opens no transaction. A
+  reader's database error is an outage like a write's.
 * `flush_soon()` wakes it before its interval is up (shared state another worker is about to
   read); while the database is away it keeps its interval, so an outage is not hammered.
 """
@@ -54,6 +55,19 @@ class Sink:
     write: Callable[[Connection, list[Any]], object]
 
 
+def always() -> bool:
+    """A reader's `due` that reads in every round."""
+    return True
+
+
+@dataclasses.dataclass
+class Reader:
+    """Shared state read back in a round's first transaction, in the rounds `due()` allows."""
+
+    read: Callable[[Connection], object]
+    due: Callable[[], bool] = always
+
+
 @dataclasses.dataclass
 class Chore:
     """Work done every `every` seconds on a connection (its own transaction), after a good flush."""
@@ -84,7 +98,7 @@ class Writer:
         self.sinks = list(sinks)
         self.chores = list(chores)
         self.feeds: list[Callable[[], object]] = []
-        self.readers: list[Callable[[Connection], object]] = []
+        self.readers: list[Reader] = []
         self.prepare = prepare
         self.where = where          # the database as logs show it (no password)
         self.on_tick = on_tick      # told the rows still buffered after each flush (a gauge)
@@ -175,7 +189,7 @@ class Writer:
                     assert self.prepare is not None
                     self.prepare()
                     self.prepared = True
-                readers = list(self.readers)
+                readers = [reader.read for reader in self.readers if self._due(reader)]
                 while True:
                     batches = [(sink, sink.buffer.peek(BATCH)) for sink in self.sinks]
                     batches = [(sink, items) for sink, items in batches if items]
@@ -203,6 +217,14 @@ class Writer:
                 return total
             self._succeeded(total)
             return total
+
+    @staticmethod
+    def _due(reader: Reader) -> bool:
+        try:
+            return reader.due()
+        except Exception:  # a bug, not the database: read, as before there was a `due`
+            log.exception("store: a reader's due check failed")
+            return True
 
     def _feed(self) -> None:
         for feed in self.feeds:

@@ -79,11 +79,15 @@ def shutdown(sock, how: int = socket.SHUT_RDWR) -> None:
 
 
 class Watchdog:
-    """One thread that calls `check(now)` on every armed watch until it returns True."""
+    """One thread that calls `check(now)` on every armed watch until it returns True.
+
+    With nothing armed it sleeps until `arm` wakes it, so an idle worker does not tick.
+    """
 
     def __init__(self):
         self._watches: set = set()
         self._lock = threading.Lock()
+        self._armed = threading.Event()   # set while (or just after) a watch is armed
         self._thread: threading.Thread | None = None
         self.draining_since: float | None = None
 
@@ -91,10 +95,16 @@ class Watchdog:
         """Start checking `watch`."""
         with self._lock:
             self._watches.add(watch)
+            self._armed.set()
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="lingma-client-watchdog",
                                                 daemon=True)
                 self._thread.start()
+
+    @property
+    def ticking(self) -> bool:
+        """Whether the thread looks at its watches every TICK (False: it waits for `arm`)."""
+        return self._armed.is_set()
 
     def disarm(self, watch) -> None:
         """Stop checking `watch`."""
@@ -107,10 +117,13 @@ class Watchdog:
 
     def _run(self) -> None:
         while True:
+            self._armed.wait()
             time.sleep(TICK)
             now = time.monotonic()
             with self._lock:
                 watches = list(self._watches)
+                if not watches:   # cleared under the lock `arm` sets it under: no arm is missed
+                    self._armed.clear()
             for watch in watches:
                 try:
                     if watch.check(now):

@@ -3,6 +3,7 @@
 import json
 import socket
 import struct
+import threading
 
 import pytest
 from werkzeug.test import EnvironBuilder
@@ -14,6 +15,7 @@ from lingma_flask.web.connection import GuardedBody
 from lingma_flask.web.connection import WriteGuard
 from lingma_flask.web.connection import guarded_slices
 from lingma_flask.web.connection import slices
+from tests.pg import wait_for
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -190,3 +192,24 @@ def test_a_stream_is_guarded_with_its_total_deadline(app, pool, monkeypatch):
     assert b"".join(pieces).endswith(b"data: [DONE]\n\n")
     assert max(map(len, pieces)) <= WRITE_SLICE
     assert len(guards) == 1 and guards[0].deadline is not None
+
+
+def test_the_watchdog_sleeps_with_nothing_armed_and_wakes_for_the_next_watch():
+    dog = connection.Watchdog()
+
+    class Watch:
+        def __init__(self):
+            self.checked = threading.Event()
+
+        def check(self, now: float) -> bool:
+            self.checked.set()
+            return True                             # done: disarmed after this check
+
+    first = Watch()
+    dog.arm(first)
+    assert first.checked.wait(10)
+    wait_for(lambda: not dog.ticking, 10, 0.01)    # nothing armed: it waits for `arm`, no ticks
+    second = Watch()
+    dog.arm(second)
+    assert dog.ticking and second.checked.wait(10)
+

@@ -134,3 +134,22 @@ def test_the_rows_of_long_gone_workers_are_deleted(database, beats, clock):
         a0.retention(connection)
     with database.connect() as connection:
         assert connection.execute(select(func.count()).select_from(tables.workers)).scalar() == 1
+
+
+def test_the_database_is_due_only_for_a_change_an_aged_row_or_listing_or_the_last_round(database, beats, clock):
+    a0 = beats("host-a", "a0")
+    assert a0.due()                                # never written nor read
+    run(database, a0)
+    assert not a0.due()                            # just written and read, unchanged
+    clock.advance(a0.every - 1)
+    assert not a0.due()                            # an idle worker's rounds leave the database alone
+    a0.test_state["ready"] = False
+    assert a0.due()                                # changed: written in this round
+    run(database, a0)
+    assert not a0.due()
+    clock.advance(a0.every)
+    assert a0.due()                                # the row and the listing are `every` seconds old
+    run(database, a0)
+    assert not a0.due()
+    a0.test_stopping["now"] = True
+    assert a0.due()                                # the last round removes the row

@@ -202,3 +202,30 @@ def test_retention_runs_at_most_every_interval(database, monkeypatch):
     database.writer.chores[0].due = 0
     database.writer.tick()
     assert runs == [1, 1]
+
+
+def test_a_round_with_nothing_to_write_and_no_reader_due_opens_no_transaction(database):
+    reads, due = [], [False]
+    database.add_reader(lambda connection: reads.append(connection), due=lambda: due[0])
+    seen = commits(database)
+    database.writer.flush()
+    assert (seen, reads) == ([], [])               # an idle round: no transaction at all
+    due[0] = True
+    database.writer.flush()
+    assert len(reads) == 1 and len(seen) == 1      # a due reader gets its own transaction
+    database.recorder(fields(1))
+    due[0] = False
+    database.writer.flush()
+    assert len(reads) == 1 and len(seen) == 2 and count_rows(database) == 1
+
+
+def test_a_reader_whose_due_check_fails_reads_and_says_so(database, caplog):
+    reads = []
+
+    def broken() -> bool:
+        raise RuntimeError("a bug")
+    database.add_reader(lambda connection: reads.append(connection), due=broken)
+    with caplog.at_level(logging.ERROR, logger=writer_module.__name__):
+        database.writer.flush()
+    assert len(reads) == 1 and database.writer.outage_since is None
+    assert "due check failed" in caplog.text
