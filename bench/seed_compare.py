@@ -214,6 +214,7 @@ def print_round_ratios(gateway: Peer, seed: Peer) -> None:
 def add_stream_knobs(parser: argparse.ArgumentParser) -> None:
     """The burst's size and each stream's shape (also `ab_compare.py`'s)."""
     parser.add_argument("--burst", type=int, default=300, help="streams started at once (default 300)")
+    parser.add_argument("--serial", type=int, default=10, help="streams one at a time per round (default 10)")
     parser.add_argument("--ttft", type=float, default=0.2, help="first-token delay, s (default 0.2)")
     parser.add_argument("--chunks", type=int, default=4, help="chunks per answer (default 4)")
     parser.add_argument("--delay", type=float, default=0.02, help="seconds between chunks (default 0.02)")
@@ -223,7 +224,6 @@ def add_stream_knobs(parser: argparse.ArgumentParser) -> None:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per level (default 5)")
-    parser.add_argument("--serial", type=int, default=10, help="streams one at a time per round (default 10)")
     add_stream_knobs(parser)
     parser.add_argument("--peers", default=",".join(PEERS), help="which peers to run (default all four)")
     parser.add_argument("--gateway-env", nargs="*", default=[], metavar="NAME=VALUE",
