@@ -61,6 +61,8 @@ TITLES = {"gateway": "this gateway", "seed": "seed design", "core": "direct core
 class Peer:
     """One thing measured: how to run a stream, whose CPU and memory count."""
 
+    BURST = 2  # any level above 1 for `totals`: the burst rounds
+
     def __init__(self, name: str, cpu_pids=(), mem_pids=(), port: int | None = None, pool=None):
         self.name, self.cpu_pids, self.mem_pids, self.port, self.pool = name, cpu_pids, mem_pids, port, pool
         self.ttft: dict[int, list[int]] = {}
@@ -75,12 +77,12 @@ class Peer:
     @property
     def cpu_s(self) -> float:
         """CPU over all burst rounds, s."""
-        return sum(cpu for cpu, _ in self.rounds)
+        return self.totals(self.BURST)[0]
 
     @property
     def sim_cpu_s(self) -> float:
         """The simulator's CPU over this peer's burst rounds, s."""
-        return sum(sim for _, sim in self.rounds)
+        return self.totals(self.BURST)[1]
 
     def totals(self, level: int) -> tuple[float, float, int]:
         """CPU and the simulator's CPU (s) over the rounds of `level` (1: one at a time), and
